@@ -1,0 +1,535 @@
+//! The commands. Each returns an [`Output`]: one JSON object (`--json`) or the same facts as text.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use inbox_shared::aws::AwsClients;
+use inbox_shared::clock::{self, SharedClock};
+use inbox_shared::config::Config;
+use inbox_shared::ids::new_id;
+use inbox_shared::model::*;
+use inbox_shared::provision::{self, ProvisionPlan};
+use inbox_shared::secret::{ChannelSecret, PlatformToken};
+use inbox_shared::store::Store;
+use inbox_shared::vault::{SealContext, TokenVault};
+use serde_json::{Value, json};
+use time::Duration;
+
+const ACTOR: &str = "inboxctl";
+
+#[derive(Parser)]
+#[command(
+    name = "inboxctl",
+    version,
+    about = "Operate the inbox backend: tenants, channels, knowledge, provisioning"
+)]
+pub struct Cli {
+    /// Print one JSON object instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the table, queues and KMS key where missing (the shapes of infra/template.yaml).
+    Provision,
+    /// Tenants: the companies using the inbox.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Channels: connected Pages, Instagram accounts, WhatsApp numbers, LINE channels.
+    #[command(subcommand)]
+    Channel(ChannelCommand),
+    /// Knowledge entries the AI answers from.
+    #[command(subcommand)]
+    Knowledge(KnowledgeCommand),
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = parse::<AiMode>)]
+        ai_mode: Option<AiMode>,
+        /// Days conversation content is kept (default 365).
+        #[arg(long, value_parser = retention_days)]
+        retention_days: Option<u32>,
+    },
+    Show {
+        tenant_id: String,
+    },
+    List,
+    Set(TenantSettings),
+}
+
+#[derive(Args)]
+struct TenantSettings {
+    tenant_id: String,
+    #[arg(long, value_parser = parse::<AiMode>)]
+    ai_mode: Option<AiMode>,
+    #[arg(long, value_parser = retention_days)]
+    retention_days: Option<u32>,
+    /// Instructions to the AI (tone, what to say and not to say).
+    #[arg(long)]
+    instructions: Option<String>,
+    /// Providers to try before the offline one, comma-separated: anthropic,openai.
+    #[arg(long, value_delimiter = ',', value_parser = parse::<ProviderKind>)]
+    provider_order: Option<Vec<ProviderKind>>,
+    /// Mask emails, phone numbers and card numbers before text goes to a provider.
+    #[arg(long)]
+    mask_personal_data: Option<bool>,
+    #[arg(long)]
+    monthly_message_limit: Option<u64>,
+    #[arg(long)]
+    monthly_token_limit: Option<u64>,
+}
+
+#[derive(Subcommand)]
+enum ChannelCommand {
+    /// Connect an account; the token (and LINE channel secret) are read from files and sealed by KMS.
+    Connect {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, value_parser = parse::<Platform>)]
+        platform: Platform,
+        /// Page id, Instagram account id, WhatsApp phone_number_id, or LINE bot user id (destination).
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        token_file: PathBuf,
+        /// LINE only: the channel secret that signs its webhooks.
+        #[arg(long)]
+        secret_file: Option<PathBuf>,
+        /// The Meta user (app-scoped id) who connected it, for Meta's deauthorize and deletion callbacks.
+        #[arg(long)]
+        connected_by: Option<String>,
+    },
+    /// Disconnect: the token is destroyed at once and the channel's data is deleted within 30 days.
+    Disconnect {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        channel: String,
+    },
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KnowledgeCommand {
+    Add {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        question: String,
+        #[arg(long)]
+        answer: String,
+    },
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+fn parse<T: std::str::FromStr<Err = UnknownName>>(s: &str) -> Result<T, String> {
+    s.parse().map_err(|e: UnknownName| e.to_string())
+}
+
+fn retention_days(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(days @ 1..=3650) => Ok(days),
+        _ => Err(format!("{s:?} is not a number of days from 1 to 3650")),
+    }
+}
+
+/// What a command prints.
+pub struct Output {
+    json: Value,
+    text: String,
+}
+
+impl Output {
+    fn new(json: Value, text: impl Into<String>) -> Self {
+        Self {
+            json,
+            text: text.into(),
+        }
+    }
+
+    pub fn print(&self, json: bool) {
+        if json {
+            println!("{}", self.json);
+        } else {
+            println!("{}", self.text.trim_end());
+        }
+    }
+}
+
+struct Operator {
+    config: Config,
+    clients: AwsClients,
+    store: Store,
+    clock: SharedClock,
+}
+
+impl Operator {
+    async fn load() -> Result<Self> {
+        let config = Config::from_env()?;
+        let clients = AwsClients::from_env().await;
+        let clock = clock::system();
+        let store = Store::new(clients.dynamodb.clone(), &config.table_name, clock.clone());
+        Ok(Self {
+            config,
+            clients,
+            store,
+            clock,
+        })
+    }
+
+    fn vault(&self) -> TokenVault {
+        TokenVault::new(self.clients.kms.clone(), &self.config.kms_key_id)
+    }
+
+    async fn audit(&self, tenant: &Tenant, action: &str, subject: &str) -> Result<()> {
+        let event = AuditEvent::new(
+            Some(&tenant.tenant_id),
+            ACTOR,
+            action,
+            Some(subject),
+            self.clock.now(),
+            tenant.retention.audit_days,
+        );
+        self.store.record_audit(&event).await?;
+        Ok(())
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<Output> {
+    let ctx = Operator::load().await?;
+    match cli.command {
+        Command::Provision => {
+            let done = provision::provision(&ctx.clients, &ProvisionPlan::from_config(&ctx.config))
+                .await?;
+            let text = format!(
+                "table {}\ninbound queue {}\nerasure queue {}\nKMS key {} ({})\ncreated: {}",
+                done.table_name,
+                done.inbound_queue_url,
+                done.erasure_queue_url,
+                done.kms_alias,
+                done.kms_key_id,
+                if done.created.is_empty() {
+                    "nothing, all present".into()
+                } else {
+                    done.created.join(", ")
+                }
+            );
+            Ok(Output::new(serde_json::to_value(&done)?, text))
+        }
+        Command::Tenant(command) => tenant(&ctx, command).await,
+        Command::Channel(command) => channel(&ctx, command).await,
+        Command::Knowledge(command) => knowledge(&ctx, command).await,
+    }
+}
+
+fn tenant_json(t: &Tenant) -> Value {
+    serde_json::to_value(t).expect("a tenant serialises")
+}
+
+fn tenant_text(t: &Tenant) -> String {
+    let providers: Vec<&str> = t.provider_order.iter().map(|p| p.as_str()).collect();
+    format!(
+        "tenant {}\n  name: {}\n  status: {}{}\n  ai mode: {}\n  retention: content {} days, disconnected channel {} days, \
+         after termination content {} / account {} days, audit {} days\n  providers: {} then offline\n  mask personal data: {}\n  \
+         monthly limits: messages {}, tokens {}",
+        t.tenant_id,
+        t.name,
+        t.status,
+        t.terminated_at
+            .map(|at| format!(" since {at}"))
+            .unwrap_or_default(),
+        t.ai_mode,
+        t.retention.content_days,
+        t.retention.disconnected_channel_days,
+        t.retention.terminated_content_days,
+        t.retention.terminated_account_days,
+        t.retention.audit_days,
+        if providers.is_empty() {
+            "none".into()
+        } else {
+            providers.join(", ")
+        },
+        t.mask_personal_data,
+        t.monthly_message_limit
+            .map_or("none".into(), |n| n.to_string()),
+        t.monthly_token_limit
+            .map_or("none".into(), |n| n.to_string()),
+    )
+}
+
+async fn tenant(ctx: &Operator, command: TenantCommand) -> Result<Output> {
+    match command {
+        TenantCommand::Create {
+            name,
+            ai_mode,
+            retention_days,
+        } => {
+            if name.trim().is_empty() {
+                bail!("--name must not be empty");
+            }
+            let mut t = Tenant::new(new_id("ten"), name.trim().to_owned(), ctx.clock.now());
+            if let Some(mode) = ai_mode {
+                t.ai_mode = mode;
+            }
+            if let Some(days) = retention_days {
+                t.retention.content_days = days;
+            }
+            ctx.store.create_tenant(&t).await?;
+            ctx.audit(&t, "tenant.create", &t.tenant_id).await?;
+            Ok(Output::new(
+                json!({ "tenant_id": t.tenant_id, "tenant": tenant_json(&t) }),
+                tenant_text(&t),
+            ))
+        }
+        TenantCommand::Show { tenant_id } => {
+            let t = ctx.store.require_tenant(&tenant_id).await?;
+            Ok(Output::new(tenant_json(&t), tenant_text(&t)))
+        }
+        TenantCommand::List => {
+            let tenants = ctx.store.list_tenants_all().await?;
+            let text = tenants
+                .iter()
+                .map(|t| format!("{}  {}  {}  {}", t.tenant_id, t.status, t.ai_mode, t.name))
+                .collect::<Vec<_>>();
+            Ok(Output::new(
+                json!({ "tenants": tenants.iter().map(tenant_json).collect::<Vec<_>>() }),
+                if text.is_empty() {
+                    "no tenants".into()
+                } else {
+                    text.join("\n")
+                },
+            ))
+        }
+        TenantCommand::Set(settings) => {
+            let mut t = ctx.store.require_tenant(&settings.tenant_id).await?;
+            let mut changed = Vec::new();
+            if let Some(mode) = settings.ai_mode {
+                t.ai_mode = mode;
+                changed.push("ai_mode");
+            }
+            if let Some(days) = settings.retention_days {
+                t.retention.content_days = days;
+                changed.push("retention_days");
+            }
+            if let Some(instructions) = settings.instructions {
+                t.instructions = instructions;
+                changed.push("instructions");
+            }
+            if let Some(order) = settings.provider_order {
+                t.provider_order = order;
+                changed.push("provider_order");
+            }
+            if let Some(mask) = settings.mask_personal_data {
+                t.mask_personal_data = mask;
+                changed.push("mask_personal_data");
+            }
+            if let Some(limit) = settings.monthly_message_limit {
+                t.monthly_message_limit = Some(limit);
+                changed.push("monthly_message_limit");
+            }
+            if let Some(limit) = settings.monthly_token_limit {
+                t.monthly_token_limit = Some(limit);
+                changed.push("monthly_token_limit");
+            }
+            if changed.is_empty() {
+                bail!(
+                    "nothing to set: give at least one of --ai-mode, --retention-days, --instructions, --provider-order, --mask-personal-data, --monthly-message-limit, --monthly-token-limit"
+                );
+            }
+            ctx.store.save_tenant(&t).await?;
+            ctx.audit(
+                &t,
+                &format!("tenant.set:{}", changed.join(",")),
+                &t.tenant_id,
+            )
+            .await?;
+            Ok(Output::new(tenant_json(&t), tenant_text(&t)))
+        }
+    }
+}
+
+fn channel_json(c: &Channel) -> Value {
+    // Never the credentials: only whether the channel has them.
+    json!({
+        "tenant_id": c.tenant_id,
+        "channel_id": c.channel_id,
+        "platform": c.platform,
+        "account_id": c.account_id,
+        "status": c.status,
+        "connected_by": c.connected_by,
+        "connected_at": c.connected_at.format(&time::format_description::well_known::Rfc3339).ok(),
+        "disconnected_at": c.disconnected_at.and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok()),
+        "delete_data_by": c.retain_until.and_then(|at| at.format(&time::format_description::well_known::Rfc3339).ok()),
+        "has_token": c.credentials.is_some(),
+    })
+}
+
+fn read_secret_file(path: &Path, what: &str) -> Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the {what} file {}", path.display()))?;
+    let text = text.trim().to_owned();
+    if text.is_empty() {
+        bail!("the {what} file {} is empty", path.display());
+    }
+    Ok(text)
+}
+
+async fn channel(ctx: &Operator, command: ChannelCommand) -> Result<Output> {
+    match command {
+        ChannelCommand::Connect {
+            tenant,
+            platform,
+            account,
+            token_file,
+            secret_file,
+            connected_by,
+        } => {
+            let t = ctx.store.require_tenant(&tenant).await?;
+            if t.status != TenantStatus::Active {
+                bail!(
+                    "tenant {tenant} is {}: it cannot connect channels",
+                    t.status
+                );
+            }
+            if account.trim().is_empty() || account.contains(char::is_whitespace) {
+                bail!("--account must be the platform's account id, without spaces");
+            }
+            let token = PlatformToken::new(read_secret_file(&token_file, "token")?);
+            let secret = match (platform, secret_file) {
+                (Platform::Line, Some(path)) => Some(ChannelSecret::new(read_secret_file(
+                    &path,
+                    "channel secret",
+                )?)),
+                (Platform::Line, None) => bail!(
+                    "a LINE channel needs --secret-file: its channel secret verifies the webhooks"
+                ),
+                (_, Some(_)) => bail!(
+                    "--secret-file is for LINE channels only; {platform} webhooks are verified with META_APP_SECRET"
+                ),
+                (_, None) => None,
+            };
+            let channel_id = new_id("ch");
+            let credentials = ctx
+                .vault()
+                .seal(
+                    &SealContext::new(&t.tenant_id, &channel_id),
+                    &token,
+                    secret.as_ref(),
+                )
+                .await?;
+            let channel = Channel {
+                tenant_id: t.tenant_id.clone(),
+                channel_id,
+                platform,
+                account_id: account,
+                status: ChannelStatus::Connected,
+                connected_by,
+                connected_at: ctx.clock.now(),
+                disconnected_at: None,
+                credentials: Some(credentials),
+                retain_until: None,
+            };
+            ctx.store.connect_channel(&channel).await?;
+            ctx.audit(&t, "channel.connect", &channel.channel_id)
+                .await?;
+            let text = format!(
+                "connected {} account {} as channel {}",
+                platform, channel.account_id, channel.channel_id
+            );
+            let mut out = channel_json(&channel);
+            out["channel_id"] = json!(channel.channel_id);
+            Ok(Output::new(out, text))
+        }
+        ChannelCommand::Disconnect { tenant, channel } => {
+            let t = ctx.store.require_tenant(&tenant).await?;
+            let now = ctx.clock.now();
+            let delete_by = now + Duration::days(t.retention.disconnected_channel_days.into());
+            let gone = ctx
+                .store
+                .disconnect_channel(&tenant, &channel, now, delete_by)
+                .await?;
+            ctx.audit(&t, "channel.disconnect", &channel).await?;
+            let text = format!(
+                "disconnected channel {channel}: token destroyed; its data will be deleted by {}",
+                delete_by.date()
+            );
+            Ok(Output::new(channel_json(&gone), text))
+        }
+        ChannelCommand::List { tenant } => {
+            let channels = ctx.store.channels_of_tenant(&tenant).await?;
+            let text: Vec<String> = channels
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{}  {}  {}  {}",
+                        c.channel_id, c.platform, c.status, c.account_id
+                    )
+                })
+                .collect();
+            Ok(Output::new(
+                json!({ "channels": channels.iter().map(channel_json).collect::<Vec<_>>() }),
+                if text.is_empty() {
+                    "no channels".into()
+                } else {
+                    text.join("\n")
+                },
+            ))
+        }
+    }
+}
+
+async fn knowledge(ctx: &Operator, command: KnowledgeCommand) -> Result<Output> {
+    match command {
+        KnowledgeCommand::Add {
+            tenant,
+            question,
+            answer,
+        } => {
+            let t = ctx.store.require_tenant(&tenant).await?;
+            if question.trim().is_empty() || answer.trim().is_empty() {
+                bail!("--question and --answer must not be empty");
+            }
+            let entry = KnowledgeEntry {
+                tenant_id: t.tenant_id.clone(),
+                entry_id: new_id("kb"),
+                question: question.trim().to_owned(),
+                answer: answer.trim().to_owned(),
+                created_at: ctx.clock.now(),
+            };
+            ctx.store.add_knowledge(&entry).await?;
+            Ok(Output::new(
+                json!({ "entry_id": entry.entry_id, "entry": entry }),
+                format!("added knowledge entry {}", entry.entry_id),
+            ))
+        }
+        KnowledgeCommand::List { tenant } => {
+            let entries = ctx.store.knowledge_of_tenant(&tenant).await?;
+            let text: Vec<String> = entries
+                .iter()
+                .map(|e| format!("{}\n  Q: {}\n  A: {}", e.entry_id, e.question, e.answer))
+                .collect();
+            Ok(Output::new(
+                json!({ "entries": entries }),
+                if text.is_empty() {
+                    "no knowledge entries".into()
+                } else {
+                    text.join("\n")
+                },
+            ))
+        }
+    }
+}

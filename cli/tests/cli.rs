@@ -1,0 +1,339 @@
+//! `inboxctl` as an operator runs it, against the emulator.
+
+use std::process::Command;
+
+use inbox_shared::model::{ChannelStatus, Platform};
+use inbox_tests::TestEnv;
+use serde_json::Value;
+
+struct Ctl<'a> {
+    env: &'a TestEnv,
+    dir: std::path::PathBuf,
+}
+
+impl<'a> Ctl<'a> {
+    fn new(env: &'a TestEnv) -> Self {
+        let dir = std::env::temp_dir().join(format!("inboxctl-{}", env.prefix));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self { env, dir }
+    }
+
+    fn file(&self, name: &str, content: &str) -> String {
+        let path = self.dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        path.display().to_string()
+    }
+
+    /// Runs `inboxctl` and returns (success, stdout, stderr).
+    fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_inboxctl"))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env.env_vars())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let (ok, stdout, stderr) = self.run(&all);
+        assert!(ok, "inboxctl {args:?} failed: {stderr}");
+        serde_json::from_str(stdout.trim())
+            .unwrap_or_else(|e| panic!("not one JSON object ({e}): {stdout}"))
+    }
+}
+
+#[tokio::test]
+async fn create_tenant_connect_and_disconnect_a_channel() {
+    let env = TestEnv::new().await;
+    let ctl = Ctl::new(&env);
+
+    let created = ctl.json(&[
+        "tenant",
+        "create",
+        "--name",
+        "Kumo Bakery",
+        "--ai-mode",
+        "auto",
+        "--retention-days",
+        "180",
+    ]);
+    let tenant_id = created["tenant_id"].as_str().unwrap().to_owned();
+    let shown = ctl.json(&["tenant", "show", &tenant_id]);
+    assert_eq!(shown["ai_mode"], "auto");
+    assert_eq!(shown["retention"]["content_days"], 180);
+
+    let token = ctl.file("token", "EAAG-very-secret-page-token\n");
+    let connected = ctl.json(&[
+        "channel",
+        "connect",
+        "--tenant",
+        &tenant_id,
+        "--platform",
+        "messenger",
+        "--account",
+        "104857600000001",
+        "--token-file",
+        &token,
+        "--connected-by",
+        "meta-user-42",
+    ]);
+    let channel_id = connected["channel_id"].as_str().unwrap().to_owned();
+    assert!(
+        !connected.to_string().contains("EAAG"),
+        "the token is never printed: {connected}"
+    );
+    assert_eq!(connected["has_token"], true);
+
+    let stored = env
+        .store
+        .get_channel(&tenant_id, &channel_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let wrapped = stored
+        .credentials
+        .clone()
+        .expect("a wrapped token is stored");
+    let ctx = inbox_shared::vault::SealContext::new(&tenant_id, &channel_id);
+    assert_eq!(
+        env.vault()
+            .open_token(&ctx, &wrapped)
+            .await
+            .unwrap()
+            .expose_secret(),
+        "EAAG-very-secret-page-token"
+    );
+    assert_eq!(
+        env.store
+            .route(Platform::Messenger, "104857600000001")
+            .await
+            .unwrap()
+            .unwrap()
+            .channel_id,
+        channel_id
+    );
+
+    let gone = ctl.json(&[
+        "channel",
+        "disconnect",
+        "--tenant",
+        &tenant_id,
+        "--channel",
+        &channel_id,
+    ]);
+    assert_eq!(gone["status"], "disconnected");
+    assert_eq!(gone["has_token"], false);
+    let stored = env
+        .store
+        .get_channel(&tenant_id, &channel_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, ChannelStatus::Disconnected);
+    assert!(stored.credentials.is_none(), "the wrapped token is gone");
+    assert!(
+        env.store
+            .route(Platform::Messenger, "104857600000001")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let raw = env.scan_all().await;
+    assert!(raw.iter().all(|item| !item.contains_key("credentials")));
+    let actions: Vec<String> = env
+        .store
+        .audit_events(Some(&tenant_id))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        vec!["tenant.create", "channel.connect", "channel.disconnect"]
+    );
+
+    // Disconnecting twice says so.
+    let (ok, _, stderr) = ctl.run(&[
+        "channel",
+        "disconnect",
+        "--tenant",
+        &tenant_id,
+        "--channel",
+        &channel_id,
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("already disconnected"), "{stderr}");
+}
+
+#[tokio::test]
+async fn tenant_settings_knowledge_and_listing() {
+    let env = TestEnv::new().await;
+    let ctl = Ctl::new(&env);
+    let tenant_id = ctl.json(&["tenant", "create", "--name", "Sora Dental"])["tenant_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let set = ctl.json(&[
+        "tenant",
+        "set",
+        &tenant_id,
+        "--ai-mode",
+        "draft",
+        "--retention-days",
+        "90",
+        "--provider-order",
+        "openai,anthropic",
+        "--mask-personal-data",
+        "true",
+        "--monthly-message-limit",
+        "5000",
+        "--instructions",
+        "Reply in Japanese.",
+    ]);
+    assert_eq!(set["ai_mode"], "draft");
+    assert_eq!(set["retention"]["content_days"], 90);
+    assert_eq!(
+        set["provider_order"],
+        serde_json::json!(["openai", "anthropic"])
+    );
+    assert_eq!(set["mask_personal_data"], true);
+    assert_eq!(set["monthly_message_limit"], 5000);
+
+    ctl.json(&[
+        "knowledge",
+        "add",
+        "--tenant",
+        &tenant_id,
+        "--question",
+        "Open on Sunday?",
+        "--answer",
+        "No, Mon-Sat.",
+    ]);
+    let listed = ctl.json(&["knowledge", "list", "--tenant", &tenant_id]);
+    assert_eq!(listed["entries"][0]["answer"], "No, Mon-Sat.");
+    let tenants = ctl.json(&["tenant", "list"]);
+    assert!(
+        tenants["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["tenant_id"] == tenant_id.as_str())
+    );
+
+    let (ok, text, _) = ctl.run(&["tenant", "show", &tenant_id]);
+    assert!(
+        ok && text.contains("ai mode: draft") && text.contains("openai, anthropic then offline"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_error() {
+    let env = TestEnv::new().await;
+    let ctl = Ctl::new(&env);
+    let tenant_id = ctl.json(&["tenant", "create", "--name", "Hana Florist"])["tenant_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = ctl.file("line-token", "line-token");
+
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "channel",
+                "connect",
+                "--tenant",
+                &tenant_id,
+                "--platform",
+                "line",
+                "--account",
+                "U0123",
+                "--token-file",
+                &token,
+            ],
+            "needs --secret-file",
+        ),
+        (
+            vec![
+                "channel",
+                "connect",
+                "--tenant",
+                &tenant_id,
+                "--platform",
+                "telegram",
+                "--account",
+                "1",
+                "--token-file",
+                &token,
+            ],
+            "expected one of",
+        ),
+        (
+            vec![
+                "channel",
+                "connect",
+                "--tenant",
+                "ten_missing",
+                "--platform",
+                "messenger",
+                "--account",
+                "1",
+                "--token-file",
+                &token,
+            ],
+            "tenant ten_missing not found",
+        ),
+        (
+            vec![
+                "channel",
+                "connect",
+                "--tenant",
+                &tenant_id,
+                "--platform",
+                "messenger",
+                "--account",
+                "1",
+                "--token-file",
+                "/nonexistent/token",
+            ],
+            "reading the token file",
+        ),
+        (
+            vec!["tenant", "create", "--name", "X", "--retention-days", "0"],
+            "from 1 to 3650",
+        ),
+        (vec!["tenant", "set", &tenant_id], "nothing to set"),
+    ];
+    for (args, expected) in cases {
+        let (ok, _, stderr) = ctl.run(&args);
+        assert!(!ok, "{args:?} should fail");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    // --json errors are one JSON object too.
+    let (ok, stdout, _) = ctl.run(&["--json", "tenant", "show", "ten_missing"]);
+    assert!(!ok);
+    let error: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert!(error["error"].as_str().unwrap().contains("not found"));
+}
+
+#[tokio::test]
+async fn provision_twice_creates_nothing_the_second_time() {
+    let env = TestEnv::new().await;
+    let ctl = Ctl::new(&env);
+    let first = ctl.json(&["provision"]);
+    assert_eq!(first["table_name"], env.provisioned.table_name.as_str());
+    assert_eq!(
+        first["created"],
+        serde_json::json!([]),
+        "the test environment already provisioned everything"
+    );
+}

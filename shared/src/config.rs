@@ -1,0 +1,271 @@
+//! Configuration, read once from the environment at cold start.
+//!
+//! Every variable is parsed up front so a bad value fails the cold start with its name in the error
+//! rather than a request later on. Variables only some functions need (queue URLs, the Meta app secret)
+//! are optional here; each function asks for what it needs with the `require_…` accessors at start-up,
+//! which name the missing variable.
+
+use std::fmt;
+
+use crate::secret::AppSecret;
+
+/// Graph API version used when `META_GRAPH_VERSION` is unset.
+pub const DEFAULT_GRAPH_VERSION: &str = "v24.0";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("environment variable {name} is required{why}")]
+    Missing { name: &'static str, why: Why },
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Why a variable is required, for the error message.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub struct Why(pub &'static str);
+
+impl fmt::Display for Why {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            write!(f, " ({})", self.0)
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub inbound_queue_url: Option<String>,
+    pub erasure_queue_url: Option<String>,
+    pub kms_key_id: String,
+    pub meta_app_secret: Option<AppSecret>,
+    pub meta_verify_token: Option<AppSecret>,
+    pub meta_graph_url: String,
+    pub meta_graph_version: String,
+    pub line_api_url: String,
+    pub public_base_url: Option<String>,
+    pub anthropic_api_key: Option<AppSecret>,
+    pub anthropic_base_url: String,
+    pub anthropic_model: String,
+    pub openai_api_key: Option<AppSecret>,
+    pub openai_base_url: String,
+    pub openai_model: String,
+    /// Read by the AWS SDK itself; kept here so operators see what the process was pointed at.
+    pub aws_endpoint_url: Option<String>,
+    pub aws_region: Option<String>,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests need not touch the process environment.
+    /// An empty value counts as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let secret = |name: &str| get(name).map(AppSecret::new);
+        let url = |name: &'static str,
+                   default: Option<&str>|
+         -> Result<Option<String>, ConfigError> {
+            match get(name).or_else(|| default.map(str::to_owned)) {
+                None => Ok(None),
+                Some(value) if value.starts_with("https://") || value.starts_with("http://") => {
+                    Ok(Some(value.trim_end_matches('/').to_owned()))
+                }
+                Some(_) => Err(ConfigError::Invalid {
+                    name,
+                    reason: "must be an http:// or https:// URL".into(),
+                }),
+            }
+        };
+        let required_url = |name: &'static str, default: &str| -> Result<String, ConfigError> {
+            url(name, Some(default)).map(|v| v.expect("a default is always present"))
+        };
+
+        let meta_graph_version =
+            get("META_GRAPH_VERSION").unwrap_or_else(|| DEFAULT_GRAPH_VERSION.into());
+        if !is_graph_version(&meta_graph_version) {
+            return Err(ConfigError::Invalid {
+                name: "META_GRAPH_VERSION",
+                reason: format!(
+                    "{meta_graph_version:?} is not of the form v<major>.<minor>, e.g. v24.0"
+                ),
+            });
+        }
+        let table_name = get("TABLE_NAME").unwrap_or_else(|| "inbox".into());
+        if !table_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+            || table_name.len() < 3
+        {
+            return Err(ConfigError::Invalid {
+                name: "TABLE_NAME",
+                reason:
+                    "a DynamoDB table name has 3-255 characters of a-z, A-Z, 0-9, '_', '-', '.'"
+                        .into(),
+            });
+        }
+
+        Ok(Self {
+            table_name,
+            inbound_queue_url: url("INBOUND_QUEUE_URL", None)?,
+            erasure_queue_url: url("ERASURE_QUEUE_URL", None)?,
+            kms_key_id: get("KMS_KEY_ID").unwrap_or_else(|| "alias/inbox-tokens".into()),
+            meta_app_secret: secret("META_APP_SECRET"),
+            meta_verify_token: secret("META_VERIFY_TOKEN"),
+            meta_graph_url: required_url("META_GRAPH_URL", "https://graph.facebook.com")?,
+            meta_graph_version,
+            line_api_url: required_url("LINE_API_URL", "https://api.line.me")?,
+            public_base_url: url("PUBLIC_BASE_URL", None)?,
+            anthropic_api_key: secret("ANTHROPIC_API_KEY"),
+            anthropic_base_url: required_url("ANTHROPIC_BASE_URL", "https://api.anthropic.com")?,
+            anthropic_model: get("ANTHROPIC_MODEL").unwrap_or_else(|| "claude-sonnet-4-5".into()),
+            openai_api_key: secret("OPENAI_API_KEY"),
+            openai_base_url: required_url("OPENAI_BASE_URL", "https://api.openai.com/v1")?,
+            openai_model: get("OPENAI_MODEL").unwrap_or_else(|| "gpt-4.1-mini".into()),
+            aws_endpoint_url: url("AWS_ENDPOINT_URL", None)?,
+            aws_region: get("AWS_REGION"),
+        })
+    }
+
+    pub fn require_inbound_queue_url(&self) -> Result<&str, ConfigError> {
+        required(
+            &self.inbound_queue_url,
+            "INBOUND_QUEUE_URL",
+            "the inbound FIFO queue",
+        )
+    }
+
+    pub fn require_erasure_queue_url(&self) -> Result<&str, ConfigError> {
+        required(
+            &self.erasure_queue_url,
+            "ERASURE_QUEUE_URL",
+            "the erasure and sweep-job queue",
+        )
+    }
+
+    pub fn require_public_base_url(&self) -> Result<&str, ConfigError> {
+        required(
+            &self.public_base_url,
+            "PUBLIC_BASE_URL",
+            "the HTTPS origin Meta calls back",
+        )
+    }
+
+    pub fn require_meta_app_secret(&self) -> Result<&AppSecret, ConfigError> {
+        self.meta_app_secret.as_ref().ok_or(ConfigError::Missing {
+            name: "META_APP_SECRET",
+            why: Why("App settings > Basic in the Meta App Dashboard"),
+        })
+    }
+
+    pub fn require_meta_verify_token(&self) -> Result<&AppSecret, ConfigError> {
+        self.meta_verify_token.as_ref().ok_or(ConfigError::Missing {
+            name: "META_VERIFY_TOKEN",
+            why: Why("the verify token typed into the Meta webhook settings"),
+        })
+    }
+}
+
+fn required<'a>(
+    value: &'a Option<String>,
+    name: &'static str,
+    why: &'static str,
+) -> Result<&'a str, ConfigError> {
+    value.as_deref().ok_or(ConfigError::Missing {
+        name,
+        why: Why(why),
+    })
+}
+
+fn is_graph_version(v: &str) -> bool {
+    v.strip_prefix('v')
+        .and_then(|rest| rest.split_once('.'))
+        .is_some_and(|(major, minor)| {
+            !major.is_empty()
+                && !minor.is_empty()
+                && major.chars().all(|c| c.is_ascii_digit())
+                && minor.chars().all(|c| c.is_ascii_digit())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.table_name, "inbox");
+        assert_eq!(c.kms_key_id, "alias/inbox-tokens");
+        assert_eq!(c.meta_graph_url, "https://graph.facebook.com");
+        assert_eq!(c.meta_graph_version, DEFAULT_GRAPH_VERSION);
+        assert_eq!(c.line_api_url, "https://api.line.me");
+        assert!(c.inbound_queue_url.is_none());
+        assert!(c.meta_app_secret.is_none());
+    }
+
+    #[test]
+    fn missing_required_variable_is_named() {
+        let c = config(&[]).unwrap();
+        let err = c.require_inbound_queue_url().unwrap_err();
+        assert!(err.to_string().contains("INBOUND_QUEUE_URL"), "{err}");
+        let err = c.require_meta_app_secret().unwrap_err();
+        assert!(err.to_string().contains("META_APP_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_are_rejected_with_their_name() {
+        let err = config(&[("META_GRAPH_URL", "graph.facebook.com")]).unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::Invalid {
+                name: "META_GRAPH_URL",
+                reason: "must be an http:// or https:// URL".into()
+            }
+        );
+        let err = config(&[("META_GRAPH_VERSION", "24")]).unwrap_err();
+        assert!(err.to_string().contains("META_GRAPH_VERSION"));
+        let err = config(&[("TABLE_NAME", "my table")]).unwrap_err();
+        assert!(err.to_string().contains("TABLE_NAME"));
+    }
+
+    #[test]
+    fn empty_values_count_as_unset_and_urls_lose_trailing_slash() {
+        let c = config(&[
+            ("OPENAI_API_KEY", "  "),
+            ("LINE_API_URL", "http://127.0.0.1:9000/"),
+        ])
+        .unwrap();
+        assert!(c.openai_api_key.is_none());
+        assert_eq!(c.line_api_url, "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let c = config(&[
+            ("META_APP_SECRET", "s3cr3t-app"),
+            ("ANTHROPIC_API_KEY", "sk-ant-xyz"),
+        ])
+        .unwrap();
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("s3cr3t-app") && !printed.contains("sk-ant-xyz"));
+    }
+}

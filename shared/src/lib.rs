@@ -1,0 +1,15 @@
+//! What the inbox functions share: domain types, the single-table store and its keys, the token vault,
+//! the queue publisher, configuration and telemetry.
+
+pub mod aws;
+pub mod clock;
+pub mod config;
+pub mod ids;
+pub mod keys;
+pub mod model;
+pub mod provision;
+pub mod queue;
+pub mod secret;
+pub mod store;
+pub mod telemetry;
+pub mod vault;

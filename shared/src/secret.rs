@@ -1,0 +1,114 @@
+//! Types for values that must never reach a log line: platform tokens, channel and app secrets, and the
+//! text customers write. Their `Debug` prints a placeholder and none of them implements `Display`, so a
+//! stray `{:?}` or a tracing field cannot leak them; the value is reached only through an explicit
+//! `expose_…` call at the point of use.
+
+use std::fmt;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+macro_rules! secret_string {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name(SecretString);
+
+        impl $name {
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(SecretString::from(value.into()))
+            }
+
+            /// The secret itself, for the one call that needs it (a signature check, an HTTP header).
+            pub fn expose_secret(&self) -> &str {
+                self.0.expose_secret()
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<redacted>)"))
+            }
+        }
+    };
+}
+
+secret_string!(
+    /// A platform access token: a Page token, an Instagram token, a WhatsApp system-user token, a LINE
+    /// channel access token.
+    PlatformToken
+);
+secret_string!(
+    /// A LINE channel secret (the HMAC key of that channel's webhooks).
+    ChannelSecret
+);
+secret_string!(
+    /// An application secret from configuration: the Meta app secret, the verify token, LLM API keys.
+    AppSecret
+);
+
+macro_rules! personal_string {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(text: impl Into<String>) -> Self {
+                Self(text.into())
+            }
+
+            pub fn expose(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_inner(self) -> String {
+                self.0
+            }
+
+            pub fn is_empty(&self) -> bool {
+                self.0.is_empty()
+            }
+
+            /// Length in characters, safe to log.
+            pub fn char_count(&self) -> usize {
+                self.0.chars().count()
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "(<{} chars>)"), self.char_count())
+            }
+        }
+    };
+}
+
+personal_string!(
+    /// Text written by a customer, an agent or the AI. Stored (it is the product), never logged.
+    MessageText
+);
+personal_string!(
+    /// A customer's profile name as a platform reports it (WhatsApp `profile.name`, Instagram username).
+    ProfileName
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_every_secret() {
+        let token = PlatformToken::new("EAAG-super-secret-token");
+        let secret = ChannelSecret::new("line-channel-secret");
+        let app = AppSecret::new("meta-app-secret");
+        let text = MessageText::new("my card is 4242 4242 4242 4242");
+        let printed = format!("{token:?} {secret:?} {app:?} {text:?}");
+        for leaked in ["EAAG", "line-channel", "meta-app", "4242"] {
+            assert!(!printed.contains(leaked), "{printed} leaks {leaked}");
+        }
+        assert_eq!(token.expose_secret(), "EAAG-super-secret-token");
+        assert_eq!(text.expose(), "my card is 4242 4242 4242 4242");
+    }
+}

@@ -1,0 +1,130 @@
+//! Logs and metrics.
+//!
+//! Logs are JSON lines through `tracing` (CloudWatch indexes the fields). No field ever carries a
+//! token, a secret or message text: those types print as placeholders (see [`crate::secret`]), and log
+//! calls record ids and counts only.
+//!
+//! Metrics use CloudWatch's embedded metric format: counts accumulate in a [`Metrics`] during an
+//! invocation and [`Metrics::flush`] prints them as one EMF line on stdout, which Lambda ships to
+//! CloudWatch Logs and CloudWatch turns into metrics without any API call on the request path.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use tracing_subscriber::EnvFilter;
+
+/// The CloudWatch namespace of every metric.
+pub const NAMESPACE: &str = "Inbox";
+
+/// JSON logs for a Lambda function (level from `RUST_LOG`, default `info`).
+pub fn init_json_logs() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // A second init (tests, local stack hosting several functions) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_ansi(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Short human-readable logs for command-line tools (level from `RUST_LOG`, default `warn`).
+pub fn init_cli_logs() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Counters of one function, flushed as one EMF document.
+#[derive(Debug)]
+pub struct Metrics {
+    function: &'static str,
+    counts: Mutex<BTreeMap<&'static str, f64>>,
+}
+
+impl Metrics {
+    pub fn new(function: &'static str) -> Self {
+        Self {
+            function,
+            counts: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn count(&self, name: &'static str, n: u64) {
+        *self
+            .counts
+            .lock()
+            .expect("metrics lock poisoned")
+            .entry(name)
+            .or_default() += n as f64;
+    }
+
+    /// The counts so far (tests read them).
+    pub fn snapshot(&self) -> BTreeMap<&'static str, f64> {
+        self.counts.lock().expect("metrics lock poisoned").clone()
+    }
+
+    /// Takes the counts and renders them as an EMF document; `None` when nothing was counted.
+    pub fn take_emf(&self, timestamp_ms: i64) -> Option<String> {
+        let counts = std::mem::take(&mut *self.counts.lock().expect("metrics lock poisoned"));
+        if counts.is_empty() {
+            return None;
+        }
+        let definitions: Vec<_> = counts
+            .keys()
+            .map(|name| serde_json::json!({"Name": name, "Unit": "Count"}))
+            .collect();
+        let mut doc = serde_json::json!({
+            "_aws": {
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["Function"]],
+                    "Metrics": definitions,
+                }],
+            },
+            "Function": self.function,
+        });
+        for (name, value) in counts {
+            doc[name] = serde_json::json!(value);
+        }
+        Some(doc.to_string())
+    }
+
+    /// Prints the counts as one EMF line on stdout and resets them.
+    pub fn flush(&self, timestamp_ms: i64) {
+        if let Some(line) = self.take_emf(timestamp_ms) {
+            println!("{line}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_document_names_each_metric_and_resets() {
+        let m = Metrics::new("webhook-ingest");
+        m.count("UnknownObject", 1);
+        m.count("UnknownObject", 2);
+        m.count("Ingested", 5);
+        let doc: serde_json::Value =
+            serde_json::from_str(&m.take_emf(1_767_225_600_000).unwrap()).unwrap();
+        assert_eq!(doc["UnknownObject"], 3.0);
+        assert_eq!(doc["Ingested"], 5.0);
+        assert_eq!(doc["Function"], "webhook-ingest");
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(m.take_emf(0).is_none());
+    }
+}

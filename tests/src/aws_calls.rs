@@ -1,0 +1,158 @@
+//! Counting AWS calls by operation (an SDK interceptor on every client), and injecting one precise fault
+//! on the wire: dropping one entry from a `SendMessageBatch` request, so SQS really never receives it.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_sqs::config::interceptors::{
+    BeforeTransmitInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+};
+use aws_sdk_sqs::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_smithy_types::body::SdkBody;
+use inbox_shared::aws::AwsClients;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Drops the entry with this `Id` from the `nth` (0-based) `SendMessageBatch` request.
+#[derive(Debug, Clone)]
+pub struct DropBatchEntry {
+    pub nth_call: usize,
+    pub entry_id: String,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    counts: BTreeMap<String, usize>,
+    send_batch_calls: usize,
+    drop: Option<DropBatchEntry>,
+    dropped: usize,
+}
+
+/// Shared by the clients it is installed in; clones see the same counts.
+#[derive(Debug, Clone, Default)]
+pub struct AwsCalls {
+    state: Arc<Mutex<State>>,
+}
+
+impl AwsCalls {
+    pub fn dropping(drop: DropBatchEntry) -> Self {
+        let calls = Self::default();
+        calls.state.lock().unwrap().drop = Some(drop);
+        calls
+    }
+
+    /// Clients for `sdk` with this counter installed.
+    pub fn clients(&self, sdk: &aws_config::SdkConfig) -> AwsClients {
+        AwsClients {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(sdk)
+                    .interceptor(self.clone())
+                    .build(),
+            ),
+            kms: aws_sdk_kms::Client::from_conf(
+                aws_sdk_kms::config::Builder::from(sdk)
+                    .interceptor(self.clone())
+                    .build(),
+            ),
+            sqs: aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(sdk)
+                    .interceptor(self.clone())
+                    .build(),
+            ),
+        }
+    }
+
+    /// Calls of one operation (`Decrypt`, `SendMessageBatch`, `PutItem`…) since the last reset.
+    pub fn count(&self, operation: &str) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .counts
+            .get(operation)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn total(&self) -> usize {
+        self.state.lock().unwrap().counts.values().sum()
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<String, usize> {
+        self.state.lock().unwrap().counts.clone()
+    }
+
+    /// Entries dropped by the fault so far.
+    pub fn dropped(&self) -> usize {
+        self.state.lock().unwrap().dropped
+    }
+
+    pub fn reset(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.counts.clear();
+        state.send_batch_calls = 0;
+    }
+}
+
+fn operation_of(target: Option<&str>) -> String {
+    target
+        .and_then(|t| t.rsplit('.').next())
+        .unwrap_or("unknown")
+        .to_owned()
+}
+
+impl Intercept for AwsCalls {
+    fn name(&self) -> &'static str {
+        "AwsCalls"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = context.request_mut();
+        if operation_of(request.headers().get("x-amz-target")) != "SendMessageBatch" {
+            return Ok(());
+        }
+        let mut state = self.state.lock().unwrap();
+        let call = state.send_batch_calls;
+        state.send_batch_calls += 1;
+        let Some(drop) = state.drop.clone().filter(|d| d.nth_call == call) else {
+            return Ok(());
+        };
+        let Some(body) = request.body().bytes() else {
+            return Ok(());
+        };
+        let mut json: serde_json::Value = serde_json::from_slice(body)?;
+        let entries = json["Entries"]
+            .as_array_mut()
+            .ok_or("SendMessageBatch without Entries")?;
+        let before = entries.len();
+        entries.retain(|e| e["Id"] != serde_json::json!(drop.entry_id));
+        state.dropped += before - entries.len();
+        let bytes = serde_json::to_vec(&json)?;
+        request
+            .headers_mut()
+            .insert("content-length", bytes.len().to_string());
+        *request.body_mut() = SdkBody::from(bytes);
+        Ok(())
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let operation = operation_of(context.request().headers().get("x-amz-target"));
+        *self
+            .state
+            .lock()
+            .unwrap()
+            .counts
+            .entry(operation)
+            .or_default() += 1;
+        Ok(())
+    }
+}

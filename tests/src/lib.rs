@@ -1,0 +1,146 @@
+//! The integration-test harness: every test gets its own table, queues and KMS key on the moto server
+//! that `cargo xtask test` starts (found through `AWS_ENDPOINT_URL`), a settable clock, and AWS clients
+//! that count their calls by operation.
+
+pub mod aws_calls;
+pub mod fake_http;
+
+use std::sync::Arc;
+
+use aws_config::BehaviorVersion;
+use inbox_shared::aws::AwsClients;
+use inbox_shared::clock::ManualClock;
+use inbox_shared::config::Config;
+use inbox_shared::provision::{self, ProvisionPlan, Provisioned};
+use inbox_shared::queue::QueuePublisher;
+use inbox_shared::store::Store;
+use inbox_shared::vault::TokenVault;
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+pub use aws_calls::{AwsCalls, DropBatchEntry};
+
+/// The instant every test clock starts at.
+pub const TEST_START: OffsetDateTime = datetime!(2026-11-02 09:00 UTC);
+
+/// The moto endpoint, or a panic that says how to get one.
+pub fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
+        panic!("AWS_ENDPOINT_URL is not set: run the tests through `cargo xtask test`, which starts the moto server")
+    })
+}
+
+/// An SDK configuration pointed at moto with dummy credentials.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "inbox-tests",
+        ))
+        .load()
+        .await
+}
+
+/// One isolated environment on the emulator.
+pub struct TestEnv {
+    pub prefix: String,
+    pub clients: AwsClients,
+    pub provisioned: Provisioned,
+    pub clock: Arc<ManualClock>,
+    pub store: Store,
+    pub calls: AwsCalls,
+}
+
+impl TestEnv {
+    pub async fn new() -> Self {
+        Self::with_calls(AwsCalls::default()).await
+    }
+
+    /// An environment whose clients also run `calls` (a counter, and any fault it injects).
+    pub async fn with_calls(calls: AwsCalls) -> Self {
+        let prefix = format!("t{}", &inbox_shared::ids::new_id("x")[2..14]);
+        let sdk = sdk_config().await;
+        let clients = calls.clients(&sdk);
+        let provisioned = provision::provision(&clients, &ProvisionPlan::prefixed(&prefix))
+            .await
+            .expect("provisioning on the emulator");
+        let clock = Arc::new(ManualClock::new(TEST_START));
+        let store = Store::new(
+            clients.dynamodb.clone(),
+            &provisioned.table_name,
+            clock.clone(),
+        );
+        calls.reset();
+        Self {
+            prefix,
+            clients,
+            provisioned,
+            clock,
+            store,
+            calls,
+        }
+    }
+
+    pub fn vault(&self) -> TokenVault {
+        TokenVault::new(self.clients.kms.clone(), &self.provisioned.kms_alias)
+    }
+
+    pub fn publisher(&self) -> QueuePublisher {
+        QueuePublisher::new(self.clients.sqs.clone())
+    }
+
+    /// The environment variables a function or `inboxctl` needs to use this environment.
+    pub fn env_vars(&self) -> Vec<(String, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL".into(), endpoint()),
+            ("AWS_REGION".into(), "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID".into(), "test".into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
+            ("TABLE_NAME".into(), self.provisioned.table_name.clone()),
+            ("KMS_KEY_ID".into(), self.provisioned.kms_alias.clone()),
+            (
+                "INBOUND_QUEUE_URL".into(),
+                self.provisioned.inbound_queue_url.clone(),
+            ),
+            (
+                "ERASURE_QUEUE_URL".into(),
+                self.provisioned.erasure_queue_url.clone(),
+            ),
+        ]
+    }
+
+    /// Configuration as a function in this environment would read it.
+    pub fn config(&self, extra: &[(&str, &str)]) -> Config {
+        let mut vars = self.env_vars();
+        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+            .expect("test configuration is valid")
+    }
+
+    /// Every item of the table, read with a full Scan: for tests that prove something is gone everywhere.
+    pub async fn scan_all(&self) -> Vec<inbox_shared::store::Item> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .clients
+                .dynamodb
+                .scan()
+                .table_name(&self.provisioned.table_name)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return items,
+            }
+        }
+    }
+}
