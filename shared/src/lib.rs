@@ -7,6 +7,7 @@ pub mod config;
 pub mod ids;
 pub mod keys;
 pub mod model;
+pub mod platform;
 pub mod provision;
 pub mod queue;
 pub mod secret;
