@@ -5,6 +5,7 @@ pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod ids;
+pub mod jobs;
 pub mod keys;
 pub mod model;
 pub mod platform;

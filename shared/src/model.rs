@@ -332,6 +332,9 @@ pub struct Message {
     pub text: Option<MessageText>,
     #[serde(default)]
     pub attachments: Vec<Attachment>,
+    /// Quick-reply or postback payload (`HANDOFF`, `yes_book`…): what the customer chose, not what they wrote.
+    #[serde(default)]
+    pub payload: Option<String>,
     pub status: MessageStatus,
     /// Platform error code of a failed send (e.g. 131047).
     #[serde(default)]
@@ -341,6 +344,10 @@ pub struct Message {
     pub sent_at: OffsetDateTime,
     #[serde(with = "rfc3339")]
     pub retain_until: OffsetDateTime,
+    /// An inbound message's reply job is on the inbound queue. Stored false first and set once queueing
+    /// succeeded, so a redelivery of a message whose queueing failed queues it then.
+    #[serde(default)]
+    pub queued: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

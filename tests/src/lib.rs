@@ -143,4 +143,43 @@ impl TestEnv {
             }
         }
     }
+
+    /// Receives and deletes everything on a queue, in receive order: (message group, body).
+    pub async fn drain_queue(&self, queue_url: &str) -> Vec<(Option<String>, String)> {
+        use aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId;
+        let mut out = Vec::new();
+        for _ in 0..500 {
+            let received = self
+                .clients
+                .sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .message_system_attribute_names(MessageGroupId)
+                .send()
+                .await
+                .expect("receive");
+            let messages = received.messages.unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            for m in messages {
+                let group = m
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get(&MessageGroupId))
+                    .cloned();
+                out.push((group, m.body.clone().unwrap_or_default()));
+                self.clients
+                    .sqs
+                    .delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(m.receipt_handle.unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+        out
+    }
 }

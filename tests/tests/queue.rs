@@ -5,48 +5,6 @@ use std::collections::BTreeMap;
 use inbox_shared::queue::{QueueError, QueueMessage};
 use inbox_tests::{AwsCalls, DropBatchEntry, TestEnv};
 
-/// Receives and deletes everything on a queue, in receive order.
-async fn drain(env: &TestEnv, queue_url: &str) -> Vec<(Option<String>, String)> {
-    let mut out = Vec::new();
-    for _ in 0..50 {
-        let received = env
-            .clients
-            .sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(
-                aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId,
-            )
-            .send()
-            .await
-            .unwrap();
-        let messages = received.messages.unwrap_or_default();
-        if messages.is_empty() {
-            break;
-        }
-        for m in messages {
-            let group = m
-                .attributes
-                .as_ref()
-                .and_then(|a| {
-                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
-                })
-                .cloned();
-            out.push((group, m.body.clone().unwrap()));
-            env.clients
-                .sqs
-                .delete_message()
-                .queue_url(queue_url)
-                .receipt_handle(m.receipt_handle.unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn twenty_five_messages_take_three_batch_calls() {
     let env = TestEnv::new().await;
@@ -61,7 +19,9 @@ async fn twenty_five_messages_take_three_batch_calls() {
     assert_eq!((report.sent, report.calls, report.retried), (25, 3, 0));
     assert_eq!(env.calls.count("SendMessageBatch"), 3);
     assert_eq!(
-        drain(&env, &env.provisioned.inbound_queue_url).await.len(),
+        env.drain_queue(&env.provisioned.inbound_queue_url)
+            .await
+            .len(),
         25
     );
 }
@@ -93,7 +53,7 @@ async fn a_failed_entry_is_retried_and_group_order_holds() {
     assert_eq!((report.sent, report.retried), (12, 1));
 
     let mut by_group: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (group, body) in drain(&env, &env.provisioned.inbound_queue_url).await {
+    for (group, body) in env.drain_queue(&env.provisioned.inbound_queue_url).await {
         by_group.entry(group.unwrap()).or_default().push(body);
     }
     for group in ["a", "b", "c"] {

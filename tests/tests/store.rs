@@ -167,10 +167,12 @@ async fn every_entity_round_trips() {
             kind: "image".into(),
             url: Some("https://example.com/a.jpg".into()),
         }],
+        payload: Some("BOOK".into()),
         status: MessageStatus::Received,
         error_code: None,
         sent_at: TEST_START,
         retain_until: retain,
+        queued: false,
     };
     assert!(store.insert_message(&message).await.unwrap());
     assert_eq!(
@@ -430,10 +432,12 @@ async fn expired_items_read_as_absent_before_ttl_removes_them() {
         author: Author::Customer,
         text: None,
         attachments: vec![],
+        payload: None,
         status: MessageStatus::Received,
         error_code: None,
         sent_at: TEST_START,
         retain_until: TEST_START + Duration::days(days),
+        queued: false,
     };
     env.store.insert_message(&entry(10, "short")).await.unwrap();
     env.store.insert_message(&entry(100, "long")).await.unwrap();

@@ -386,6 +386,27 @@ mod tests {
     }
 
     #[test]
+    fn a_thousand_entry_delivery_yields_every_event_in_timestamp_order() {
+        let entries: Vec<serde_json::Value> = (0..1000i64)
+            .rev()
+            .map(|i| {
+                serde_json::json!({"id": "104857600000001", "time": 1767225600000i64 + i, "messaging": [{
+                    "sender": {"id": format!("user-{}", i % 7)}, "recipient": {"id": "104857600000001"},
+                    "timestamp": 1767225600000i64 + i, "message": {"mid": format!("m_{i}"), "text": "hi"}}]})
+            })
+            .collect();
+        let body = serde_json::json!({"object": "page", "entry": entries}).to_string();
+        let parsed = meta::parse(body.as_bytes()).unwrap();
+        assert_eq!(parsed.events.len(), 1000);
+        assert!(
+            parsed
+                .events
+                .windows(2)
+                .all(|w| w[0].timestamp <= w[1].timestamp)
+        );
+    }
+
+    #[test]
     fn unknown_object_is_skipped_and_truncated_json_is_an_error() {
         let parsed = meta::parse(br#"{"object":"user","entry":[{"id":"1"}]}"#).unwrap();
         assert_eq!(parsed.skipped, vec![Skipped::UnknownObject]);

@@ -51,6 +51,14 @@ pub fn verify_line(
     hmac::verify(&key, body, &tag).map_err(|_| SignatureError::Mismatch)
 }
 
+/// Meta's subscribe handshake: the `hub.verify_token` given equals ours, compared in constant time. An
+/// empty configured token never matches.
+pub fn verify_token_matches(expected: &AppSecret, given: &str) -> bool {
+    let expected = expected.expose_secret().as_bytes();
+    !expected.is_empty()
+        && aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), expected).is_ok()
+}
+
 /// The `X-Hub-Signature-256` value Meta would send (for tests, the demo and benchmarks).
 pub fn meta_signature(app_secret: &str, body: &[u8]) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, app_secret.as_bytes());

@@ -15,7 +15,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, DeleteRequest, Put, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, Delete, DeleteRequest, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
@@ -300,21 +300,28 @@ impl Store {
     /// Deletes many items with BatchWriteItem, 25 per call, retrying unprocessed ones. Returns how many
     /// delete requests were carried out and how many calls it took.
     pub async fn delete_many(&self, keys: &[Key]) -> Result<BatchOutcome> {
+        let requests = keys
+            .iter()
+            .map(|key| {
+                WriteRequest::builder()
+                    .delete_request(
+                        DeleteRequest::builder()
+                            .set_key(Some(key_item(key)))
+                            .build()
+                            .expect("key is set"),
+                    )
+                    .build()
+            })
+            .collect();
+        self.write_batch(requests).await
+    }
+
+    async fn write_batch(&self, requests: Vec<WriteRequest>) -> Result<BatchOutcome> {
         let mut outcome = BatchOutcome::default();
-        for chunk in keys.chunks(BATCH_WRITE_LIMIT) {
-            let mut pending: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|key| {
-                    WriteRequest::builder()
-                        .delete_request(
-                            DeleteRequest::builder()
-                                .set_key(Some(key_item(key)))
-                                .build()
-                                .expect("key is set"),
-                        )
-                        .build()
-                })
-                .collect();
+        let mut requests = requests.into_iter().peekable();
+        while requests.peek().is_some() {
+            let mut pending: Vec<WriteRequest> =
+                requests.by_ref().take(BATCH_WRITE_LIMIT).collect();
             let mut attempt = 0u32;
             while !pending.is_empty() {
                 if attempt > 0 {
@@ -322,7 +329,7 @@ impl Store {
                 }
                 if attempt >= 8 {
                     return Err(StoreError::Unavailable(format!(
-                        "{} deletes still unprocessed after {attempt} attempts",
+                        "{} writes still unprocessed after {attempt} attempts",
                         pending.len()
                     )));
                 }
@@ -874,9 +881,10 @@ impl Store {
     }
 }
 
-/// Calls and deletes of a [`Store::delete_many`].
+/// What a batch write did: requests carried out and calls made.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BatchOutcome {
+    /// Requests carried out (deletes or puts).
     pub deleted: usize,
     pub calls: usize,
 }
@@ -986,5 +994,238 @@ where
             | SdkError::ResponseError(_) => StoreError::Unavailable(describe(&code)),
             _ => StoreError::Rejected(describe(&code)),
         },
+    }
+}
+
+/// What an inbound item changes on its conversation.
+#[derive(Debug, Clone)]
+pub struct ConversationTouch<'a> {
+    pub conversation_id: &'a str,
+    pub channel_id: &'a str,
+    pub platform: Platform,
+    pub user_id: &'a str,
+    /// Set for a customer's message.
+    pub last_inbound_at: Option<OffsetDateTime>,
+    /// Set when a person on the business side replied from the platform's own inbox.
+    pub hand_to_human: Option<&'a str>,
+    pub retain_until: OffsetDateTime,
+}
+
+/// The outcome of [`Store::ingest_message`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingested {
+    /// First delivery: stored.
+    Stored,
+    /// Stored before; `queued` says whether its reply job went on the queue.
+    Duplicate { queued: bool },
+}
+
+impl Store {
+    /// Stores a message with its conversation and contact in one transaction. The message put is
+    /// conditional on the key being new, so of any number of concurrent deliveries exactly one stores it;
+    /// the conversation and contact are updated field by field (never replaced: a human takeover set
+    /// meanwhile survives).
+    pub async fn ingest_message(
+        &self,
+        message: &Message,
+        conversation: &ConversationTouch<'_>,
+        profile_name: Option<&crate::secret::ProfileName>,
+    ) -> Result<Ingested> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(message)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .expect("table and item are set");
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        let conversation_key = keys::conversation(
+            &message.tenant_id,
+            conversation.channel_id,
+            conversation.conversation_id,
+        );
+        let mut set = vec![
+            "tenant_id = :tenant",
+            "conversation_id = :conv",
+            "channel_id = :channel",
+            "platform = :platform",
+            "user_id = :user",
+            "#mode = if_not_exists(#mode, :bot)",
+            "created_at = if_not_exists(created_at, :now)",
+            "retain_until = :retain",
+            "#ttl = :ttl",
+            "#kind = :kind",
+        ];
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&conversation_key)))
+            .expression_attribute_names("#mode", "mode")
+            .expression_attribute_names("#ttl", keys::TTL)
+            .expression_attribute_names("#kind", keys::KIND)
+            .expression_attribute_values(":tenant", s(&message.tenant_id))
+            .expression_attribute_values(":conv", s(conversation.conversation_id))
+            .expression_attribute_values(":channel", s(conversation.channel_id))
+            .expression_attribute_values(":platform", s(conversation.platform.as_str()))
+            .expression_attribute_values(":user", s(conversation.user_id))
+            .expression_attribute_values(":bot", s(ConversationMode::Bot.as_str()))
+            .expression_attribute_values(":now", timestamp_value(self.now()))
+            .expression_attribute_values(":retain", timestamp_value(conversation.retain_until))
+            .expression_attribute_values(
+                ":ttl",
+                AttributeValue::N(conversation.retain_until.unix_timestamp().to_string()),
+            )
+            .expression_attribute_values(":kind", s(<Conversation as Record>::KIND));
+        if let Some(at) = conversation.last_inbound_at {
+            set.push("last_inbound_at = :inbound");
+            update = update.expression_attribute_values(":inbound", timestamp_value(at));
+        }
+        if let Some(reason) = conversation.hand_to_human {
+            set.push("#mode = :human");
+            set.push("handoff_reason = :reason");
+            set.retain(|clause| !clause.starts_with("#mode = if_not_exists"));
+            update = update
+                .expression_attribute_values(":human", s(ConversationMode::Human.as_str()))
+                .expression_attribute_values(":reason", s(reason));
+        }
+        let update = update
+            .update_expression(format!("SET {}", set.join(", ")))
+            .build()
+            .expect("key and expression are set");
+
+        let mut items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder().update(update).build(),
+        ];
+        if message.direction == Direction::Inbound {
+            let contact_key = keys::contact(
+                &message.tenant_id,
+                conversation.platform,
+                conversation.user_id,
+            );
+            let mut contact_set = vec![
+                "tenant_id = :tenant",
+                "platform = :platform",
+                "user_id = :user",
+                "first_seen_at = if_not_exists(first_seen_at, :seen)",
+                "last_seen_at = :seen",
+                "retain_until = :retain",
+                "#ttl = :ttl",
+                "#kind = :kind",
+            ];
+            let mut contact = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key_item(&contact_key)))
+                .expression_attribute_names("#ttl", keys::TTL)
+                .expression_attribute_names("#kind", keys::KIND)
+                .expression_attribute_values(":tenant", s(&message.tenant_id))
+                .expression_attribute_values(":platform", s(conversation.platform.as_str()))
+                .expression_attribute_values(":user", s(conversation.user_id))
+                .expression_attribute_values(":seen", timestamp_value(message.sent_at))
+                .expression_attribute_values(":retain", timestamp_value(conversation.retain_until))
+                .expression_attribute_values(
+                    ":ttl",
+                    AttributeValue::N(conversation.retain_until.unix_timestamp().to_string()),
+                )
+                .expression_attribute_values(":kind", s(<Contact as Record>::KIND));
+            if let Some(name) = profile_name {
+                contact_set.push("profile_name = :name");
+                contact = contact.expression_attribute_values(":name", s(name.expose()));
+            }
+            let contact = contact
+                .update_expression(format!("SET {}", contact_set.join(", ")))
+                .build()
+                .expect("fields are set");
+            items.push(TransactWriteItem::builder().update(contact).build());
+        }
+        match self.transact(items, |_| "duplicate".into()).await {
+            Ok(()) => Ok(Ingested::Stored),
+            Err(StoreError::Conflict(_)) => {
+                let stored: Option<Message> = self.get(&message.key()).await?;
+                Ok(Ingested::Duplicate {
+                    queued: stored.is_some_and(|m| m.queued),
+                })
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Records that these messages' reply jobs are queued (BatchWriteItem, 25 per call).
+    pub async fn mark_queued(&self, messages: &[Message]) -> Result<BatchOutcome> {
+        let mut requests = Vec::with_capacity(messages.len());
+        for message in messages {
+            let mut queued = message.clone();
+            queued.queued = true;
+            requests.push(
+                WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(to_item(&queued)?))
+                            .build()
+                            .expect("item is set"),
+                    )
+                    .build(),
+            );
+        }
+        self.write_batch(requests).await
+    }
+
+    /// Moves our sent message to a newer delivery status, never backwards (a `delivered` arriving after
+    /// `read` is ignored). Returns false when the message is unknown or the status is not newer.
+    pub async fn advance_message_status(
+        &self,
+        tenant_id: &str,
+        conversation_id: &str,
+        message_id: &str,
+        status: MessageStatus,
+        error_code: Option<i64>,
+    ) -> Result<bool> {
+        let Some(marker) = self
+            .sent_marker(tenant_id, conversation_id, message_id)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let older: Vec<MessageStatus> = match status {
+            MessageStatus::Failed => vec![
+                MessageStatus::Received,
+                MessageStatus::Sent,
+                MessageStatus::Delivered,
+            ],
+            newer => MessageStatus::ALL
+                .iter()
+                .copied()
+                .filter(|s| *s < newer && *s != MessageStatus::Failed)
+                .collect(),
+        };
+        if older.is_empty() {
+            return Ok(false);
+        }
+        let placeholders: Vec<String> = (0..older.len()).map(|i| format!(":s{i}")).collect();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&marker.message_key())))
+            .condition_expression(format!(
+                "attribute_exists(#pk) AND #status IN ({})",
+                placeholders.join(", ")
+            ))
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", AttributeValue::S(status.as_str().into()));
+        for (placeholder, s) in placeholders.iter().zip(&older) {
+            request = request
+                .expression_attribute_values(placeholder, AttributeValue::S(s.as_str().into()));
+        }
+        request = match error_code {
+            Some(code) => request
+                .update_expression("SET #status = :status, error_code = :code")
+                .expression_attribute_values(":code", AttributeValue::N(code.to_string())),
+            None => request.update_expression("SET #status = :status"),
+        };
+        match request.send().await.map_err(dynamo_error) {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(other) => Err(other),
+        }
     }
 }

@@ -1,0 +1,590 @@
+//! The webhook-ingest handler against DynamoDB, SQS and KMS on moto: what is stored and queued.
+
+use futures::future::join_all;
+use inbox_shared::ids::new_id;
+use inbox_shared::jobs::InboundJob;
+use inbox_shared::keys;
+use inbox_shared::model::*;
+use inbox_shared::platform::signature::{line_signature, meta_signature};
+use inbox_shared::secret::{ChannelSecret, PlatformToken};
+use inbox_shared::store::SentMarker;
+use inbox_shared::vault::SealContext;
+use inbox_tests::{TEST_START, TestEnv};
+use lambda_http::{Body, Request, Response, http};
+use time::Duration;
+use webhook_ingest::Ingest;
+
+const APP_SECRET: &str = "meta-app-secret";
+const VERIFY_TOKEN: &str = "verify-me";
+const LINE_SECRET: &str = "line-channel-secret";
+const PAGE: &str = "104857600000001";
+const IG: &str = "17841400000000001";
+const WA: &str = "106540352242922";
+const LINE: &str = "U0123456789abcdef0123456789abcdef";
+
+macro_rules! fixture {
+    ($name:literal) => {
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/",
+            $name
+        ))
+    };
+}
+
+struct World {
+    env: TestEnv,
+    ingest: Ingest,
+    tenant: Tenant,
+    channels: Vec<Channel>,
+}
+
+impl World {
+    async fn new() -> Self {
+        let env = TestEnv::new().await;
+        let tenant = Tenant::new(new_id("ten"), "Kumo Bakery".into(), TEST_START);
+        env.store.create_tenant(&tenant).await.unwrap();
+        let mut channels = Vec::new();
+        for (platform, account) in [
+            (Platform::Messenger, PAGE),
+            (Platform::Instagram, IG),
+            (Platform::Whatsapp, WA),
+            (Platform::Line, LINE),
+        ] {
+            let channel_id = new_id("ch");
+            let secret = (platform == Platform::Line).then(|| ChannelSecret::new(LINE_SECRET));
+            let credentials = env
+                .vault()
+                .seal(
+                    &SealContext::new(&tenant.tenant_id, &channel_id),
+                    &PlatformToken::new("token"),
+                    secret.as_ref(),
+                )
+                .await
+                .unwrap();
+            let channel = Channel {
+                tenant_id: tenant.tenant_id.clone(),
+                channel_id,
+                platform,
+                account_id: account.into(),
+                status: ChannelStatus::Connected,
+                connected_by: None,
+                connected_at: TEST_START,
+                disconnected_at: None,
+                credentials: Some(credentials),
+                retain_until: None,
+            };
+            env.store.connect_channel(&channel).await.unwrap();
+            channels.push(channel);
+        }
+        let config = env.config(&[
+            ("META_APP_SECRET", APP_SECRET),
+            ("META_VERIFY_TOKEN", VERIFY_TOKEN),
+        ]);
+        let ingest = Ingest::new(&config, &env.clients, env.clock.clone()).unwrap();
+        Self {
+            env,
+            ingest,
+            tenant,
+            channels,
+        }
+    }
+
+    fn channel(&self, platform: Platform) -> &Channel {
+        self.channels
+            .iter()
+            .find(|c| c.platform == platform)
+            .unwrap()
+    }
+
+    async fn meta(&self, body: &str) -> Response<Body> {
+        let signature = meta_signature(APP_SECRET, body.as_bytes());
+        self.post(
+            "/webhooks/meta",
+            body,
+            &[("x-hub-signature-256", &signature)],
+        )
+        .await
+    }
+
+    async fn line(&self, body: &str) -> Response<Body> {
+        let signature = line_signature(LINE_SECRET, body.as_bytes());
+        self.post("/webhooks/line", body, &[("x-line-signature", &signature)])
+            .await
+    }
+
+    async fn post(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> Response<Body> {
+        let mut request = http::Request::builder().method("POST").uri(path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.ingest
+            .handle(request.body(Body::Text(body.to_owned())).unwrap())
+            .await
+    }
+
+    async fn messages(&self, platform: Platform, user: &str) -> Vec<Message> {
+        let conv = keys::conversation_id(&self.channel(platform).channel_id, user);
+        self.env
+            .store
+            .messages_of_conversation(&self.tenant.tenant_id, &conv)
+            .await
+            .unwrap()
+    }
+
+    async fn queued(&self) -> Vec<(String, InboundJob)> {
+        self.env
+            .drain_queue(&self.env.provisioned.inbound_queue_url)
+            .await
+            .into_iter()
+            .map(|(group, body)| (group.unwrap(), serde_json::from_str(&body).unwrap()))
+            .collect()
+    }
+
+    fn count(&self, metric: &str) -> f64 {
+        self.ingest
+            .metrics()
+            .snapshot()
+            .get(metric)
+            .copied()
+            .unwrap_or(0.0)
+    }
+}
+
+fn status(response: &Response<Body>) -> u16 {
+    response.status().as_u16()
+}
+
+fn text(response: &Response<Body>) -> String {
+    match response.body() {
+        Body::Text(t) => t.clone(),
+        Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+        _ => String::new(),
+    }
+}
+
+#[tokio::test]
+async fn meta_handshake_echoes_the_challenge_only_for_our_token() {
+    let w = World::new().await;
+    let get = |query: &str| {
+        http::Request::builder()
+            .method("GET")
+            .uri(format!("/webhooks/meta?{query}"))
+            .body(Body::Empty)
+            .unwrap()
+    };
+    let ok = w
+        .ingest
+        .handle(get(
+            "hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=verify-me",
+        ))
+        .await;
+    assert_eq!((status(&ok), text(&ok).as_str()), (200, "1158201444"));
+    assert_eq!(ok.headers()["content-type"], "text/plain");
+    for bad in [
+        "hub.mode=subscribe&hub.challenge=1&hub.verify_token=wrong",
+        "hub.mode=unsubscribe&hub.challenge=1&hub.verify_token=verify-me",
+        "hub.challenge=1",
+    ] {
+        assert_eq!(status(&w.ingest.handle(get(bad)).await), 403, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn messenger_message_is_stored_and_queued_once() {
+    let w = World::new().await;
+    let response = w.meta(fixture!("messenger_text.json")).await;
+    assert_eq!(status(&response), 200, "{}", text(&response));
+
+    let stored = w.messages(Platform::Messenger, "7234500000000001").await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        stored[0].text.as_ref().unwrap().expose(),
+        "Do you ship to Osaka? äöå"
+    );
+    assert_eq!(stored[0].payload.as_deref(), Some("SHIPPING_Q"));
+    assert!(stored[0].queued);
+    assert_eq!(
+        stored[0].retain_until,
+        stored[0].sent_at + Duration::days(365)
+    );
+    let contact = w
+        .env
+        .store
+        .get_contact(&w.tenant.tenant_id, Platform::Messenger, "7234500000000001")
+        .await
+        .unwrap();
+    assert!(contact.is_some());
+
+    let queued = w.queued().await;
+    assert_eq!(queued.len(), 1);
+    let (group, job) = &queued[0];
+    assert_eq!(group, &job.conversation_id);
+    assert_eq!(job.message_id, "m_AbCdEf123");
+    assert_eq!(job.channel_id, w.channel(Platform::Messenger).channel_id);
+    assert!(
+        !serde_json::to_string(job).unwrap().contains("Osaka"),
+        "jobs carry ids, not text"
+    );
+}
+
+#[tokio::test]
+async fn five_concurrent_deliveries_store_one_message_and_queue_one_job() {
+    let w = World::new().await;
+    let responses = join_all((0..5).map(|_| w.meta(fixture!("messenger_text.json")))).await;
+    assert!(responses.iter().all(|r| status(r) == 200));
+    assert_eq!(
+        w.messages(Platform::Messenger, "7234500000000001")
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(w.queued().await.len(), 1);
+    // And a redelivery much later (past SQS's 5-minute dedup window) queues nothing more.
+    assert_eq!(status(&w.meta(fixture!("messenger_text.json")).await), 200);
+    assert!(w.queued().await.is_empty());
+    assert!(w.count("Duplicate") >= 4.0);
+}
+
+#[tokio::test]
+async fn bad_signatures_store_and_queue_nothing() {
+    let w = World::new().await;
+    let body = fixture!("messenger_text.json");
+    let sha1 = format!("sha1={}", "0".repeat(40));
+    let wrong = meta_signature("not-the-secret", body.as_bytes());
+    let cases: Vec<Vec<(&str, &str)>> = vec![
+        vec![],
+        vec![("x-hub-signature", &sha1)],
+        vec![("x-hub-signature-256", &wrong)],
+    ];
+    for headers in cases {
+        let response = w.post("/webhooks/meta", body, &headers).await;
+        assert_eq!(status(&response), 401, "{headers:?}");
+        assert!(text(&response).contains("X-Hub-Signature-256"));
+    }
+    let line_wrong = line_signature("not-the-secret", fixture!("line_events.json").as_bytes());
+    assert_eq!(
+        status(
+            &w.post(
+                "/webhooks/line",
+                fixture!("line_events.json"),
+                &[("x-line-signature", &line_wrong)]
+            )
+            .await
+        ),
+        401
+    );
+    assert_eq!(
+        status(
+            &w.post("/webhooks/line", fixture!("line_events.json"), &[])
+                .await
+        ),
+        401
+    );
+    assert!(
+        w.env
+            .scan_all()
+            .await
+            .iter()
+            .all(|item| item["kind"].as_s().unwrap() != "message")
+    );
+    assert!(w.queued().await.is_empty());
+}
+
+#[tokio::test]
+async fn bad_bodies_get_clear_answers_and_unusable_ones_are_acknowledged() {
+    let w = World::new().await;
+    let truncated = &fixture!("messenger_text.json")[..60];
+    let response = w.meta(truncated).await;
+    assert_eq!(status(&response), 400);
+    assert!(
+        text(&response).contains("not valid JSON"),
+        "{}",
+        text(&response)
+    );
+
+    let big = format!(
+        "{{\"object\":\"page\",\"entry\":[],\"pad\":\"{}\"}}",
+        "x".repeat(3 * 1024 * 1024)
+    );
+    assert_eq!(status(&w.meta(&big).await), 413);
+
+    let unknown_page = fixture!("messenger_text.json").replace(PAGE, "999999999999");
+    assert_eq!(status(&w.meta(&unknown_page).await), 200);
+    assert_eq!(
+        status(
+            &w.meta(r#"{"object":"user","entry":[{"id":"1","changes":[]}]}"#)
+                .await
+        ),
+        200
+    );
+    assert_eq!(
+        status(&w.meta(fixture!("whatsapp_status_only.json")).await),
+        200
+    );
+    assert_eq!(status(&w.line(fixture!("line_empty.json")).await), 200);
+    assert_eq!(w.count("UnknownAccount"), 1.0);
+    assert_eq!(w.count("SkippedUnknownObject"), 1.0);
+    assert_eq!(w.count("StatusIgnored"), 1.0);
+    assert!(w.queued().await.is_empty());
+}
+
+#[tokio::test]
+async fn echoes_of_our_sends_are_ignored_and_a_human_echo_hands_off() {
+    let w = World::new().await;
+    let user = "7234500000000001";
+    let conv = keys::conversation_id(&w.channel(Platform::Messenger).channel_id, user);
+    // A send of ours recorded by message id (the echo body's second item has no tag and no app_id).
+    let response = w.meta(fixture!("messenger_mixed.json")).await;
+    assert_eq!(status(&response), 200);
+    let conversation = w
+        .env
+        .store
+        .get_conversation(
+            &w.tenant.tenant_id,
+            &w.channel(Platform::Messenger).channel_id,
+            &conv,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(conversation.mode, ConversationMode::Human);
+    assert_eq!(
+        conversation.handoff_reason.as_deref(),
+        Some(webhook_ingest::AGENT_REPLIED)
+    );
+    let stored = w.messages(Platform::Messenger, user).await;
+    let ids: Vec<(&str, Author)> = stored
+        .iter()
+        .map(|m| (m.message_id.as_str(), m.author))
+        .collect();
+    assert_eq!(
+        ids,
+        vec![
+            ("m_HumanEcho1", Author::Agent),
+            ("m_Pb1", Author::Customer),
+            ("m_Img1", Author::Customer)
+        ]
+    );
+    assert_eq!(w.count("EchoOfOurSend"), 1.0);
+    // Postback and image are queued; the human's reply is not.
+    assert_eq!(w.queued().await.len(), 2);
+
+    // An echo of a send recorded by id (no tag) is ours too.
+    let other = World::new().await;
+    let conv = keys::conversation_id(
+        &other.channel(Platform::Instagram).channel_id,
+        "5820000000000001",
+    );
+    let marker = SentMarker {
+        tenant_id: other.tenant.tenant_id.clone(),
+        conversation_id: conv.clone(),
+        message_id: "aWdfZAG1faXRlbToxOklI".into(),
+        sent_at: TEST_START,
+        retain_until: TEST_START + Duration::days(365),
+    };
+    other.env.store.record_sent(&marker).await.unwrap();
+    let untagged =
+        fixture!("instagram_messages.json").replace(r#","metadata":"inbox-ai:conv_x""#, "");
+    assert_eq!(status(&other.meta(&untagged).await), 200);
+    let conversation = other
+        .env
+        .store
+        .get_conversation(
+            &other.tenant.tenant_id,
+            &other.channel(Platform::Instagram).channel_id,
+            &conv,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        conversation.mode,
+        ConversationMode::Bot,
+        "our own echo must not hand off"
+    );
+    assert_eq!(other.count("EchoOfOurSend"), 1.0);
+}
+
+#[tokio::test]
+async fn whatsapp_messages_and_statuses_in_one_delivery() {
+    let w = World::new().await;
+    let user = "819012345678";
+    let conv = keys::conversation_id(&w.channel(Platform::Whatsapp).channel_id, user);
+    let sent = Message {
+        tenant_id: w.tenant.tenant_id.clone(),
+        conversation_id: conv.clone(),
+        channel_id: w.channel(Platform::Whatsapp).channel_id.clone(),
+        message_id: "wamid.OUTBOUND02".into(),
+        direction: Direction::Outbound,
+        author: Author::Ai,
+        text: None,
+        attachments: vec![],
+        payload: None,
+        status: MessageStatus::Sent,
+        error_code: None,
+        sent_at: TEST_START,
+        retain_until: TEST_START + Duration::days(365),
+        queued: false,
+    };
+    w.env.store.insert_message(&sent).await.unwrap();
+    w.env
+        .store
+        .record_sent(&SentMarker {
+            tenant_id: sent.tenant_id.clone(),
+            conversation_id: conv.clone(),
+            message_id: sent.message_id.clone(),
+            sent_at: sent.sent_at,
+            retain_until: sent.retain_until,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        status(&w.meta(fixture!("whatsapp_messages.json")).await),
+        200
+    );
+    assert_eq!(status(&w.meta(fixture!("whatsapp_mixed.json")).await), 200);
+    let stored = w.messages(Platform::Whatsapp, user).await;
+    let failed = stored
+        .iter()
+        .find(|m| m.message_id == "wamid.OUTBOUND02")
+        .unwrap();
+    assert_eq!(
+        (failed.status, failed.error_code),
+        (MessageStatus::Failed, Some(131047))
+    );
+    let inbound: Vec<&str> = stored
+        .iter()
+        .filter(|m| m.direction == Direction::Inbound)
+        .map(|m| m.message_id.as_str())
+        .collect();
+    assert_eq!(
+        inbound,
+        vec![
+            "wamid.HBgLODE5MDEyMzQ1Njc4FQIAEhgU",
+            "wamid.HBgLODE5MDEyMzQ1Njc4FQIAEhgV",
+            "wamid.IMAGE01"
+        ]
+    );
+    let contact = w
+        .env
+        .store
+        .get_contact(&w.tenant.tenant_id, Platform::Whatsapp, user)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(contact.profile_name.unwrap().expose(), "Aiko");
+    let queued = w.queued().await;
+    assert_eq!(queued.len(), 3);
+    assert!(
+        queued.iter().all(|(group, _)| group == &conv),
+        "one conversation, one message group"
+    );
+    assert_eq!(w.count("SkippedUnknownField"), 1.0);
+}
+
+#[tokio::test]
+async fn line_events_verified_with_the_channel_secret_and_redelivery_deduplicated() {
+    let w = World::new().await;
+    assert_eq!(status(&w.line(fixture!("line_events.json")).await), 200);
+    let redelivered =
+        fixture!("line_events.json").replace(r#""isRedelivery":false"#, r#""isRedelivery":true"#);
+    assert_eq!(status(&w.line(&redelivered).await), 200);
+    let stored = w
+        .messages(Platform::Line, "Uaaaabbbbccccddddeeeeffff00001111")
+        .await;
+    let ids: Vec<&str> = stored.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec!["5123456789012", "01JH3Q8Z6YV0K8P5M2N4R7T9WB"],
+        "message and postback, each once"
+    );
+    let queued = w.queued().await;
+    assert_eq!(queued.len(), 2);
+    assert_eq!(
+        queued[0].1.reply_token.as_deref(),
+        Some("b60d432864f44d079f6d8efe86cf404b")
+    );
+    assert_eq!(w.count("Follow"), 2.0);
+}
+
+#[tokio::test]
+async fn base64_encoded_api_gateway_body_is_verified_on_its_decoded_bytes() {
+    use base64::Engine;
+    let w = World::new().await;
+    let body = fixture!("messenger_text.json");
+    let event = serde_json::json!({
+        "version": "2.0", "routeKey": "POST /webhooks/meta", "rawPath": "/webhooks/meta", "rawQueryString": "",
+        "headers": {"x-hub-signature-256": meta_signature(APP_SECRET, body.as_bytes()), "content-type": "application/json"},
+        "requestContext": {"accountId": "1", "apiId": "a", "domainName": "x.example", "domainPrefix": "x",
+            "http": {"method": "POST", "path": "/webhooks/meta", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "facebookexternalua"},
+            "requestId": "r", "routeKey": "POST /webhooks/meta", "stage": "$default", "time": "24/Nov/2026:00:00:00 +0000", "timeEpoch": 1},
+        "body": base64::engine::general_purpose::STANDARD.encode(body), "isBase64Encoded": true
+    });
+    let request: Request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    assert_eq!(status(&w.ingest.handle(request).await), 200);
+    assert_eq!(
+        w.messages(Platform::Messenger, "7234500000000001")
+            .await
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_two_hundred_entry_batch_is_stored_and_queued_whole() {
+    // 200, not 1,000: moto emulates TransactWriteItems slowly (1,000 take ~200 s there); the parser's
+    // own test covers a 1,000-entry delivery.
+    let w = World::new().await;
+    let entries: Vec<serde_json::Value> = (0..200)
+        .map(|i| {
+            serde_json::json!({"id": PAGE, "time": 1767225600000i64 + i, "messaging": [{
+                "sender": {"id": format!("user-{}", i % 40)}, "recipient": {"id": PAGE},
+                "timestamp": 1767225600000i64 + i, "message": {"mid": format!("m_batch_{i}"), "text": format!("hello {i}")}}]})
+        })
+        .collect();
+    let body = serde_json::json!({"object": "page", "entry": entries}).to_string();
+    let response = w.meta(&body).await;
+    assert_eq!(status(&response), 200, "{}", text(&response));
+    assert_eq!(w.count("Ingested"), 200.0);
+    let queued = w.queued().await;
+    assert_eq!(queued.len(), 200);
+    // FIFO order within each conversation.
+    let mut last: std::collections::HashMap<String, time::OffsetDateTime> = Default::default();
+    for (group, job) in &queued {
+        if let Some(previous) = last.insert(group.clone(), job.sent_at) {
+            assert!(previous < job.sent_at);
+        }
+    }
+    let messages = w
+        .env
+        .scan_all()
+        .await
+        .into_iter()
+        .filter(|i| i["kind"].as_s().unwrap() == "message")
+        .count();
+    assert_eq!(messages, 200);
+}
+
+#[tokio::test]
+async fn a_disconnected_channel_ingests_nothing() {
+    let w = World::new().await;
+    let ch = w.channel(Platform::Messenger);
+    w.env
+        .store
+        .disconnect_channel(
+            &w.tenant.tenant_id,
+            &ch.channel_id,
+            TEST_START,
+            TEST_START + Duration::days(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status(&w.meta(fixture!("messenger_text.json")).await), 200);
+    assert!(
+        w.messages(Platform::Messenger, "7234500000000001")
+            .await
+            .is_empty()
+    );
+    assert_eq!(w.count("UnknownAccount"), 1.0);
+}

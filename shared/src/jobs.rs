@@ -1,0 +1,51 @@
+//! Messages on the queues. They carry ids, never message text: the consumer reads content from the table.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::serde::rfc3339;
+
+use crate::model::Platform;
+
+/// "Answer this customer message": webhook-ingest → inbound FIFO queue → ai-reply.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundJob {
+    pub tenant_id: String,
+    pub channel_id: String,
+    pub conversation_id: String,
+    pub platform: Platform,
+    pub message_id: String,
+    #[serde(with = "rfc3339")]
+    pub sent_at: OffsetDateTime,
+    #[serde(with = "rfc3339")]
+    pub received_at: OffsetDateTime,
+    /// LINE's one-minute reply token (a credential: not printed).
+    #[serde(default)]
+    pub reply_token: Option<String>,
+}
+
+impl std::fmt::Debug for InboundJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboundJob")
+            .field("tenant_id", &self.tenant_id)
+            .field("channel_id", &self.channel_id)
+            .field("conversation_id", &self.conversation_id)
+            .field("message_id", &self.message_id)
+            .field(
+                "reply_token",
+                &self.reply_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl InboundJob {
+    /// The FIFO deduplication id: a digest of channel and platform message id (SQS allows 128
+    /// characters; platform ids can be longer).
+    pub fn dedup_id(&self) -> String {
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        ctx.update(self.channel_id.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(self.message_id.as_bytes());
+        hex::encode(ctx.finish().as_ref())
+    }
+}
