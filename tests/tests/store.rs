@@ -646,7 +646,7 @@ async fn queries_page_with_a_cursor_and_batch_deletes_go_25_at_a_time() {
         .items;
     env.calls.reset();
     let outcome = env.store.delete_many(&keys).await.unwrap();
-    assert_eq!(outcome.deleted, 60);
+    assert_eq!(outcome.written, 60);
     assert_eq!(env.calls.count("BatchWriteItem"), 3);
     assert!(
         env.store

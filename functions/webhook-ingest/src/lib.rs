@@ -161,38 +161,18 @@ impl Ingest {
     }
 
     async fn meta(&self, body: &[u8], signature_header: Option<&str>) -> Response<Body> {
-        if body.len() > META_MAX_BODY {
-            self.metrics.count("BodyTooLarge", 1);
-            return respond(
-                413,
-                &format!(
-                    "the body is {} bytes; the limit is {META_MAX_BODY}",
-                    body.len()
-                ),
-            );
+        if let Some(refused) = self.refuse_oversized(body, META_MAX_BODY) {
+            return refused;
         }
         if let Err(err) = signature::verify_meta(&self.app_secret, body, signature_header) {
             return self.signature_rejected(err, "X-Hub-Signature-256");
         }
-        match platform::meta::parse(body) {
-            Ok(parsed) => self.ingest(parsed).await,
-            Err(err) => {
-                self.metrics.count("InvalidJson", 1);
-                respond(400, &err.to_string())
-            }
-        }
+        self.ingest(platform::meta::parse(body)).await
     }
 
     async fn line(&self, body: &[u8], signature_header: Option<&str>) -> Response<Body> {
-        if body.len() > LINE_MAX_BODY {
-            self.metrics.count("BodyTooLarge", 1);
-            return respond(
-                413,
-                &format!(
-                    "the body is {} bytes; the limit is {LINE_MAX_BODY}",
-                    body.len()
-                ),
-            );
+        if let Some(refused) = self.refuse_oversized(body, LINE_MAX_BODY) {
+            return refused;
         }
         if signature_header.is_none() {
             return self.signature_rejected(SignatureError::Missing, "x-line-signature");
@@ -201,10 +181,7 @@ impl Ingest {
         let destination = match platform::line::destination(body) {
             Ok(Some(destination)) => destination,
             Ok(None) => return respond(400, "the body has no destination"),
-            Err(err) => {
-                self.metrics.count("InvalidJson", 1);
-                return respond(400, &err.to_string());
-            }
+            Err(err) => return self.invalid_json(&err),
         };
         let account = match self.account(Platform::Line, &destination).await {
             Ok(Some(account)) => account,
@@ -221,13 +198,22 @@ impl Ingest {
         if let Err(err) = signature::verify_line(secret, body, signature_header) {
             return self.signature_rejected(err, "x-line-signature");
         }
-        match platform::line::parse(body) {
-            Ok(parsed) => self.ingest(parsed).await,
-            Err(err) => {
-                self.metrics.count("InvalidJson", 1);
-                respond(400, &err.to_string())
-            }
-        }
+        self.ingest(platform::line::parse(body)).await
+    }
+
+    fn refuse_oversized(&self, body: &[u8], limit: usize) -> Option<Response<Body>> {
+        (body.len() > limit).then(|| {
+            self.metrics.count("BodyTooLarge", 1);
+            respond(
+                413,
+                &format!("the body is {} bytes; the limit is {limit}", body.len()),
+            )
+        })
+    }
+
+    fn invalid_json(&self, err: &platform::ParseError) -> Response<Body> {
+        self.metrics.count("InvalidJson", 1);
+        respond(400, &err.to_string())
     }
 
     fn signature_rejected(&self, err: SignatureError, header: &str) -> Response<Body> {
@@ -242,7 +228,11 @@ impl Ingest {
         respond(500, "temporarily unable to store the webhook; please retry")
     }
 
-    async fn ingest(&self, parsed: Parsed) -> Response<Body> {
+    async fn ingest(&self, parsed: Result<Parsed, platform::ParseError>) -> Response<Body> {
+        let parsed = match parsed {
+            Ok(parsed) => parsed,
+            Err(err) => return self.invalid_json(&err),
+        };
         for skipped in &parsed.skipped {
             self.metrics.count(skipped.metric(), 1);
         }

@@ -29,11 +29,7 @@ pub fn verify_meta(
         .strip_prefix("sha256=")
         .ok_or(SignatureError::Malformed)?;
     let tag = hex::decode(hex_digest).map_err(|_| SignatureError::Malformed)?;
-    if tag.len() != 32 {
-        return Err(SignatureError::Malformed);
-    }
-    let key = hmac::Key::new(hmac::HMAC_SHA256, app_secret.expose_secret().as_bytes());
-    hmac::verify(&key, body, &tag).map_err(|_| SignatureError::Mismatch)
+    verify_hmac_sha256(app_secret.expose_secret(), body, &tag)
 }
 
 /// LINE: `x-line-signature: <base64 HMAC-SHA256(channel secret, body)>`.
@@ -44,11 +40,16 @@ pub fn verify_line(
 ) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?.trim();
     let tag = B64.decode(header).map_err(|_| SignatureError::Malformed)?;
+    verify_hmac_sha256(channel_secret.expose_secret(), body, &tag)
+}
+
+/// Constant-time check of a decoded HMAC-SHA256 tag.
+fn verify_hmac_sha256(secret: &str, body: &[u8], tag: &[u8]) -> Result<(), SignatureError> {
     if tag.len() != 32 {
         return Err(SignatureError::Malformed);
     }
-    let key = hmac::Key::new(hmac::HMAC_SHA256, channel_secret.expose_secret().as_bytes());
-    hmac::verify(&key, body, &tag).map_err(|_| SignatureError::Mismatch)
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+    hmac::verify(&key, body, tag).map_err(|_| SignatureError::Mismatch)
 }
 
 /// Meta's subscribe handshake: the `hub.verify_token` given equals ours, compared in constant time. An

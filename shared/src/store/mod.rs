@@ -298,7 +298,7 @@ impl Store {
     }
 
     /// Deletes many items with BatchWriteItem, 25 per call, retrying unprocessed ones. Returns how many
-    /// delete requests were carried out and how many calls it took.
+    /// deletes were carried out and how many calls it took.
     pub async fn delete_many(&self, keys: &[Key]) -> Result<BatchOutcome> {
         let requests = keys
             .iter()
@@ -347,7 +347,7 @@ impl Store {
                     .unprocessed_items
                     .and_then(|mut m| m.remove(&self.table))
                     .unwrap_or_default();
-                outcome.deleted += sent - pending.len();
+                outcome.written += sent - pending.len();
             }
         }
         Ok(outcome)
@@ -885,7 +885,7 @@ impl Store {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BatchOutcome {
     /// Requests carried out (deletes or puts).
-    pub deleted: usize,
+    pub written: usize,
     pub calls: usize,
 }
 
