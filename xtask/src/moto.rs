@@ -1,4 +1,5 @@
-//! The moto server (DynamoDB, SQS, KMS emulation) on a free loopback port, stopped when dropped.
+//! The moto server (DynamoDB, SQS, KMS emulation) on a free loopback port, one request at a time (see
+//! `moto_serial.py`), stopped when dropped.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -18,13 +19,15 @@ impl Moto {
         let bin = tooling::ensure_venv()?;
         let port = free_port()?;
         let log = std::env::temp_dir().join(format!("inbox-moto-{port}.log"));
-        let child = Command::new(bin.join("moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let launcher = tooling::repo_root().join("xtask").join("moto_serial.py");
+        let child = Command::new(bin.join("python"))
+            .arg(launcher)
+            .args(["127.0.0.1", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log)?)
             .stderr(std::fs::File::create(&log)?.try_clone()?)
             .spawn()
-            .context("starting moto_server")?;
+            .context("starting the moto server")?;
         let mut moto = Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
@@ -33,11 +36,14 @@ impl Moto {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
             if let Some(status) = moto.child.try_wait()? {
-                bail!("moto_server exited with {status}; see {}", log.display());
+                bail!(
+                    "the moto server exited with {status}; see {}",
+                    log.display()
+                );
             }
             if Instant::now() > deadline {
                 bail!(
-                    "moto_server did not listen within 30 s; see {}",
+                    "the moto server did not listen within 30 s; see {}",
                     log.display()
                 );
             }
