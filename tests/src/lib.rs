@@ -183,3 +183,73 @@ impl TestEnv {
         out
     }
 }
+
+/// A tenant with one connected channel per platform, as the function tests need it.
+pub struct Seeded {
+    pub tenant: inbox_shared::model::Tenant,
+    pub channels: Vec<inbox_shared::model::Channel>,
+}
+
+impl Seeded {
+    pub fn channel(
+        &self,
+        platform: inbox_shared::model::Platform,
+    ) -> &inbox_shared::model::Channel {
+        self.channels
+            .iter()
+            .find(|c| c.platform == platform)
+            .unwrap_or_else(|| panic!("no {platform} channel seeded"))
+    }
+}
+
+impl TestEnv {
+    /// Creates an active tenant and connects `accounts` (platform, account id) with the access token
+    /// `token`; LINE channels also get `line_secret` as their channel secret.
+    pub async fn seed_tenant(
+        &self,
+        name: &str,
+        accounts: &[(inbox_shared::model::Platform, &str)],
+        token: &str,
+        line_secret: &str,
+    ) -> Seeded {
+        use inbox_shared::model::{Channel, ChannelStatus, Platform, Tenant};
+        use inbox_shared::secret::{ChannelSecret, PlatformToken};
+        use inbox_shared::vault::SealContext;
+
+        let now = inbox_shared::clock::Clock::now(&*self.clock);
+        let tenant = Tenant::new(inbox_shared::ids::new_id("ten"), name.into(), now);
+        self.store
+            .create_tenant(&tenant)
+            .await
+            .expect("create tenant");
+        let mut channels = Vec::new();
+        for (platform, account) in accounts {
+            let channel_id = inbox_shared::ids::new_id("ch");
+            let secret = (*platform == Platform::Line).then(|| ChannelSecret::new(line_secret));
+            let credentials = self
+                .vault()
+                .seal(
+                    &SealContext::new(&tenant.tenant_id, &channel_id),
+                    &PlatformToken::new(token),
+                    secret.as_ref(),
+                )
+                .await
+                .expect("seal");
+            let channel = Channel {
+                tenant_id: tenant.tenant_id.clone(),
+                channel_id,
+                platform: *platform,
+                account_id: (*account).into(),
+                status: ChannelStatus::Connected,
+                connected_by: None,
+                connected_at: now,
+                disconnected_at: None,
+                credentials: Some(credentials),
+                retain_until: None,
+            };
+            self.store.connect_channel(&channel).await.expect("connect");
+            channels.push(channel);
+        }
+        Seeded { tenant, channels }
+    }
+}

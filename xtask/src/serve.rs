@@ -2,28 +2,52 @@
 //!
 //! It uses `AWS_ENDPOINT_URL` when set (an emulator you run) or starts its own moto, provisions the
 //! table, queues and key, prints the environment to point `inboxctl` at it, and serves until Ctrl-C.
-//! Routes are the ones the deployed HTTP API has; each function issue mounts its handler here.
+//! Routes are the ones the deployed HTTP API has: a request is handed to the function's own handler as
+//! the `lambda_http::Request` API Gateway would deliver, so what works here works deployed.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use inbox_shared::aws::AwsClients;
+use inbox_shared::clock;
 use inbox_shared::config::Config;
 use inbox_shared::provision::{self, ProvisionPlan};
 use tokio::net::TcpListener;
+use webhook_ingest::Ingest;
 
 use crate::moto::Moto;
 
 /// (method, path, what serves it)
-const ROUTES: &[(&str, &str, &str)] = &[("GET", "/_local/health", "the local stack itself")];
+const ROUTES: &[(&str, &str, &str)] = &[
+    (
+        "GET",
+        "/webhooks/meta",
+        "webhook-ingest: Meta subscribe handshake",
+    ),
+    (
+        "POST",
+        "/webhooks/meta",
+        "webhook-ingest: Messenger, Instagram, WhatsApp",
+    ),
+    ("POST", "/webhooks/line", "webhook-ingest: LINE"),
+    ("GET", "/_local/health", "the local stack itself"),
+];
+
+/// Local values for the secrets a deployed stack reads from its parameters, used when the environment
+/// does not set them, so signed test requests can be made at once.
+const LOCAL_DEFAULTS: &[(&str, &str)] = &[
+    ("META_APP_SECRET", "local-app-secret"),
+    ("META_VERIFY_TOKEN", "local-verify-token"),
+];
 
 pub fn run() -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
@@ -38,9 +62,44 @@ pub fn run() -> Result<ExitCode> {
     } else {
         None
     };
+    for (name, value) in LOCAL_DEFAULTS {
+        if std::env::var_os(name).is_none() {
+            // SAFETY: as above, no other thread reads the environment yet.
+            unsafe { std::env::set_var(name, value) };
+        }
+    }
     let result = runtime.block_on(serve());
     drop(own_moto);
     result
+}
+
+/// The functions, each built once as its Lambda's `main` would.
+struct LocalStack {
+    ingest: Ingest,
+}
+
+impl LocalStack {
+    async fn route(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let path = request.uri().path().to_owned();
+        match (request.method().as_str(), path.as_str()) {
+            ("GET", "/_local/health") => text(StatusCode::OK, "ok\n".to_owned()),
+            (_, "/webhooks/meta" | "/webhooks/line") => match to_lambda(request).await {
+                Ok(request) => {
+                    let response = self
+                        .ingest
+                        .handle_lambda(request)
+                        .await
+                        .unwrap_or_else(|never| match never {});
+                    from_lambda(response)
+                }
+                Err(err) => text(StatusCode::BAD_REQUEST, format!("unreadable body: {err}\n")),
+            },
+            (method, path) => text(
+                StatusCode::NOT_FOUND,
+                format!("no route for {method} {path}\n"),
+            ),
+        }
+    }
 }
 
 async fn serve() -> Result<ExitCode> {
@@ -51,6 +110,18 @@ async fn serve() -> Result<ExitCode> {
         "provisioned: {}",
         serde_json::to_string_pretty(&provisioned)?
     );
+    // Functions read the provisioned names, not the defaults the config started from.
+    let config = Config {
+        table_name: provisioned.table_name.clone(),
+        kms_key_id: provisioned.kms_alias.clone(),
+        inbound_queue_url: Some(provisioned.inbound_queue_url.clone()),
+        erasure_queue_url: Some(provisioned.erasure_queue_url.clone()),
+        ..config
+    };
+    let stack = Arc::new(LocalStack {
+        ingest: Ingest::new(&config, &clients, clock::system())?,
+    });
+
     println!("\nto use inboxctl against this stack:");
     for (name, value) in [
         (
@@ -68,6 +139,11 @@ async fn serve() -> Result<ExitCode> {
     ] {
         println!("  export {name}={value}");
     }
+    println!("\nwebhook secrets of this stack:");
+    for (name, _) in LOCAL_DEFAULTS {
+        let value = std::env::var(name).unwrap_or_default();
+        println!("  {name}={value}");
+    }
 
     let port: u16 = std::env::var("PORT")
         .ok()
@@ -75,10 +151,10 @@ async fn serve() -> Result<ExitCode> {
         .transpose()
         .context("PORT must be a port number")?
         .unwrap_or(3000);
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let listener = TcpListener::bind(addr)
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
         .await
-        .with_context(|| format!("binding {addr}"))?;
+        .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+    let addr = listener.local_addr()?;
     println!("\nlistening on http://{addr}");
     for (method, path, what) in ROUTES {
         println!("  {method:6} {path:28} {what}");
@@ -87,8 +163,13 @@ async fn serve() -> Result<ExitCode> {
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, _) = accepted?;
+                let stack = stack.clone();
                 tokio::spawn(async move {
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service_fn(route)).await;
+                    let service = service_fn(move |request| {
+                        let stack = stack.clone();
+                        async move { Ok::<_, Infallible>(stack.route(request).await) }
+                    });
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
                 });
             }
             _ = tokio::signal::ctrl_c() => {
@@ -99,17 +180,32 @@ async fn serve() -> Result<ExitCode> {
     }
 }
 
-async fn route(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let (status, body) = match (request.method().as_str(), request.uri().path()) {
-        ("GET", "/_local/health") => (StatusCode::OK, "ok\n".to_owned()),
-        (method, path) => (
-            StatusCode::NOT_FOUND,
-            format!("no route for {method} {path}\n"),
-        ),
+/// The request as lambda_http hands it to a function: same method, URI, headers and body bytes.
+async fn to_lambda(request: Request<Incoming>) -> Result<lambda_http::Request, hyper::Error> {
+    let (parts, body) = request.into_parts();
+    let bytes = body.collect().await?.to_bytes();
+    let body = if bytes.is_empty() {
+        lambda_http::Body::Empty
+    } else {
+        lambda_http::Body::Binary(bytes.to_vec())
     };
-    Ok(Response::builder()
+    Ok(lambda_http::Request::from_parts(parts, body))
+}
+
+fn from_lambda(response: lambda_http::Response<lambda_http::Body>) -> Response<Full<Bytes>> {
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        lambda_http::Body::Text(text) => Bytes::from(text),
+        lambda_http::Body::Binary(bytes) => Bytes::from(bytes),
+        _ => Bytes::new(),
+    };
+    Response::from_parts(parts, Full::new(bytes))
+}
+
+fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    Response::builder()
         .status(status)
         .header("content-type", "text/plain; charset=utf-8")
         .body(Full::new(Bytes::from(body)))
-        .expect("a valid response"))
+        .expect("a valid response")
 }

@@ -1,15 +1,12 @@
 //! The webhook-ingest handler against DynamoDB, SQS and KMS on moto: what is stored and queued.
 
 use futures::future::join_all;
-use inbox_shared::ids::new_id;
 use inbox_shared::jobs::InboundJob;
 use inbox_shared::keys;
 use inbox_shared::model::*;
 use inbox_shared::platform::signature::{line_signature, meta_signature};
-use inbox_shared::secret::{ChannelSecret, PlatformToken};
 use inbox_shared::store::SentMarker;
-use inbox_shared::vault::SealContext;
-use inbox_tests::{TEST_START, TestEnv};
+use inbox_tests::{Seeded, TEST_START, TestEnv};
 use lambda_http::{Body, Request, Response, http};
 use time::Duration;
 use webhook_ingest::Ingest;
@@ -42,41 +39,19 @@ struct World {
 impl World {
     async fn new() -> Self {
         let env = TestEnv::new().await;
-        let tenant = Tenant::new(new_id("ten"), "Kumo Bakery".into(), TEST_START);
-        env.store.create_tenant(&tenant).await.unwrap();
-        let mut channels = Vec::new();
-        for (platform, account) in [
-            (Platform::Messenger, PAGE),
-            (Platform::Instagram, IG),
-            (Platform::Whatsapp, WA),
-            (Platform::Line, LINE),
-        ] {
-            let channel_id = new_id("ch");
-            let secret = (platform == Platform::Line).then(|| ChannelSecret::new(LINE_SECRET));
-            let credentials = env
-                .vault()
-                .seal(
-                    &SealContext::new(&tenant.tenant_id, &channel_id),
-                    &PlatformToken::new("token"),
-                    secret.as_ref(),
-                )
-                .await
-                .unwrap();
-            let channel = Channel {
-                tenant_id: tenant.tenant_id.clone(),
-                channel_id,
-                platform,
-                account_id: account.into(),
-                status: ChannelStatus::Connected,
-                connected_by: None,
-                connected_at: TEST_START,
-                disconnected_at: None,
-                credentials: Some(credentials),
-                retain_until: None,
-            };
-            env.store.connect_channel(&channel).await.unwrap();
-            channels.push(channel);
-        }
+        let Seeded { tenant, channels } = env
+            .seed_tenant(
+                "Kumo Bakery",
+                &[
+                    (Platform::Messenger, PAGE),
+                    (Platform::Instagram, IG),
+                    (Platform::Whatsapp, WA),
+                    (Platform::Line, LINE),
+                ],
+                "token",
+                LINE_SECRET,
+            )
+            .await;
         let config = env.config(&[
             ("META_APP_SECRET", APP_SECRET),
             ("META_VERIFY_TOKEN", VERIFY_TOKEN),
