@@ -52,6 +52,9 @@ pub struct Config {
     pub openai_api_key: Option<AppSecret>,
     pub openai_base_url: String,
     pub openai_model: String,
+    /// Receives of one inbound job before SQS moves it to the dead-letter queue (the queue's
+    /// `maxReceiveCount`); on the last one, ai-reply hands the conversation to a human.
+    pub inbound_max_receives: u32,
     /// Read by the AWS SDK itself; kept here so operators see what the process was pointed at.
     pub aws_endpoint_url: Option<String>,
     pub aws_region: Option<String>,
@@ -114,8 +117,20 @@ impl Config {
             });
         }
 
+        let inbound_max_receives =
+            match get("INBOUND_MAX_RECEIVES") {
+                None => 5,
+                Some(v) => v.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                    ConfigError::Invalid {
+                        name: "INBOUND_MAX_RECEIVES",
+                        reason: format!("{v:?} is not a positive whole number"),
+                    }
+                })?,
+            };
+
         Ok(Self {
             table_name,
+            inbound_max_receives,
             inbound_queue_url: url("INBOUND_QUEUE_URL", None)?,
             erasure_queue_url: url("ERASURE_QUEUE_URL", None)?,
             kms_key_id: get("KMS_KEY_ID").unwrap_or_else(|| "alias/inbox-tokens".into()),

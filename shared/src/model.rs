@@ -348,7 +348,46 @@ pub struct Message {
     /// succeeded, so a redelivery of a message whose queueing failed queues it then.
     #[serde(default)]
     pub queued: bool,
+    /// What ai-reply did about this inbound message (absent until it ran).
+    #[serde(default)]
+    pub reply_outcome: Option<ReplyOutcome>,
 }
+
+/// What ai-reply did about an inbound message: the record of why the customer got (or did not get) an
+/// AI answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyOutcome {
+    /// Answered and sent.
+    Replied,
+    /// A draft waits for a human (tenant AI mode `draft`).
+    Drafted,
+    /// A newer customer message of the same conversation is answered instead (a burst gets one reply).
+    Superseded,
+    /// The tenant's AI mode is `off`, or the tenant is not active.
+    AiOff,
+    /// A human has the conversation; the bot stayed silent.
+    HumanMode,
+    /// Given to a human now: the customer asked for one, the AI could not answer, or a plan limit.
+    HandedOff,
+    /// The platform's reply window had closed; nothing was sent.
+    WindowClosed,
+    /// The channel is disconnected or its token was rejected.
+    ChannelUnavailable,
+    /// The platform refused the send for good (the code is on the message).
+    SendFailed,
+}
+named_enum!(ReplyOutcome {
+    Replied => "replied",
+    Drafted => "drafted",
+    Superseded => "superseded",
+    AiOff => "ai_off",
+    HumanMode => "human_mode",
+    HandedOff => "handed_off",
+    WindowClosed => "window_closed",
+    ChannelUnavailable => "channel_unavailable",
+    SendFailed => "send_failed",
+});
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -408,6 +447,16 @@ pub struct Usage {
     pub output_tokens: u64,
     #[serde(default)]
     pub provider_calls: u64,
+    /// Answers by provider.
+    #[serde(default)]
+    pub anthropic_answers: u64,
+    #[serde(default)]
+    pub openai_answers: u64,
+    #[serde(default)]
+    pub offline_answers: u64,
+    /// Total time spent waiting for LLM providers (average = this / provider_calls).
+    #[serde(default)]
+    pub provider_latency_ms: u64,
 }
 
 /// Amounts to add to a [`Usage`] row.
@@ -418,6 +467,10 @@ pub struct UsageDelta {
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub provider_calls: u64,
+    pub anthropic_answers: u64,
+    pub openai_answers: u64,
+    pub offline_answers: u64,
+    pub provider_latency_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

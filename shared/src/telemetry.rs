@@ -16,9 +16,38 @@ use tracing_subscriber::EnvFilter;
 /// The CloudWatch namespace of every metric.
 pub const NAMESPACE: &str = "Inbox";
 
+/// Libraries that log whole HTTP requests and responses at debug or trace level: the AWS SDK's runtime
+/// prints DynamoDB items (message text) and the HTTP stack prints bodies and headers (tokens, API keys).
+/// They are held at `info` whatever `RUST_LOG` says, so no setting can put content into the logs.
+const WIRE_LOGGERS: &[&str] = &[
+    "aws_smithy_runtime",
+    "aws_smithy_runtime_api",
+    "aws_smithy_http",
+    "aws_smithy_http_client",
+    "aws_smithy_types",
+    "aws_sigv4",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "reqwest",
+    "rustls",
+];
+
+/// The log filter: `RUST_LOG` (or `default` when unset) with the wire-level loggers held at `info`.
+pub fn log_filter(default: &str) -> EnvFilter {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    WIRE_LOGGERS.iter().fold(filter, |filter, target| {
+        filter.add_directive(
+            format!("{target}=info")
+                .parse()
+                .expect("a valid log directive"),
+        )
+    })
+}
+
 /// JSON logs for a Lambda function (level from `RUST_LOG`, default `info`).
 pub fn init_json_logs() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = log_filter("info");
     // A second init (tests, local stack hosting several functions) keeps the first subscriber.
     let _ = tracing_subscriber::fmt()
         .json()
@@ -32,7 +61,7 @@ pub fn init_json_logs() {
 
 /// Short human-readable logs for command-line tools (level from `RUST_LOG`, default `warn`).
 pub fn init_cli_logs() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = log_filter("warn");
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

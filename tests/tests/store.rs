@@ -173,6 +173,7 @@ async fn every_entity_round_trips() {
         sent_at: TEST_START,
         retain_until: retain,
         queued: false,
+        reply_outcome: None,
     };
     assert!(store.insert_message(&message).await.unwrap());
     assert_eq!(
@@ -262,7 +263,8 @@ async fn every_entity_round_trips() {
             replies: 1,
             input_tokens: 120,
             output_tokens: 30,
-            provider_calls: 1
+            provider_calls: 1,
+            ..Default::default()
         }]
     );
 
@@ -438,6 +440,7 @@ async fn expired_items_read_as_absent_before_ttl_removes_them() {
         sent_at: TEST_START,
         retain_until: TEST_START + Duration::days(days),
         queued: false,
+        reply_outcome: None,
     };
     env.store.insert_message(&entry(10, "short")).await.unwrap();
     env.store.insert_message(&entry(100, "long")).await.unwrap();

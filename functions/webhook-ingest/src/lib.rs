@@ -340,6 +340,7 @@ impl Ingest {
             sent_at: event.timestamp,
             retain_until,
             queued: false,
+            reply_outcome: None,
         };
         let touch = |last_inbound_at, hand_to_human| ConversationTouch {
             conversation_id: &conversation_id,

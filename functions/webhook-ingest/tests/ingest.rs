@@ -401,6 +401,7 @@ async fn whatsapp_messages_and_statuses_in_one_delivery() {
         sent_at: TEST_START,
         retain_until: TEST_START + Duration::days(365),
         queued: false,
+        reply_outcome: None,
     };
     w.env.store.insert_message(&sent).await.unwrap();
     w.env

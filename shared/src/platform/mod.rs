@@ -8,6 +8,7 @@
 
 pub mod line;
 pub mod meta;
+pub mod send;
 pub mod signature;
 
 use serde::{Deserialize, Deserializer};

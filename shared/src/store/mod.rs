@@ -700,6 +700,44 @@ impl Store {
             .await
     }
 
+    /// Records what ai-reply did about an inbound message. A message erased meanwhile stays erased.
+    pub async fn set_reply_outcome(
+        &self,
+        tenant_id: &str,
+        conversation_id: &str,
+        sent_at: OffsetDateTime,
+        message_id: &str,
+        outcome: ReplyOutcome,
+        error_code: Option<i64>,
+    ) -> Result<()> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::message(
+                tenant_id,
+                conversation_id,
+                sent_at,
+                message_id,
+            ))))
+            .update_expression(if error_code.is_some() {
+                "SET reply_outcome = :outcome, error_code = :code"
+            } else {
+                "SET reply_outcome = :outcome"
+            })
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_values(":outcome", AttributeValue::S(outcome.as_str().into()));
+        if let Some(code) = error_code {
+            update =
+                update.expression_attribute_values(":code", AttributeValue::N(code.to_string()));
+        }
+        match update.send().await.map_err(dynamo_error) {
+            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(other) => Err(other),
+        }
+    }
+
     // --- drafts ----------------------------------------------------------------------------------
 
     pub async fn create_draft(&self, draft: &Draft) -> Result<()> {
@@ -815,33 +853,47 @@ impl Store {
         delta: UsageDelta,
     ) -> Result<()> {
         let key = keys::usage(tenant_id, month, channel_id);
-        let n = |v: u64| AttributeValue::N(v.to_string());
         let expires = records::usage_expiry(month)
             .ok_or_else(|| StoreError::Rejected(format!("month {month:?} is not YYYY-MM")))?;
-        self.client
+        let counters = [
+            ("inbound_messages", delta.inbound_messages),
+            ("replies", delta.replies),
+            ("input_tokens", delta.input_tokens),
+            ("output_tokens", delta.output_tokens),
+            ("provider_calls", delta.provider_calls),
+            ("anthropic_answers", delta.anthropic_answers),
+            ("openai_answers", delta.openai_answers),
+            ("offline_answers", delta.offline_answers),
+            ("provider_latency_ms", delta.provider_latency_ms),
+        ];
+        let adds: Vec<String> = counters
+            .iter()
+            .map(|(name, _)| format!("{name} :{name}"))
+            .collect();
+        let mut update = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key_item(&key)))
-            .update_expression(
-                "ADD inbound_messages :inbound, replies :replies, input_tokens :input, output_tokens :output, provider_calls :calls \
-                 SET tenant_id = :tenant, channel_id = :channel, #month = :month, #kind = :kind, #ttl = if_not_exists(#ttl, :ttl)",
-            )
+            .update_expression(format!(
+                "ADD {} SET tenant_id = :tenant, channel_id = :channel, #month = :month, #kind = :kind, #ttl = if_not_exists(#ttl, :ttl)",
+                adds.join(", ")
+            ))
             .expression_attribute_names("#month", "month")
             .expression_attribute_names("#kind", keys::KIND)
             .expression_attribute_names("#ttl", keys::TTL)
-            .expression_attribute_values(":inbound", n(delta.inbound_messages))
-            .expression_attribute_values(":replies", n(delta.replies))
-            .expression_attribute_values(":input", n(delta.input_tokens))
-            .expression_attribute_values(":output", n(delta.output_tokens))
-            .expression_attribute_values(":calls", n(delta.provider_calls))
             .expression_attribute_values(":tenant", AttributeValue::S(tenant_id.into()))
             .expression_attribute_values(":channel", AttributeValue::S(channel_id.into()))
             .expression_attribute_values(":month", AttributeValue::S(month.into()))
             .expression_attribute_values(":kind", AttributeValue::S(<Usage as Record>::KIND.into()))
-            .expression_attribute_values(":ttl", AttributeValue::N(expires.unix_timestamp().to_string()))
-            .send()
-            .await
-            .map_err(dynamo_error)?;
+            .expression_attribute_values(":ttl", AttributeValue::N(expires.unix_timestamp().to_string()));
+        for (name, value) in counters {
+            update = update.expression_attribute_values(
+                format!(":{name}"),
+                AttributeValue::N(value.to_string()),
+            );
+        }
+        update.send().await.map_err(dynamo_error)?;
         Ok(())
     }
 

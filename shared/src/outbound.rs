@@ -1,0 +1,316 @@
+//! Delivering one text to a customer, at most once: the path both an AI reply (ai-reply) and an approved
+//! draft (`inboxctl drafts approve`) take.
+//!
+//! The reply window is checked before anything is sent (Messenger, Instagram and WhatsApp allow free-form
+//! replies for 24 hours after the customer's last message). The send is wrapped in the idempotency
+//! primitive on a key stable across retries, so an SQS redelivery after a crash, a timeout or a partial
+//! batch failure finds the send completed and does not repeat it. The token is opened from the vault
+//! only for the call. After the platform accepts, the message id is recorded twice: as a sent marker
+//! (its echo is then known as ours) and as the outbound message of the conversation.
+
+use time::{Duration, OffsetDateTime};
+
+use crate::model::{
+    Author, Channel, ChannelStatus, Conversation, Direction, DraftStatus, Message, MessageStatus,
+    Platform,
+};
+use crate::platform::ECHO_TAG_PREFIX;
+use crate::platform::send::{OutboundText, SendError, Sender};
+use crate::secret::MessageText;
+use crate::store::{Claim, SentMarker, Store, StoreError};
+use crate::vault::{SealContext, TokenVault, VaultError};
+
+/// Messenger, Instagram and WhatsApp: free-form replies within 24 h of the customer's last message.
+pub const REPLY_WINDOW: Duration = Duration::hours(24);
+const SEND_SCOPE: &str = "send";
+/// Held while one worker sends; a crashed worker's claim is taken over after it.
+const SEND_LEASE: Duration = Duration::minutes(2);
+/// Longer than any redelivery: SQS retention of the inbound queue is 4 days.
+const SEND_RECORD_KEPT: Duration = Duration::days(8);
+
+/// One text for one conversation.
+#[derive(Debug, Clone)]
+pub struct Delivery<'a> {
+    pub channel: &'a Channel,
+    pub conversation: &'a Conversation,
+    pub text: &'a MessageText,
+    pub author: Author,
+    /// The same for every retry of this logical send: `reply:{inbound id}` or `draft:{draft id}`.
+    pub idempotency_key: &'a str,
+    /// LINE: the event's reply token while still fresh.
+    pub reply_token: Option<&'a str>,
+    /// Until when the sent message is kept (the tenant's content retention).
+    pub retain_until: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    Sent {
+        message_id: String,
+    },
+    /// A previous attempt sent it already.
+    AlreadySent {
+        message_id: Option<String>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("the reply window closed at {0}")]
+    WindowClosed(OffsetDateTime),
+    #[error("another worker is sending this right now")]
+    InProgress,
+    #[error("the channel cannot send: {0}")]
+    ChannelUnavailable(&'static str),
+    #[error(transparent)]
+    Send(#[from] SendError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+}
+
+impl DeliveryError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::InProgress => true,
+            Self::Send(e) => e.is_retryable(),
+            Self::Store(e) => e.is_retryable(),
+            Self::Vault(e) => e.is_retryable(),
+            Self::WindowClosed(_) | Self::ChannelUnavailable(_) => false,
+        }
+    }
+}
+
+/// When the conversation's reply window closes (`None`: the platform has none, e.g. LINE push).
+pub fn window_closes_at(platform: Platform, conversation: &Conversation) -> Option<OffsetDateTime> {
+    match platform {
+        Platform::Messenger | Platform::Instagram | Platform::Whatsapp => Some(
+            conversation
+                .last_inbound_at
+                .map_or(OffsetDateTime::UNIX_EPOCH, |at| at + REPLY_WINDOW),
+        ),
+        Platform::Line => None,
+    }
+}
+
+pub struct Outbox {
+    store: Store,
+    vault: TokenVault,
+    sender: Sender,
+}
+
+impl Outbox {
+    pub fn new(store: Store, vault: TokenVault, sender: Sender) -> Self {
+        Self {
+            store,
+            vault,
+            sender,
+        }
+    }
+
+    pub async fn deliver(&self, delivery: &Delivery<'_>) -> Result<Delivered, DeliveryError> {
+        let channel = delivery.channel;
+        let tenant_id = &channel.tenant_id;
+        let now = self.store.now();
+        if let Some(closes) = window_closes_at(channel.platform, delivery.conversation)
+            && now >= closes
+        {
+            return Err(DeliveryError::WindowClosed(closes));
+        }
+        if channel.status != ChannelStatus::Connected {
+            return Err(DeliveryError::ChannelUnavailable(channel.status.as_str()));
+        }
+        let Some(credentials) = channel.credentials.as_ref() else {
+            return Err(DeliveryError::ChannelUnavailable("no credentials"));
+        };
+        let key = delivery.idempotency_key;
+        match self
+            .store
+            .claim(tenant_id, SEND_SCOPE, key, SEND_LEASE, SEND_RECORD_KEPT)
+            .await?
+        {
+            Claim::Acquired => {}
+            Claim::InProgress => return Err(DeliveryError::InProgress),
+            Claim::Completed(message_id) => return Ok(Delivered::AlreadySent { message_id }),
+        }
+        match self.send(delivery, credentials).await {
+            Ok(message_id) => {
+                self.record(delivery, &message_id).await?;
+                self.store
+                    .complete(
+                        tenant_id,
+                        SEND_SCOPE,
+                        key,
+                        Some(message_id.clone()),
+                        SEND_RECORD_KEPT,
+                    )
+                    .await?;
+                Ok(Delivered::Sent { message_id })
+            }
+            Err(err) => {
+                // Nothing went out: let a retry (or another attempt) claim it again.
+                self.store.release(tenant_id, SEND_SCOPE, key).await?;
+                if matches!(err, DeliveryError::Send(SendError::TokenInvalid { .. })) {
+                    self.store
+                        .mark_channel_needs_reauth(tenant_id, &channel.channel_id)
+                        .await?;
+                }
+                Err(err)
+            }
+        }
+    }
+
+    async fn send(
+        &self,
+        delivery: &Delivery<'_>,
+        credentials: &crate::vault::WrappedCredentials,
+    ) -> Result<String, DeliveryError> {
+        let channel = delivery.channel;
+        let token = self
+            .vault
+            .open_token(
+                &SealContext::new(&channel.tenant_id, &channel.channel_id),
+                credentials,
+            )
+            .await?;
+        let echo_tag = format!("{ECHO_TAG_PREFIX}{}", delivery.idempotency_key);
+        let sent = self
+            .sender
+            .send_text(
+                &token,
+                &OutboundText {
+                    platform: channel.platform,
+                    account_id: &channel.account_id,
+                    recipient: &delivery.conversation.user_id,
+                    text: delivery.text,
+                    echo_tag: &echo_tag,
+                    reply_token: delivery.reply_token,
+                    idempotency_key: delivery.idempotency_key,
+                },
+            )
+            .await?;
+        Ok(sent.message_id)
+    }
+
+    async fn record(&self, delivery: &Delivery<'_>, message_id: &str) -> Result<(), StoreError> {
+        let conversation = delivery.conversation;
+        let now = self.store.now();
+        self.store
+            .record_sent(&SentMarker {
+                tenant_id: conversation.tenant_id.clone(),
+                conversation_id: conversation.conversation_id.clone(),
+                message_id: message_id.to_owned(),
+                sent_at: now,
+                retain_until: delivery.retain_until,
+            })
+            .await?;
+        let stored = self
+            .store
+            .insert_message(&Message {
+                tenant_id: conversation.tenant_id.clone(),
+                conversation_id: conversation.conversation_id.clone(),
+                channel_id: conversation.channel_id.clone(),
+                message_id: message_id.to_owned(),
+                direction: Direction::Outbound,
+                author: delivery.author,
+                text: Some(delivery.text.clone()),
+                attachments: Vec::new(),
+                payload: None,
+                status: MessageStatus::Sent,
+                error_code: None,
+                sent_at: now,
+                retain_until: delivery.retain_until,
+                queued: false,
+                reply_outcome: None,
+            })
+            .await;
+        stored.map(|_| ())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApproveError {
+    #[error("draft {0} not found")]
+    NotFound(String),
+    #[error("draft {0} was rejected")]
+    Rejected(String),
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
+}
+
+impl From<StoreError> for ApproveError {
+    fn from(err: StoreError) -> Self {
+        Self::Delivery(DeliveryError::Store(err))
+    }
+}
+
+impl Outbox {
+    /// A person approved a draft: it is sent once (approving again after a failed send retries the send;
+    /// after a successful one it does nothing) and marked sent.
+    pub async fn approve_draft(
+        &self,
+        tenant_id: &str,
+        conversation_id: &str,
+        draft_id: &str,
+    ) -> Result<Delivered, ApproveError> {
+        let not_found = || ApproveError::NotFound(draft_id.to_owned());
+        let draft = self
+            .store
+            .get_draft(tenant_id, conversation_id, draft_id)
+            .await?
+            .ok_or_else(not_found)?;
+        match draft.status {
+            DraftStatus::Rejected => return Err(ApproveError::Rejected(draft_id.to_owned())),
+            DraftStatus::Pending => {
+                let now = self.store.now();
+                match self
+                    .store
+                    .decide_draft(
+                        tenant_id,
+                        conversation_id,
+                        draft_id,
+                        DraftStatus::Approved,
+                        now,
+                    )
+                    .await
+                {
+                    // Decided concurrently: the send below is still guarded by the send claim.
+                    Ok(_) | Err(StoreError::Conflict(_)) => {}
+                    Err(other) => return Err(other.into()),
+                }
+            }
+            DraftStatus::Approved | DraftStatus::Sent => {}
+        }
+        let conversation = self
+            .store
+            .get_conversation(tenant_id, &draft.channel_id, conversation_id)
+            .await?
+            .ok_or_else(not_found)?;
+        let channel = self
+            .store
+            .get_channel(tenant_id, &draft.channel_id)
+            .await?
+            .ok_or(DeliveryError::ChannelUnavailable("disconnected"))?;
+        let idempotency_key = format!("draft:{draft_id}");
+        let delivered = self
+            .deliver(&Delivery {
+                channel: &channel,
+                conversation: &conversation,
+                text: &draft.text,
+                author: Author::Agent,
+                idempotency_key: &idempotency_key,
+                reply_token: None,
+                retain_until: draft.retain_until,
+            })
+            .await?;
+        match self
+            .store
+            .mark_draft_sent(tenant_id, conversation_id, draft_id)
+            .await
+        {
+            Ok(()) | Err(StoreError::Conflict(_)) => Ok(delivered),
+            Err(other) => Err(other.into()),
+        }
+    }
+}

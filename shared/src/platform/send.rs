@@ -1,0 +1,406 @@
+//! Sending text to a customer: the Messenger and Instagram Send API and the WhatsApp Cloud API (Graph API
+//! at `META_GRAPH_URL`/`META_GRAPH_VERSION`), and LINE's reply API (while the event's reply token is
+//! fresh) with the push API after it.
+//!
+//! Errors are classified for the caller: a dead token (Graph 190, LINE 401) flags the channel; a closed
+//! window (Graph 10/2018278, 10/2534022, WhatsApp 131047) is final; rate limits (4, 17, 32, 613, 80007,
+//! 130429, 131056; HTTP 429), temporary errors (1, 2) and 5xx are retried; any other 4xx is final.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::config::Config;
+use crate::model::Platform;
+use crate::secret::{MessageText, PlatformToken};
+
+/// LINE reply tokens live about a minute; after this we push instead.
+pub const LINE_REPLY_TOKEN_LIFETIME: Duration = Duration::from_secs(50);
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One text to one customer.
+#[derive(Debug, Clone)]
+pub struct OutboundText<'a> {
+    pub platform: Platform,
+    /// The business account: Page id, Instagram account id, WhatsApp `phone_number_id`, LINE bot id.
+    pub account_id: &'a str,
+    /// PSID, IGSID, `wa_id` or LINE user id.
+    pub recipient: &'a str,
+    pub text: &'a MessageText,
+    /// Echoed back by Messenger and Instagram in `message.metadata`, so the echo is known as ours.
+    pub echo_tag: &'a str,
+    /// A fresh LINE reply token (a credential).
+    pub reply_token: Option<&'a str>,
+    /// Stable across retries of one logical send: LINE dedups pushes by it (`X-Line-Retry-Key`).
+    pub idempotency_key: &'a str,
+}
+
+/// The platform's id of the sent message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub message_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("the access token is invalid or revoked (code {code})")]
+    TokenInvalid { code: i64 },
+    #[error("outside the platform's reply window (code {code})")]
+    WindowClosed { code: i64 },
+    #[error("rate limited (code {code})")]
+    RateLimited { code: i64 },
+    #[error("temporary failure: {0}")]
+    Transient(String),
+    #[error("refused (code {code:?}): {message}")]
+    Rejected { code: Option<i64>, message: String },
+}
+
+impl SendError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::RateLimited { .. } | Self::Transient(_))
+    }
+
+    /// The platform error code, for the record.
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            Self::TokenInvalid { code }
+            | Self::WindowClosed { code }
+            | Self::RateLimited { code } => Some(*code),
+            Self::Rejected { code, .. } => *code,
+            Self::Transient(_) => None,
+        }
+    }
+
+    /// A short machine reason (metrics, the message's recorded outcome).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::TokenInvalid { .. } => "token_invalid",
+            Self::WindowClosed { .. } => "window_closed",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Transient(_) => "transient",
+            Self::Rejected { .. } => "rejected",
+        }
+    }
+}
+
+/// The longest text each platform takes; longer answers are cut with an ellipsis.
+fn max_chars(platform: Platform) -> usize {
+    match platform {
+        Platform::Messenger => 2000,
+        Platform::Instagram => 1000,
+        Platform::Whatsapp => 4096,
+        Platform::Line => 5000,
+    }
+}
+
+fn fit(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(limit - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// Sends over HTTPS; built once per container.
+#[derive(Clone)]
+pub struct Sender {
+    http: reqwest::Client,
+    graph_base: String,
+    line_base: String,
+}
+
+impl Sender {
+    pub fn new(config: &Config, http: reqwest::Client) -> Self {
+        Self {
+            http,
+            graph_base: format!("{}/{}", config.meta_graph_url, config.meta_graph_version),
+            line_base: config.line_api_url.clone(),
+        }
+    }
+
+    pub async fn send_text(
+        &self,
+        token: &PlatformToken,
+        out: &OutboundText<'_>,
+    ) -> Result<Sent, SendError> {
+        let text = fit(out.text.expose(), max_chars(out.platform));
+        match out.platform {
+            Platform::Messenger | Platform::Instagram => {
+                // Instagram: `me` is the account the token belongs to, under both Instagram and Facebook Login.
+                let sender = if out.platform == Platform::Messenger {
+                    out.account_id
+                } else {
+                    "me"
+                };
+                let body = json!({
+                    "recipient": {"id": out.recipient},
+                    "messaging_type": "RESPONSE",
+                    "message": {"text": text, "metadata": out.echo_tag},
+                });
+                let url = format!("{}/{sender}/messages", self.graph_base);
+                self.graph(token, &url, &body).await
+            }
+            Platform::Whatsapp => {
+                let body = json!({
+                    "messaging_product": "whatsapp",
+                    "recipient_type": "individual",
+                    "to": out.recipient,
+                    "type": "text",
+                    "text": {"body": text, "preview_url": false},
+                });
+                let url = format!("{}/{}/messages", self.graph_base, out.account_id);
+                self.graph(token, &url, &body).await
+            }
+            Platform::Line => self.line(token, out, &text).await,
+        }
+    }
+
+    async fn graph(
+        &self,
+        token: &PlatformToken,
+        url: &str,
+        body: &serde_json::Value,
+    ) -> Result<Sent, SendError> {
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(token.expose_secret())
+            .json(body)
+            .timeout(SEND_TIMEOUT)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(transport_error)?;
+        if (200..300).contains(&status) {
+            return graph_message_id(&bytes)
+                .map(|message_id| Sent { message_id })
+                .ok_or_else(|| {
+                    SendError::Transient("the Graph API answered without a message id".into())
+                });
+        }
+        Err(classify_graph(status, &bytes))
+    }
+
+    async fn line(
+        &self,
+        token: &PlatformToken,
+        out: &OutboundText<'_>,
+        text: &str,
+    ) -> Result<Sent, SendError> {
+        let messages = json!([{"type": "text", "text": text}]);
+        if let Some(reply_token) = out.reply_token {
+            let reply = self
+                .http
+                .post(format!("{}/v2/bot/message/reply", self.line_base))
+                .bearer_auth(token.expose_secret())
+                .json(&json!({"replyToken": reply_token, "messages": messages}))
+                .timeout(SEND_TIMEOUT)
+                .send()
+                .await
+                .map_err(transport_error)?;
+            let status = reply.status().as_u16();
+            let bytes = reply.bytes().await.map_err(transport_error)?;
+            match status {
+                200..=299 => return Ok(line_sent(&bytes, out.idempotency_key)),
+                // An expired or used reply token: push instead.
+                400 => {}
+                _ => return Err(classify_line(status, &bytes)),
+            }
+        }
+        let push = self
+            .http
+            .post(format!("{}/v2/bot/message/push", self.line_base))
+            .bearer_auth(token.expose_secret())
+            .header("X-Line-Retry-Key", retry_key_uuid(out.idempotency_key))
+            .json(&json!({"to": out.recipient, "messages": messages}))
+            .timeout(SEND_TIMEOUT)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = push.status().as_u16();
+        let bytes = push.bytes().await.map_err(transport_error)?;
+        match status {
+            200..=299 => Ok(line_sent(&bytes, out.idempotency_key)),
+            // The same retry key was accepted before: this push already went out.
+            409 => Ok(line_sent(&[], out.idempotency_key)),
+            _ => Err(classify_line(status, &bytes)),
+        }
+    }
+}
+
+fn transport_error(err: reqwest::Error) -> SendError {
+    SendError::Transient(if err.is_timeout() {
+        "no answer in time".into()
+    } else {
+        format!("request failed: {}", err.without_url())
+    })
+}
+
+fn graph_message_id(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Response {
+        message_id: Option<String>,
+        #[serde(default)]
+        messages: Vec<WhatsAppMessage>,
+    }
+    #[derive(Deserialize)]
+    struct WhatsAppMessage {
+        id: String,
+    }
+    let response: Response = serde_json::from_slice(body).ok()?;
+    response
+        .message_id
+        .or_else(|| response.messages.into_iter().next().map(|m| m.id))
+}
+
+/// Classifies a Graph API error answer (`{"error": {"code", "error_subcode", "message"}}`).
+pub fn classify_graph(status: u16, body: &[u8]) -> SendError {
+    #[derive(Deserialize)]
+    struct Envelope {
+        error: GraphError,
+    }
+    #[derive(Deserialize)]
+    struct GraphError {
+        code: Option<i64>,
+        error_subcode: Option<i64>,
+        #[serde(default)]
+        message: String,
+    }
+    let Ok(Envelope { error }) = serde_json::from_slice::<Envelope>(body) else {
+        return if status >= 500 || status == 429 {
+            SendError::Transient(format!("HTTP {status}"))
+        } else {
+            SendError::Rejected {
+                code: None,
+                message: format!("HTTP {status}"),
+            }
+        };
+    };
+    match (error.code, error.error_subcode) {
+        (Some(190), _) => SendError::TokenInvalid { code: 190 },
+        (Some(10), Some(sub @ (2018278 | 2534022))) => SendError::WindowClosed { code: sub },
+        (Some(131047), _) => SendError::WindowClosed { code: 131047 },
+        (Some(code @ (4 | 17 | 32 | 613 | 80007 | 130429 | 131056)), _) => {
+            SendError::RateLimited { code }
+        }
+        (Some(code @ (1 | 2)), _) => {
+            SendError::Transient(format!("Graph API temporary error {code}"))
+        }
+        (code, _) if status >= 500 => SendError::Transient(format!("HTTP {status}, code {code:?}")),
+        (code, _) => SendError::Rejected {
+            code,
+            // Graph error messages describe the request, not the customer's text.
+            message: error.message,
+        },
+    }
+}
+
+fn classify_line(status: u16, body: &[u8]) -> SendError {
+    let message = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    match status {
+        401 => SendError::TokenInvalid { code: 401 },
+        429 => SendError::RateLimited { code: 429 },
+        500..=599 => SendError::Transient(format!("HTTP {status}")),
+        _ => SendError::Rejected {
+            code: Some(i64::from(status)),
+            message,
+        },
+    }
+}
+
+fn line_sent(body: &[u8], idempotency_key: &str) -> Sent {
+    let id = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["sentMessages"][0]["id"].as_str().map(str::to_owned));
+    Sent {
+        // A push repeated under its retry key is acknowledged without ids.
+        message_id: id.unwrap_or_else(|| format!("line-retry:{}", retry_key_uuid(idempotency_key))),
+    }
+}
+
+/// LINE wants a UUID; the same logical send always gets the same one.
+fn retry_key_uuid(key: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest.as_ref()[..16]);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn graph(code: i64, sub: Option<i64>) -> Vec<u8> {
+        json!({"error": {"message": "x", "type": "OAuthException", "code": code, "error_subcode": sub}})
+            .to_string()
+            .into_bytes()
+    }
+
+    #[test]
+    fn graph_errors_are_classified_as_the_spec_says() {
+        assert_eq!(
+            classify_graph(400, &graph(190, Some(460))),
+            SendError::TokenInvalid { code: 190 }
+        );
+        assert_eq!(
+            classify_graph(400, &graph(10, Some(2018278))),
+            SendError::WindowClosed { code: 2018278 }
+        );
+        assert_eq!(
+            classify_graph(400, &graph(131047, None)),
+            SendError::WindowClosed { code: 131047 }
+        );
+        for code in [4, 17, 32, 613, 130429] {
+            let err = classify_graph(400, &graph(code, None));
+            assert_eq!(err, SendError::RateLimited { code });
+            assert!(err.is_retryable());
+        }
+        assert!(classify_graph(500, &graph(2, None)).is_retryable());
+        assert!(classify_graph(502, b"<html>bad gateway</html>").is_retryable());
+        let other = classify_graph(400, &graph(100, None));
+        assert!(!other.is_retryable());
+        assert_eq!(other.code(), Some(100));
+        assert_eq!(classify_graph(400, &graph(10, None)).reason(), "rejected");
+    }
+
+    #[test]
+    fn line_errors_and_retry_keys() {
+        assert_eq!(
+            classify_line(401, b"{}"),
+            SendError::TokenInvalid { code: 401 }
+        );
+        assert!(classify_line(429, b"{}").is_retryable());
+        assert!(!classify_line(400, br#"{"message":"bad"}"#).is_retryable());
+        let key = retry_key_uuid("send:abc");
+        assert_eq!(key, retry_key_uuid("send:abc"));
+        assert_ne!(key, retry_key_uuid("send:abd"));
+        assert_eq!(key.len(), 36);
+        assert_eq!(&key[14..15], "4");
+    }
+
+    #[test]
+    fn long_answers_are_cut_to_the_platform_limit() {
+        let long = "あ".repeat(1500);
+        assert_eq!(
+            fit(&long, max_chars(Platform::Instagram)).chars().count(),
+            1000
+        );
+        assert_eq!(fit("short", 1000), "short");
+    }
+}
