@@ -9,6 +9,8 @@ use inbox_shared::clock::{self, SharedClock};
 use inbox_shared::config::Config;
 use inbox_shared::ids::new_id;
 use inbox_shared::model::*;
+use inbox_shared::outbound::{Delivered, Outbox};
+use inbox_shared::platform::send::Sender;
 use inbox_shared::provision::{self, ProvisionPlan};
 use inbox_shared::secret::{ChannelSecret, PlatformToken};
 use inbox_shared::store::Store;
@@ -45,6 +47,60 @@ enum Command {
     /// Knowledge entries the AI answers from.
     #[command(subcommand)]
     Knowledge(KnowledgeCommand),
+    /// AI drafts waiting for a person (tenant AI mode `draft`).
+    #[command(subcommand)]
+    Drafts(DraftsCommand),
+    /// Conversations: who has them (the bot or a human), and handing them back to the bot.
+    #[command(subcommand)]
+    Conversation(ConversationCommand),
+}
+
+#[derive(Subcommand)]
+enum DraftsCommand {
+    /// Pending drafts of a tenant, oldest first, with their text.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Send a draft to the customer (once: approving again after a failed send retries the send).
+    Approve {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        conversation: String,
+        #[arg(long)]
+        draft: String,
+    },
+    /// Discard a draft; nothing is sent.
+    Reject {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        conversation: String,
+        #[arg(long)]
+        draft: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConversationCommand {
+    /// Conversations of a tenant, with their mode and why a human has them.
+    List {
+        #[arg(long)]
+        tenant: String,
+        /// Only those a human has.
+        #[arg(long)]
+        human: bool,
+    },
+    /// Hand a conversation back to the bot.
+    Release {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        channel: String,
+        #[arg(long)]
+        conversation: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -195,6 +251,18 @@ impl Operator {
         TokenVault::new(self.clients.kms.clone(), &self.config.kms_key_id)
     }
 
+    fn outbox(&self) -> Result<Outbox> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(3))
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Outbox::new(
+            self.store.clone(),
+            self.vault(),
+            Sender::new(&self.config, http),
+        ))
+    }
+
     async fn audit(&self, tenant: &Tenant, action: &str, subject: &str) -> Result<()> {
         let event = AuditEvent::new(
             Some(&tenant.tenant_id),
@@ -233,6 +301,8 @@ pub async fn run(cli: Cli) -> Result<Output> {
         Command::Tenant(command) => tenant(&ctx, command).await,
         Command::Channel(command) => channel(&ctx, command).await,
         Command::Knowledge(command) => knowledge(&ctx, command).await,
+        Command::Drafts(command) => drafts(&ctx, command).await,
+        Command::Conversation(command) => conversation(&ctx, command).await,
     }
 }
 
@@ -529,6 +599,157 @@ async fn knowledge(ctx: &Operator, command: KnowledgeCommand) -> Result<Output> 
                 } else {
                     text.join("\n")
                 },
+            ))
+        }
+    }
+}
+
+async fn drafts(ctx: &Operator, command: DraftsCommand) -> Result<Output> {
+    match command {
+        DraftsCommand::List { tenant } => {
+            let drafts = ctx.store.pending_drafts(&tenant).await?;
+            let listed: Vec<Value> = drafts
+                .iter()
+                .map(|d| {
+                    json!({
+                        "draft_id": d.draft_id,
+                        "conversation_id": d.conversation_id,
+                        "channel_id": d.channel_id,
+                        "in_reply_to": d.in_reply_to,
+                        "created_at": d.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                        "text": d.text.expose(),
+                    })
+                })
+                .collect();
+            let text: Vec<String> = drafts
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{} (conversation {}, channel {})\n  {}",
+                        d.draft_id,
+                        d.conversation_id,
+                        d.channel_id,
+                        d.text.expose()
+                    )
+                })
+                .collect();
+            Ok(Output::new(
+                json!({ "drafts": listed }),
+                if text.is_empty() {
+                    "no pending drafts".into()
+                } else {
+                    text.join("\n")
+                },
+            ))
+        }
+        DraftsCommand::Approve {
+            tenant,
+            conversation,
+            draft,
+        } => {
+            let t = ctx.store.require_tenant(&tenant).await?;
+            let delivered = ctx
+                .outbox()?
+                .approve_draft(&t.tenant_id, &conversation, &draft)
+                .await?;
+            ctx.audit(&t, "draft.approve", &draft).await?;
+            let (message_id, text) = match delivered {
+                Delivered::Sent { message_id } => {
+                    let text = format!("sent draft {draft} as message {message_id}");
+                    (Some(message_id), text)
+                }
+                Delivered::AlreadySent { message_id } => {
+                    (message_id, format!("draft {draft} was already sent"))
+                }
+            };
+            Ok(Output::new(
+                json!({ "draft_id": draft, "status": "sent", "message_id": message_id }),
+                text,
+            ))
+        }
+        DraftsCommand::Reject {
+            tenant,
+            conversation,
+            draft,
+        } => {
+            let t = ctx.store.require_tenant(&tenant).await?;
+            ctx.store
+                .decide_draft(
+                    &t.tenant_id,
+                    &conversation,
+                    &draft,
+                    DraftStatus::Rejected,
+                    ctx.clock.now(),
+                )
+                .await?;
+            ctx.audit(&t, "draft.reject", &draft).await?;
+            Ok(Output::new(
+                json!({ "draft_id": draft, "status": "rejected" }),
+                format!("rejected draft {draft}"),
+            ))
+        }
+    }
+}
+
+async fn conversation(ctx: &Operator, command: ConversationCommand) -> Result<Output> {
+    match command {
+        ConversationCommand::List { tenant, human } => {
+            let t = ctx.store.require_tenant(&tenant).await?;
+            let mut conversations = Vec::new();
+            for channel in ctx.store.channels_of_tenant(&t.tenant_id).await? {
+                conversations.extend(
+                    ctx.store
+                        .conversations_of_channel(&t.tenant_id, &channel.channel_id)
+                        .await?
+                        .into_iter()
+                        .filter(|c| !human || c.mode == ConversationMode::Human),
+                );
+            }
+            let text: Vec<String> = conversations
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {} channel {} user {}: {}{}",
+                        c.conversation_id,
+                        c.platform,
+                        c.channel_id,
+                        c.user_id,
+                        c.mode,
+                        c.handoff_reason
+                            .as_deref()
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect();
+            Ok(Output::new(
+                json!({ "conversations": conversations }),
+                if text.is_empty() {
+                    "no conversations".into()
+                } else {
+                    text.join("\n")
+                },
+            ))
+        }
+        ConversationCommand::Release {
+            tenant,
+            channel,
+            conversation,
+        } => {
+            let t = ctx.store.require_tenant(&tenant).await?;
+            ctx.store
+                .set_conversation_mode(
+                    &t.tenant_id,
+                    &channel,
+                    &conversation,
+                    ConversationMode::Bot,
+                    None,
+                )
+                .await?;
+            ctx.audit(&t, "conversation.release", &conversation).await?;
+            Ok(Output::new(
+                json!({ "conversation_id": conversation, "mode": "bot" }),
+                format!("conversation {conversation} is back with the bot"),
             ))
         }
     }

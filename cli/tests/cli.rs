@@ -9,13 +9,18 @@ use serde_json::Value;
 struct Ctl<'a> {
     env: &'a TestEnv,
     dir: std::path::PathBuf,
+    extra_env: Vec<(String, String)>,
 }
 
 impl<'a> Ctl<'a> {
     fn new(env: &'a TestEnv) -> Self {
         let dir = std::env::temp_dir().join(format!("inboxctl-{}", env.prefix));
         std::fs::create_dir_all(&dir).unwrap();
-        Self { env, dir }
+        Self {
+            env,
+            dir,
+            extra_env: Vec::new(),
+        }
     }
 
     fn file(&self, name: &str, content: &str) -> String {
@@ -31,6 +36,7 @@ impl<'a> Ctl<'a> {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(self.env.env_vars())
+            .envs(self.extra_env.iter().cloned())
             .output()
             .unwrap();
         (
@@ -336,4 +342,195 @@ async fn provision_twice_creates_nothing_the_second_time() {
         serde_json::json!([]),
         "the test environment already provisioned everything"
     );
+}
+
+/// inboxctl runs on the real clock: the conversation's last customer message is a minute old in it, so
+/// the reply window is open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drafts_are_approved_once_rejected_and_conversations_released() {
+    use inbox_shared::ids::new_id;
+    use inbox_shared::keys;
+    use inbox_shared::model::*;
+    use inbox_shared::secret::MessageText;
+    use inbox_shared::store::ConversationTouch;
+    use inbox_tests::fake_http::FakeHttp;
+
+    let env = TestEnv::new().await;
+    let graph = FakeHttp::start(|_| {
+        (
+            200,
+            serde_json::json!({"recipient_id": "psid-1", "message_id": "m_approved_1"}),
+        )
+    })
+    .await;
+    let mut ctl = Ctl::new(&env);
+    ctl.extra_env.push(("META_GRAPH_URL".into(), graph.url()));
+    let seeded = env
+        .seed_tenant(
+            "Kumo Bakery",
+            &[(Platform::Messenger, "104857600000001")],
+            "EAAG-token",
+            "unused",
+        )
+        .await;
+    let tenant_id = seeded.tenant.tenant_id.clone();
+    let channel = seeded.channel(Platform::Messenger).clone();
+    let now = time::OffsetDateTime::now_utc();
+    let mut drafts = Vec::new();
+    for user in ["psid-1", "psid-2"] {
+        let conversation_id = keys::conversation_id(&channel.channel_id, user);
+        let inbound = Message {
+            tenant_id: tenant_id.clone(),
+            conversation_id: conversation_id.clone(),
+            channel_id: channel.channel_id.clone(),
+            message_id: new_id("mid"),
+            direction: Direction::Inbound,
+            author: Author::Customer,
+            text: Some(MessageText::new("Do you ship to Osaka?")),
+            attachments: Vec::new(),
+            payload: None,
+            status: MessageStatus::Received,
+            error_code: None,
+            sent_at: now - time::Duration::minutes(1),
+            retain_until: now + time::Duration::days(365),
+            queued: true,
+            reply_outcome: Some(ReplyOutcome::Drafted),
+        };
+        env.store
+            .ingest_message(
+                &inbound,
+                &ConversationTouch {
+                    conversation_id: &conversation_id,
+                    channel_id: &channel.channel_id,
+                    platform: Platform::Messenger,
+                    user_id: user,
+                    last_inbound_at: Some(inbound.sent_at),
+                    hand_to_human: None,
+                    retain_until: inbound.retain_until,
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        let draft = Draft {
+            tenant_id: tenant_id.clone(),
+            conversation_id: conversation_id.clone(),
+            channel_id: channel.channel_id.clone(),
+            draft_id: new_id("dft"),
+            in_reply_to: inbound.message_id.clone(),
+            text: MessageText::new(format!("Yes, we ship to Osaka ({user}).")),
+            status: DraftStatus::Pending,
+            created_at: now,
+            decided_at: None,
+            retain_until: inbound.retain_until,
+        };
+        env.store.create_draft(&draft).await.unwrap();
+        drafts.push(draft);
+    }
+
+    let listed = ctl.json(&["drafts", "list", "--tenant", &tenant_id]);
+    let listed = listed["drafts"].as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    let first = listed
+        .iter()
+        .find(|d| d["draft_id"] == drafts[0].draft_id.as_str())
+        .unwrap();
+    assert_eq!(first["text"], "Yes, we ship to Osaka (psid-1).");
+
+    let approve = [
+        "drafts",
+        "approve",
+        "--tenant",
+        &tenant_id,
+        "--conversation",
+        &drafts[0].conversation_id,
+        "--draft",
+        &drafts[0].draft_id,
+    ];
+    let approved = ctl.json(&approve);
+    assert_eq!(approved["message_id"], "m_approved_1");
+    let again = ctl.json(&approve);
+    assert_eq!(again["status"], "sent");
+    let sent = graph.requests();
+    assert_eq!(sent.len(), 1, "approved twice, sent once");
+    assert_eq!(
+        sent[0].json()["message"]["text"],
+        "Yes, we ship to Osaka (psid-1)."
+    );
+    assert_eq!(sent[0].json()["recipient"]["id"], "psid-1");
+
+    let rejected = ctl.json(&[
+        "drafts",
+        "reject",
+        "--tenant",
+        &tenant_id,
+        "--conversation",
+        &drafts[1].conversation_id,
+        "--draft",
+        &drafts[1].draft_id,
+    ]);
+    assert_eq!(rejected["status"], "rejected");
+    let (ok, _, stderr) = ctl.run(&[
+        "drafts",
+        "approve",
+        "--tenant",
+        &tenant_id,
+        "--conversation",
+        &drafts[1].conversation_id,
+        "--draft",
+        &drafts[1].draft_id,
+    ]);
+    assert!(!ok && stderr.contains("was rejected"), "{stderr}");
+    assert_eq!(graph.requests().len(), 1);
+    assert!(
+        ctl.json(&["drafts", "list", "--tenant", &tenant_id])["drafts"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    env.store
+        .set_conversation_mode(
+            &tenant_id,
+            &channel.channel_id,
+            &drafts[1].conversation_id,
+            ConversationMode::Human,
+            Some("customer_asked_for_a_person"),
+        )
+        .await
+        .unwrap();
+    let human = ctl.json(&["conversation", "list", "--tenant", &tenant_id, "--human"]);
+    assert_eq!(human["conversations"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        human["conversations"][0]["handoff_reason"],
+        "customer_asked_for_a_person"
+    );
+    ctl.json(&[
+        "conversation",
+        "release",
+        "--tenant",
+        &tenant_id,
+        "--channel",
+        &channel.channel_id,
+        "--conversation",
+        &drafts[1].conversation_id,
+    ]);
+    let released = env
+        .store
+        .get_conversation(&tenant_id, &channel.channel_id, &drafts[1].conversation_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(released.mode, ConversationMode::Bot);
+    let actions: Vec<String> = env
+        .store
+        .audit_events(Some(&tenant_id))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(actions.contains(&"draft.approve".to_owned()));
+    assert!(actions.contains(&"draft.reject".to_owned()));
+    assert!(actions.contains(&"conversation.release".to_owned()));
 }

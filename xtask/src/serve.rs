@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use ai_reply::Replier;
 use anyhow::{Context, Result};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -41,6 +42,12 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/webhooks/line", "webhook-ingest: LINE"),
     ("GET", "/_local/health", "the local stack itself"),
 ];
+
+/// How often the ai-reply poller looks at an empty inbound queue. Short polls, not long ones: the
+/// local moto serves one request at a time, and a long poll would stall every other call.
+const POLL_IDLE: std::time::Duration = std::time::Duration::from_millis(500);
+/// A failed record comes back after this (Lambda would wait for the visibility timeout).
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Local values for the secrets a deployed stack reads from its parameters, used when the environment
 /// does not set them, so signed test requests can be made at once.
@@ -121,6 +128,12 @@ async fn serve() -> Result<ExitCode> {
     let stack = Arc::new(LocalStack {
         ingest: Ingest::new(&config, &clients, clock::system())?,
     });
+    let replier = Replier::new(&config, &clients, clock::system());
+    let poller = tokio::spawn(poll_inbound(
+        replier,
+        clients.sqs.clone(),
+        provisioned.inbound_queue_url.clone(),
+    ));
 
     println!("\nto use inboxctl against this stack:");
     for (name, value) in [
@@ -159,6 +172,11 @@ async fn serve() -> Result<ExitCode> {
     for (method, path, what) in ROUTES {
         println!("  {method:6} {path:28} {what}");
     }
+    println!(
+        "  ai-reply polls {} (LLM: {})",
+        provisioned.inbound_queue_url,
+        llm_summary(&config)
+    );
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -174,10 +192,48 @@ async fn serve() -> Result<ExitCode> {
             }
             _ = tokio::signal::ctrl_c() => {
                 println!("stopping");
+                poller.abort();
                 return Ok(ExitCode::SUCCESS);
             }
         }
     }
+}
+
+/// ai-reply as Lambda's SQS event source would run it: a batch at a time, failures back after a pause.
+async fn poll_inbound(replier: Replier, sqs: aws_sdk_sqs::Client, queue_url: String) {
+    loop {
+        match replier
+            .poll_once(&sqs, &queue_url, std::time::Duration::ZERO, RETRY_AFTER)
+            .await
+        {
+            Ok(polled) if polled.received > 0 => {
+                println!(
+                    "ai-reply: handled {} inbound job(s), {} to retry",
+                    polled.received, polled.failed
+                );
+                replier
+                    .metrics()
+                    .flush(time::OffsetDateTime::now_utc().unix_timestamp() * 1000);
+            }
+            Ok(_) => tokio::time::sleep(POLL_IDLE).await,
+            Err(err) => {
+                eprintln!("ai-reply poller: {err}");
+                tokio::time::sleep(RETRY_AFTER).await;
+            }
+        }
+    }
+}
+
+fn llm_summary(config: &Config) -> String {
+    let mut configured = Vec::new();
+    if config.anthropic_api_key.is_some() {
+        configured.push("anthropic");
+    }
+    if config.openai_api_key.is_some() {
+        configured.push("openai");
+    }
+    configured.push("offline");
+    configured.join(" → ")
 }
 
 /// The request as lambda_http hands it to a function: same method, URI, headers and body bytes.

@@ -1,13 +1,14 @@
 //! `cargo xtask serve` end to end: the real binary on a free loopback port, pointed at this test's
-//! table and queues on moto, answering the webhook routes with the functions' own handlers.
+//! table and queues on moto and at a fake Graph API: a signed webhook goes in, a reply comes out.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use inbox_shared::keys;
-use inbox_shared::model::Platform;
+use inbox_shared::model::{AiMode, KnowledgeEntry, Platform};
 use inbox_shared::platform::signature::meta_signature;
 use inbox_tests::TestEnv;
+use inbox_tests::fake_http::FakeHttp;
 
 const APP_SECRET: &str = "serve-test-secret";
 const PAGE: &str = "104857600000001";
@@ -25,10 +26,11 @@ impl Drop for Served {
     }
 }
 
-fn serve(env: &TestEnv) -> Served {
+fn serve(env: &TestEnv, graph_url: &str) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .arg("serve")
         .envs(env.env_vars())
+        .env("META_GRAPH_URL", graph_url)
         .env("PORT", "0")
         .env("META_APP_SECRET", APP_SECRET)
         .env("META_VERIFY_TOKEN", "serve-verify")
@@ -52,14 +54,33 @@ fn serve(env: &TestEnv) -> Served {
     }
 }
 
-#[tokio::test]
-async fn serve_answers_the_webhook_routes_with_the_ingest_handler() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_ingests_webhooks_and_its_poller_replies() {
     let env = TestEnv::new().await;
     let seeded = env
         .seed_tenant("Served", &[(Platform::Messenger, PAGE)], "token", "unused")
         .await;
-    // Blocks until the stack prints its address; nothing else runs on this test runtime meanwhile.
-    let served = serve(&env);
+    let mut tenant = seeded.tenant.clone();
+    tenant.ai_mode = AiMode::Auto;
+    env.store.save_tenant(&tenant).await.unwrap();
+    env.store
+        .add_knowledge(&KnowledgeEntry {
+            tenant_id: tenant.tenant_id.clone(),
+            entry_id: "kb_hours".into(),
+            question: "What are your opening hours?".into(),
+            answer: "8:00 to 18:00, Tuesday to Sunday.".into(),
+            created_at: time::OffsetDateTime::now_utc(),
+        })
+        .await
+        .unwrap();
+    let graph = FakeHttp::start(|_| {
+        (
+            200,
+            serde_json::json!({"recipient_id": "u-1", "message_id": "m_reply"}),
+        )
+    })
+    .await;
+    let served = serve(&env, &graph.url());
     let http = reqwest::Client::new();
 
     let handshake = http
@@ -73,8 +94,9 @@ async fn serve_answers_the_webhook_routes_with_the_ingest_handler() {
     assert_eq!(handshake.status(), 200);
     assert_eq!(handshake.text().await.unwrap(), "1158201444");
 
+    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
     let body = format!(
-        r#"{{"object":"page","entry":[{{"id":"{PAGE}","time":1,"messaging":[{{"sender":{{"id":"u-1"}},"recipient":{{"id":"{PAGE}"}},"timestamp":1793610000000,"message":{{"mid":"m_served","text":"hello"}}}}]}}]}}"#
+        r#"{{"object":"page","entry":[{{"id":"{PAGE}","time":1,"messaging":[{{"sender":{{"id":"u-1"}},"recipient":{{"id":"{PAGE}"}},"timestamp":{now_ms},"message":{{"mid":"m_served","text":"what are your opening hours?"}}}}]}}]}}"#
     );
     let forged = http
         .post(format!("{}/webhooks/meta", served.base_url))
@@ -107,11 +129,33 @@ async fn serve_answers_the_webhook_routes_with_the_ingest_handler() {
         .messages_of_conversation(&seeded.tenant.tenant_id, &conversation)
         .await
         .unwrap();
-    assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].message_id, "m_served");
-    let queued = env.drain_queue(&env.provisioned.inbound_queue_url).await;
-    assert_eq!(queued.len(), 1);
-    assert_eq!(queued[0].0.as_deref(), Some(conversation.as_str()));
+
+    // The stack's ai-reply poller takes the queued job and answers from the knowledge base.
+    let waited = std::time::Instant::now();
+    while graph.requests().is_empty() && waited.elapsed() < std::time::Duration::from_secs(30) {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let sent = graph.requests();
+    let after = env
+        .store
+        .messages_of_conversation(&seeded.tenant.tenant_id, &conversation)
+        .await
+        .unwrap();
+    assert_eq!(
+        sent.len(),
+        1,
+        "one reply went to the Graph API; the inbound message: {:?}",
+        after
+            .iter()
+            .map(|m| (m.queued, m.reply_outcome))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        sent[0].json()["message"]["text"],
+        "8:00 to 18:00, Tuesday to Sunday."
+    );
+    assert_eq!(sent[0].json()["recipient"]["id"], "u-1");
 
     let missing = http
         .get(format!("{}/no/such/route", served.base_url))

@@ -3,8 +3,10 @@
 //! LLM key, and it ranks the entries the LLM prompt includes.
 //!
 //! Ranking is Okapi BM25 over each entry's question and answer (k1 = 1.2, b = 0.75, the non-negative IDF
-//! of BM25+ so a term present in every entry still counts). A match must also cover enough of the
-//! question: a single shared word ("hours") in a long question is not an answer.
+//! of BM25+ so a term present in every entry still counts). Whether the best entry answers is decided
+//! without BM25's unbounded scale, which shifts with the number of entries: it must contain at least half
+//! of the question's distinct terms, counted plainly and weighted by IDF (a rare word matters more than a
+//! common one). A single shared word ("hours") in a long question is not an answer.
 
 use std::collections::{HashMap, HashSet};
 
@@ -12,9 +14,7 @@ use crate::model::KnowledgeEntry;
 
 const K1: f64 = 1.2;
 const B: f64 = 0.75;
-/// The best entry must score at least this…
-const MIN_SCORE: f64 = 1.0;
-/// …and contain at least this share of the question's distinct terms.
+/// The share of the question's distinct terms (plain and IDF-weighted) an answering entry contains.
 const MIN_COVERAGE: f64 = 0.5;
 
 /// Words too common to say anything about which entry answers.
@@ -88,6 +88,8 @@ pub struct Ranked<'a> {
     pub score: f64,
     /// The share of the question's distinct terms found in the entry.
     pub coverage: f64,
+    /// The same share weighted by each term's IDF.
+    pub weighted_coverage: f64,
 }
 
 impl<'a> KnowledgeIndex<'a> {
@@ -133,6 +135,11 @@ impl<'a> KnowledgeIndex<'a> {
             return Vec::new();
         }
         let n = self.docs.len() as f64;
+        let idf = |term: &String| {
+            let df = f64::from(self.document_frequency.get(term).copied().unwrap_or(0));
+            (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
+        };
+        let query_weight: f64 = query.iter().map(idf).sum();
         let mut ranked: Vec<Ranked<'a>> = self
             .docs
             .iter()
@@ -140,11 +147,12 @@ impl<'a> KnowledgeIndex<'a> {
             .filter_map(|(i, doc)| {
                 let mut score = 0.0;
                 let mut matched = 0usize;
+                let mut matched_weight = 0.0;
                 for term in &query {
                     let Some(&tf) = doc.get(term) else { continue };
                     matched += 1;
-                    let df = f64::from(self.document_frequency[term]);
-                    let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+                    let idf = idf(term);
+                    matched_weight += idf;
                     let tf = f64::from(tf);
                     let norm = 1.0 - B + B * self.lengths[i] / self.average_length.max(1.0);
                     score += idf * tf * (K1 + 1.0) / (tf + K1 * norm);
@@ -153,6 +161,7 @@ impl<'a> KnowledgeIndex<'a> {
                     entry: &self.entries[i],
                     score,
                     coverage: matched as f64 / query.len() as f64,
+                    weighted_coverage: matched_weight / query_weight,
                 })
             })
             .collect();
@@ -165,7 +174,7 @@ impl<'a> KnowledgeIndex<'a> {
         self.rank(question)
             .into_iter()
             .next()
-            .filter(|r| r.score >= MIN_SCORE && r.coverage >= MIN_COVERAGE)
+            .filter(|r| r.coverage >= MIN_COVERAGE && r.weighted_coverage >= MIN_COVERAGE)
     }
 }
 
@@ -210,6 +219,18 @@ mod tests {
         assert_eq!(best.entry.question, "What are your opening hours?");
         let best = index.best_match("Do you ship to Osaka").unwrap();
         assert!(best.entry.answer.starts_with("Yes, we ship"));
+    }
+
+    #[test]
+    fn a_single_entry_knowledge_base_still_answers() {
+        let entries = vec![entry("What are your opening hours?", "8:00 to 18:00.")];
+        let index = KnowledgeIndex::new(&entries);
+        assert!(index.best_match("what are your opening hours?").is_some());
+        assert!(
+            index
+                .best_match("are you open on holidays, and where do I park?")
+                .is_none()
+        );
     }
 
     #[test]
