@@ -950,3 +950,69 @@ async fn no_token_key_or_message_text_reaches_the_logs() {
         );
     }
 }
+
+/// AWS calls of one reply in a warm container (figures for the README; the counts are deterministic).
+#[tokio::test]
+async fn aws_calls_per_reply_in_a_warm_container() {
+    let w = World::new(AiMode::Auto).await;
+    let warm = w
+        .inbound(Platform::Messenger, "psid-warm", "Do you ship to Osaka?")
+        .await;
+    assert!(w.handle(&[&warm]).await.is_empty());
+    let mut jobs = Vec::new();
+    for i in 0..10 {
+        jobs.push(
+            w.inbound(
+                Platform::Messenger,
+                &format!("psid-calls-{i}"),
+                "Do you ship to Osaka?",
+            )
+            .await,
+        );
+    }
+    w.env.calls.reset();
+    assert!(w.handle(&jobs.iter().collect::<Vec<_>>()).await.is_empty());
+    let calls = w.env.calls.snapshot();
+    println!("AWS calls for 10 replies: {calls:?}");
+    assert_eq!(w.env.calls.count("Decrypt"), 0, "the data key is cached");
+    assert_eq!(w.env.calls.count("GenerateDataKey"), 0);
+    // Per reply: tenant, conversation, channel (GetItem); history, knowledge (Query); send claim, sent
+    // marker, outbound message, claim completion (PutItem); usage and outcome (UpdateItem).
+    assert_eq!(w.env.calls.total(), 10 * 11, "{calls:?}");
+    assert_eq!(w.graph.requests().len(), 11);
+}
+
+#[tokio::test]
+async fn a_failed_record_holds_back_the_rest_of_its_group_only() {
+    let w = World::new(AiMode::Auto).await;
+    let held = w
+        .inbound(Platform::Messenger, "psid-order", "Do you ship to Osaka?")
+        .await;
+    let other = w
+        .inbound(Platform::Messenger, "psid-other", "Do you ship to Osaka?")
+        .await;
+    let mut batch = event(&[&held, &other]);
+    // An unreadable record first in `held`'s group: it fails, and so must the record behind it.
+    let mut broken = batch.records[0].clone();
+    broken.message_id = Some("sqs-broken".into());
+    broken.body = Some("{not a job".into());
+    batch.records.insert(0, broken);
+    let failed: Vec<String> = w
+        .replier
+        .handle_batch(batch, Instant::now() + std::time::Duration::from_secs(60))
+        .await
+        .batch_item_failures
+        .into_iter()
+        .map(|f| f.item_identifier)
+        .collect();
+    assert_eq!(
+        failed,
+        ["sqs-broken".to_owned(), format!("sqs-{}", held.message_id)]
+    );
+    assert_eq!(
+        w.outcome(&held).await,
+        None,
+        "held back, not answered out of order"
+    );
+    assert_eq!(w.outcome(&other).await, Some(ReplyOutcome::Replied));
+}

@@ -1,0 +1,82 @@
+//! ai-reply's own work per message, excluding the provider call and AWS round trips: ranking the tenant's
+//! knowledge (BM25 over 50 entries), the offline match, masking, and building the prompt from 30 messages.
+//! Run with `cargo bench -p inbox-shared --bench reply_prep`.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use inbox_shared::llm::Prompt;
+use inbox_shared::llm::offline::KnowledgeIndex;
+use inbox_shared::model::*;
+use inbox_shared::secret::MessageText;
+use time::macros::datetime;
+
+fn knowledge() -> Vec<KnowledgeEntry> {
+    (0..50)
+        .map(|i| KnowledgeEntry {
+            tenant_id: "t".into(),
+            entry_id: format!("kb_{i}"),
+            question: format!(
+                "Question {i} about delivery, opening hours, payment and booking number {i}?"
+            ),
+            answer: format!(
+                "Answer {i}: we deliver in 2 days, open 8-18, take cards, and book by phone."
+            ),
+            created_at: datetime!(2026-11-01 0:00 UTC),
+        })
+        .collect()
+}
+
+fn history() -> Vec<Message> {
+    (0..30)
+        .map(|i| Message {
+            tenant_id: "t".into(),
+            conversation_id: "c".into(),
+            channel_id: "ch".into(),
+            message_id: format!("m{i}"),
+            direction: if i % 2 == 0 { Direction::Inbound } else { Direction::Outbound },
+            author: if i % 2 == 0 { Author::Customer } else { Author::Ai },
+            text: Some(MessageText::new(format!(
+                "Message {i}: can you deliver to Osaka by Friday? My phone is +81 90-1234-5678, mail aiko@example.com"
+            ))),
+            attachments: Vec::new(),
+            payload: None,
+            status: MessageStatus::Received,
+            error_code: None,
+            sent_at: datetime!(2026-11-02 9:00 UTC),
+            retain_until: datetime!(2027-11-02 9:00 UTC),
+            queued: true,
+            reply_outcome: None,
+        })
+        .collect()
+}
+
+fn prepare(c: &mut Criterion) {
+    let entries = knowledge();
+    let history = history();
+    let mut tenant = Tenant::new(
+        "t".into(),
+        "Kumo Bakery".into(),
+        datetime!(2026-11-01 0:00 UTC),
+    );
+    tenant.instructions = "Be warm and brief.".into();
+    tenant.mask_personal_data = true;
+    let question = "Can you deliver to Osaka by Friday, and what are your opening hours?";
+    c.bench_function(
+        "reply preparation (50 entries, 30 messages, masking on)",
+        |b| {
+            b.iter(|| {
+                let index = KnowledgeIndex::new(black_box(&entries));
+                let ranked = index.rank(question);
+                let in_prompt: Vec<&KnowledgeEntry> =
+                    ranked.iter().take(3).map(|r| r.entry).collect();
+                let matched = index.best_match(question).is_some();
+                let prompt = Prompt::build(&tenant, &in_prompt, black_box(&history), 2_000);
+                (matched, prompt.turns.len())
+            })
+        },
+    );
+}
+
+criterion_group!(benches, prepare);
+criterion_main!(benches);
