@@ -49,3 +49,12 @@ impl InboundJob {
         hex::encode(ctx.finish().as_ref())
     }
 }
+
+/// Work for the erasure queue, consumed by retention-sweep.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "job", rename_all = "snake_case")]
+pub enum ErasureJob {
+    /// Erase everything tied to the Meta user of this deletion request (Meta's data-deletion or
+    /// deauthorize callback).
+    DeletionRequest { confirmation_code: String },
+}

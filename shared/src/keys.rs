@@ -37,7 +37,8 @@
 //!   derived id (a tenant has a handful of channels). **A channel's conversations**: query
 //!   [`conversations_of_channel`].
 //! - **A conversation in time order**: query [`messages_of_conversation`] (backwards for recent history).
-//!   **Everything of a conversation** (erasure): query [`conversation_partition`].
+//!   **Everything of a conversation** (erasure): query [`conversation_partition`]; its drafts (export):
+//!   query [`drafts_of_conversation`].
 //! - **Our sent message by platform id** (echo recognition, status receipts): get [`sent_marker`].
 //! - **Pending drafts of a tenant**: query [`pending_drafts`] on `gsi1` (sparse: decided drafts leave it).
 //! - **Expiry — content older than a cutoff** (retention): query [`content_older_than`] on `gsi2`;
@@ -266,6 +267,28 @@ pub fn sent_marker(tenant_id: &str, conversation_id: &str, message_id: &str) -> 
     )
 }
 
+/// The drafts of one conversation (export).
+pub fn drafts_of_conversation(tenant_id: &str, conversation_id: &str) -> KeyQuery {
+    in_partition(
+        None,
+        conversation_pk(tenant_id, conversation_id),
+        SortKey::BeginsWith("DRAFT#".into()),
+    )
+}
+
+/// The platform message id inside a message key's sort key (`MSG#{ms}#{id}`), for erasure.
+pub fn message_id_of(key: &Key) -> Option<&str> {
+    key.sk
+        .strip_prefix("MSG#")?
+        .split_once('#')
+        .map(|(_, id)| id)
+}
+
+/// The draft id inside a draft key's sort key.
+pub fn draft_id_of(key: &Key) -> Option<&str> {
+    key.sk.strip_prefix("DRAFT#")
+}
+
 pub fn draft(tenant_id: &str, conversation_id: &str, draft_id: &str) -> Key {
     key(
         conversation_pk(tenant_id, conversation_id),
@@ -384,17 +407,19 @@ pub fn deletion_request(confirmation_code: &str) -> Key {
     key(format!("DELETION#{confirmation_code}"), "REQUEST")
 }
 
-/// One signed request (user, issued_at), so a replay answers with the first request's code. The user id
-/// is hashed: this item outlives the request's completion.
-pub fn deletion_replay(meta_user_id: &str, issued_at: i64) -> Key {
+/// The id of one signed request (user, issued_at): a digest, so the replay item, which outlives the
+/// request's completion, does not hold the user id.
+pub fn deletion_replay_id(meta_user_id: &str, issued_at: i64) -> String {
     let mut ctx = digest::Context::new(&digest::SHA256);
     ctx.update(meta_user_id.as_bytes());
     ctx.update(&[0]);
     ctx.update(issued_at.to_string().as_bytes());
-    key(
-        format!("DELETION_REPLAY#{}", hex::encode(ctx.finish().as_ref())),
-        "REPLAY",
-    )
+    hex::encode(ctx.finish().as_ref())
+}
+
+/// A replay of one signed request answers with the first request's code.
+pub fn deletion_replay(replay_id: &str) -> Key {
+    key(format!("DELETION_REPLAY#{replay_id}"), "REPLAY")
 }
 
 pub fn open_deletion_listing(received_at: OffsetDateTime, confirmation_code: &str) -> IndexEntry {
@@ -475,9 +500,15 @@ mod tests {
 
     #[test]
     fn deletion_replay_key_does_not_contain_the_user_id() {
-        let k = deletion_replay("1234567890", 1_624_244_156);
+        let k = deletion_replay(&deletion_replay_id("1234567890", 1_624_244_156));
         assert!(!k.pk.contains("1234567890"));
-        assert_eq!(k, deletion_replay("1234567890", 1_624_244_156));
-        assert_ne!(k, deletion_replay("1234567890", 1_624_244_157));
+        assert_eq!(
+            k,
+            deletion_replay(&deletion_replay_id("1234567890", 1_624_244_156))
+        );
+        assert_ne!(
+            k,
+            deletion_replay(&deletion_replay_id("1234567890", 1_624_244_157))
+        );
     }
 }

@@ -1,5 +1,6 @@
-//! Counting AWS calls by operation (an SDK interceptor on every client), and injecting one precise fault
-//! on the wire: dropping one entry from a `SendMessageBatch` request, so SQS really never receives it.
+//! Counting AWS calls by operation (an SDK interceptor on every client), and injecting precise faults on
+//! the wire: dropping one entry from a `SendMessageBatch` request, so SQS really never receives it, or
+//! failing the nth call of one operation before it is sent (a crash or an outage mid-way).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -20,12 +21,20 @@ pub struct DropBatchEntry {
     pub entry_id: String,
 }
 
+/// Fails the `nth` (0-based, counted from the last reset) call of `operation` before it is sent.
+#[derive(Debug, Clone)]
+pub struct FailCall {
+    pub operation: String,
+    pub nth_call: usize,
+}
+
 #[derive(Debug, Default)]
 struct State {
     counts: BTreeMap<String, usize>,
     send_batch_calls: usize,
     drop: Option<DropBatchEntry>,
     dropped: usize,
+    fail: Option<FailCall>,
 }
 
 /// Shared by the clients it is installed in; clones see the same counts.
@@ -39,6 +48,16 @@ impl AwsCalls {
         let calls = Self::default();
         calls.state.lock().unwrap().drop = Some(drop);
         calls
+    }
+
+    /// From now on, fails the `nth_call` call of `operation` (once).
+    pub fn fail(&self, operation: &str, nth_call: usize) {
+        let mut state = self.state.lock().unwrap();
+        let already = state.counts.get(operation).copied().unwrap_or(0);
+        state.fail = Some(FailCall {
+            operation: operation.to_owned(),
+            nth_call: already + nth_call,
+        });
     }
 
     /// Clients for `sdk` with this counter installed.
@@ -146,13 +165,18 @@ impl Intercept for AwsCalls {
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let operation = operation_of(context.request().headers().get("x-amz-target"));
-        *self
-            .state
-            .lock()
-            .unwrap()
-            .counts
-            .entry(operation)
-            .or_default() += 1;
+        let mut state = self.state.lock().unwrap();
+        let count = state.counts.entry(operation.clone()).or_default();
+        let this_call = *count;
+        *count += 1;
+        if state
+            .fail
+            .as_ref()
+            .is_some_and(|f| f.operation == operation && f.nth_call == this_call)
+        {
+            state.fail = None;
+            return Err(format!("injected failure of {operation} call {this_call}").into());
+        }
         Ok(())
     }
 }

@@ -18,7 +18,7 @@ use inbox_shared::vault::TokenVault;
 use time::OffsetDateTime;
 use time::macros::datetime;
 
-pub use aws_calls::{AwsCalls, DropBatchEntry};
+pub use aws_calls::{AwsCalls, DropBatchEntry, FailCall};
 
 /// The instant every test clock starts at.
 pub const TEST_START: OffsetDateTime = datetime!(2026-11-02 09:00 UTC);

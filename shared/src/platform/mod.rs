@@ -10,6 +10,7 @@ pub mod line;
 pub mod meta;
 pub mod send;
 pub mod signature;
+pub mod signed_request;
 
 use serde::{Deserialize, Deserializer};
 use time::OffsetDateTime;

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 pub use idempotency::{Claim, IdempotencyRecord, IdempotencyStatus};
-pub use records::{Record, SentMarker};
+pub use records::{DeletionReplay, Record, SentMarker};
 
 use crate::clock::SharedClock;
 use crate::keys::{self, Key, KeyQuery, SortKey};
@@ -295,6 +295,20 @@ impl Store {
             .map(Cursor::encode)
             .transpose()?;
         Ok((out.items.unwrap_or_default(), next))
+    }
+
+    /// Every key a Query matches, all pages.
+    pub async fn query_all_keys(&self, query: &KeyQuery) -> Result<Vec<Key>> {
+        let mut all = Vec::new();
+        let mut page = PageRequest::default();
+        loop {
+            let Page { items, next } = self.query_keys(query, page.clone()).await?;
+            all.extend(items);
+            match next {
+                Some(cursor) => page.after = Some(cursor),
+                None => return Ok(all),
+            }
+        }
     }
 
     /// Deletes many items with BatchWriteItem, 25 per call, retrying unprocessed ones. Returns how many
@@ -754,6 +768,15 @@ impl Store {
             .await
     }
 
+    pub async fn drafts_of_conversation(
+        &self,
+        tenant_id: &str,
+        conversation_id: &str,
+    ) -> Result<Vec<Draft>> {
+        self.query_all(&keys::drafts_of_conversation(tenant_id, conversation_id))
+            .await
+    }
+
     /// Pending drafts of a tenant, oldest first.
     pub async fn pending_drafts(&self, tenant_id: &str) -> Result<Vec<Draft>> {
         self.query_all(&keys::pending_drafts(tenant_id)).await
@@ -917,6 +940,98 @@ impl Store {
 
     pub async fn save_deletion_request(&self, request: &DeletionRequest) -> Result<()> {
         self.put(request, Write::Replace).await
+    }
+
+    /// Records a new deletion request for one signed request, or finds the one recorded before: returns
+    /// the confirmation code to answer with and whether it is new. Request and replay item are written
+    /// in one transaction, so concurrent replays agree on one code.
+    pub async fn record_deletion_request(
+        &self,
+        request: &DeletionRequest,
+        replay_id: &str,
+    ) -> Result<(String, bool)> {
+        if let Some(replay) = self
+            .get::<DeletionReplay>(&keys::deletion_replay(replay_id))
+            .await?
+        {
+            return Ok((replay.confirmation_code, false));
+        }
+        let replay = DeletionReplay {
+            replay_id: replay_id.to_owned(),
+            confirmation_code: request.confirmation_code.clone(),
+            received_at: request.received_at,
+        };
+        let must_not_exist = write_condition(Write::Create).expect("create has a condition");
+        let put = |item: Item| {
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .condition_expression(must_not_exist)
+                        .build()
+                        .expect("table and item are set"),
+                )
+                .build()
+        };
+        match self
+            .transact(vec![put(to_item(request)?), put(to_item(&replay)?)], |_| {
+                "this signed request was recorded concurrently".to_owned()
+            })
+            .await
+        {
+            Ok(()) => Ok((request.confirmation_code.clone(), true)),
+            Err(StoreError::Conflict(_)) => {
+                let replay = self
+                    .get::<DeletionReplay>(&keys::deletion_replay(replay_id))
+                    .await?
+                    .ok_or_else(|| {
+                        StoreError::Unavailable(
+                            "the concurrent deletion request is not visible yet".into(),
+                        )
+                    })?;
+                Ok((replay.confirmation_code, false))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Adds to a deletion request's counts of deleted items (each step of a resumable erasure adds its
+    /// own, so a crash loses no count already made).
+    pub async fn add_deletion_counts(
+        &self,
+        confirmation_code: &str,
+        counts: &std::collections::BTreeMap<String, u64>,
+    ) -> Result<()> {
+        let counts: Vec<(&String, &u64)> = counts.iter().filter(|(_, n)| **n > 0).collect();
+        if counts.is_empty() {
+            return Ok(());
+        }
+        let mut sets = Vec::new();
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_item(&keys::deletion_request(confirmation_code))))
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_names("#deleted", "deleted")
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()));
+        for (i, (kind, n)) in counts.into_iter().enumerate() {
+            sets.push(format!(
+                "#deleted.#k{i} = if_not_exists(#deleted.#k{i}, :zero) + :n{i}"
+            ));
+            update = update
+                .expression_attribute_names(format!("#k{i}"), kind.as_str())
+                .expression_attribute_values(format!(":n{i}"), AttributeValue::N(n.to_string()));
+        }
+        update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .send()
+            .await
+            .map_err(dynamo_error)
+            .map_err(|e| conflict_as(e, || format!("deletion request {confirmation_code}")))?;
+        Ok(())
     }
 
     /// Requests not yet completed, oldest first.

@@ -228,3 +228,24 @@ impl Record for AuditEvent {
         Some(self.retain_until)
     }
 }
+
+/// Maps one signed deletion request (by digest) to the confirmation code it was given, so Meta's replay
+/// gets the same code. Kept as long as the deletion proof.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletionReplay {
+    pub replay_id: String,
+    pub confirmation_code: String,
+    #[serde(with = "rfc3339")]
+    pub received_at: OffsetDateTime,
+}
+
+impl Record for DeletionReplay {
+    const KIND: &'static str = "deletion_replay";
+    fn key(&self) -> Key {
+        keys::deletion_replay(&self.replay_id)
+    }
+    fn expires_at(&self) -> Option<OffsetDateTime> {
+        // Meta does not replay a signed request for long; the proof period bounds it generously.
+        Some(self.received_at + Duration::days(DELETION_PROOF_KEPT_DAYS))
+    }
+}
