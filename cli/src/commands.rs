@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use inbox_shared::aws::AwsClients;
 use inbox_shared::clock::{self, SharedClock};
 use inbox_shared::config::Config;
+use inbox_shared::erasure::Eraser;
 use inbox_shared::ids::new_id;
 use inbox_shared::model::*;
 use inbox_shared::outbound::{Delivered, Outbox};
@@ -24,7 +25,7 @@ const ACTOR: &str = "inboxctl";
 #[command(
     name = "inboxctl",
     version,
-    about = "Operate the inbox backend: tenants, channels, knowledge, provisioning"
+    about = "Operate the inbox backend: tenants, channels, knowledge, drafts, conversations, end-user export and erasure, provisioning"
 )]
 pub struct Cli {
     /// Print one JSON object instead of text.
@@ -53,6 +54,21 @@ enum Command {
     /// Conversations: who has them (the bot or a human), and handing them back to the bot.
     #[command(subcommand)]
     Conversation(ConversationCommand),
+    /// An end user's access request: print everything stored about one contact as one JSON document.
+    Export(ContactArgs),
+    /// An end user's deletion request: delete everything of one contact in one tenant and print the counts.
+    Erase(ContactArgs),
+}
+
+#[derive(Args)]
+struct ContactArgs {
+    #[arg(long)]
+    tenant: String,
+    #[arg(long, value_parser = parse::<Platform>)]
+    platform: Platform,
+    /// The customer's platform id: PSID, IGSID, WhatsApp wa_id or LINE user id.
+    #[arg(long)]
+    contact: String,
 }
 
 #[derive(Subcommand)]
@@ -251,6 +267,10 @@ impl Operator {
         TokenVault::new(self.clients.kms.clone(), &self.config.kms_key_id)
     }
 
+    fn eraser(&self) -> Eraser {
+        Eraser::new(self.store.clone(), ACTOR)
+    }
+
     fn outbox(&self) -> Result<Outbox> {
         let http = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(3))
@@ -303,6 +323,38 @@ pub async fn run(cli: Cli) -> Result<Output> {
         Command::Knowledge(command) => knowledge(&ctx, command).await,
         Command::Drafts(command) => drafts(&ctx, command).await,
         Command::Conversation(command) => conversation(&ctx, command).await,
+        Command::Export(args) => {
+            let t = ctx.store.require_tenant(&args.tenant).await?;
+            let export = ctx
+                .eraser()
+                .export_contact(&t.tenant_id, args.platform, &args.contact)
+                .await?;
+            ctx.audit(&t, "contact.export", args.platform.as_str())
+                .await?;
+            let document = serde_json::to_value(&export)?;
+            // The document is the output in both modes: it is meant to be handed over as it is.
+            Ok(Output::new(
+                document.clone(),
+                serde_json::to_string_pretty(&document)?,
+            ))
+        }
+        Command::Erase(args) => {
+            let t = ctx.store.require_tenant(&args.tenant).await?;
+            let counts = ctx
+                .eraser()
+                .erase_contact(&t, args.platform, &args.contact)
+                .await?;
+            let text = if counts.is_empty() {
+                "nothing stored for this contact".to_owned()
+            } else {
+                counts
+                    .iter()
+                    .map(|(kind, n)| format!("deleted {n} {}", kind.replace('_', " ")))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            Ok(Output::new(json!({ "deleted": counts }), text))
+        }
     }
 }
 

@@ -534,3 +534,117 @@ async fn drafts_are_approved_once_rejected_and_conversations_released() {
     assert!(actions.contains(&"draft.reject".to_owned()));
     assert!(actions.contains(&"conversation.release".to_owned()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_end_users_export_and_erasure() {
+    use inbox_shared::ids::new_id;
+    use inbox_shared::keys;
+    use inbox_shared::model::*;
+    use inbox_shared::secret::MessageText;
+    use inbox_shared::store::ConversationTouch;
+
+    let env = TestEnv::new().await;
+    let ctl = Ctl::new(&env);
+    let seeded = env
+        .seed_tenant(
+            "Kumo Bakery",
+            &[(Platform::Whatsapp, "106540352242922")],
+            "EAAG-token",
+            "unused",
+        )
+        .await;
+    let channel = seeded.channel(Platform::Whatsapp).clone();
+    let now = env.store.now();
+    for (user, count) in [("819012345678", 3), ("819087654321", 2)] {
+        let conversation_id = keys::conversation_id(&channel.channel_id, user);
+        for i in 0..count {
+            let message = Message {
+                tenant_id: channel.tenant_id.clone(),
+                conversation_id: conversation_id.clone(),
+                channel_id: channel.channel_id.clone(),
+                message_id: new_id("wamid"),
+                direction: Direction::Inbound,
+                author: Author::Customer,
+                text: Some(MessageText::new(format!("{user} says {i}"))),
+                attachments: Vec::new(),
+                payload: None,
+                status: MessageStatus::Received,
+                error_code: None,
+                sent_at: now + time::Duration::seconds(i),
+                retain_until: now + time::Duration::days(365),
+                queued: true,
+                reply_outcome: None,
+            };
+            env.store
+                .ingest_message(
+                    &message,
+                    &ConversationTouch {
+                        conversation_id: &conversation_id,
+                        channel_id: &channel.channel_id,
+                        platform: Platform::Whatsapp,
+                        user_id: user,
+                        last_inbound_at: Some(message.sent_at),
+                        hand_to_human: None,
+                        retain_until: message.retain_until,
+                    },
+                    None,
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let tenant = seeded.tenant.tenant_id.as_str();
+    let contact = [
+        "--tenant",
+        tenant,
+        "--platform",
+        "whatsapp",
+        "--contact",
+        "819012345678",
+    ];
+    let export = ctl.json(&[&["export"][..], &contact[..]].concat());
+    assert_eq!(export["format_version"], 1);
+    let messages = export["conversations"][0]["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 3);
+    assert_eq!(messages[0]["text"], "819012345678 says 0");
+    assert!(
+        !export.to_string().contains("819087654321"),
+        "nothing of another contact"
+    );
+
+    let erased = ctl.json(&[&["erase"][..], &contact[..]].concat());
+    assert_eq!(erased["deleted"]["messages"], 3);
+    assert_eq!(erased["deleted"]["contacts"], 1);
+    assert_eq!(erased["deleted"]["conversations"], 1);
+    let again = ctl.json(&[&["export"][..], &contact[..]].concat());
+    assert!(again["conversations"].as_array().unwrap().is_empty());
+    assert!(again["contact"].is_null());
+    let other = ctl.json(&[
+        "export",
+        "--tenant",
+        tenant,
+        "--platform",
+        "whatsapp",
+        "--contact",
+        "819087654321",
+    ]);
+    assert_eq!(
+        other["conversations"][0]["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let actions: Vec<String> = env
+        .store
+        .audit_events(Some(tenant))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(
+        actions.contains(&"contact.export".to_owned())
+            && actions.contains(&"contact.erase".to_owned())
+    );
+}

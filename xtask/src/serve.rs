@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use ai_reply::Replier;
 use anyhow::{Context, Result};
+use data_deletion::DataDeletion;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
@@ -22,6 +23,7 @@ use inbox_shared::aws::AwsClients;
 use inbox_shared::clock;
 use inbox_shared::config::Config;
 use inbox_shared::provision::{self, ProvisionPlan};
+use retention_sweep::Sweeper;
 use tokio::net::TcpListener;
 use webhook_ingest::Ingest;
 
@@ -40,6 +42,26 @@ const ROUTES: &[(&str, &str, &str)] = &[
         "webhook-ingest: Messenger, Instagram, WhatsApp",
     ),
     ("POST", "/webhooks/line", "webhook-ingest: LINE"),
+    (
+        "POST",
+        "/meta/data-deletion",
+        "data-deletion: Meta data-deletion callback",
+    ),
+    (
+        "POST",
+        "/meta/deauthorize",
+        "data-deletion: Meta deauthorize callback",
+    ),
+    (
+        "GET",
+        "/meta/deletion-status",
+        "data-deletion: status page (?code=)",
+    ),
+    (
+        "GET",
+        "/privacy/data-deletion",
+        "data-deletion: instructions page",
+    ),
     ("GET", "/_local/health", "the local stack itself"),
 ];
 
@@ -80,9 +102,10 @@ pub fn run() -> Result<ExitCode> {
     result
 }
 
-/// The functions, each built once as its Lambda's `main` would.
+/// The HTTP functions, each built once as its Lambda's `main` would.
 struct LocalStack {
     ingest: Ingest,
+    data_deletion: DataDeletion,
 }
 
 impl LocalStack {
@@ -91,14 +114,27 @@ impl LocalStack {
         match (request.method().as_str(), path.as_str()) {
             ("GET", "/_local/health") => text(StatusCode::OK, "ok\n".to_owned()),
             (_, "/webhooks/meta" | "/webhooks/line") => match to_lambda(request).await {
-                Ok(request) => {
-                    let response = self
-                        .ingest
+                Ok(request) => from_lambda(
+                    self.ingest
                         .handle_lambda(request)
                         .await
-                        .unwrap_or_else(|never| match never {});
-                    from_lambda(response)
-                }
+                        .unwrap_or_else(|never| match never {}),
+                ),
+                Err(err) => text(StatusCode::BAD_REQUEST, format!("unreadable body: {err}\n")),
+            },
+            (
+                _,
+                "/meta/data-deletion"
+                | "/meta/deauthorize"
+                | "/meta/deletion-status"
+                | "/privacy/data-deletion",
+            ) => match to_lambda(request).await {
+                Ok(request) => from_lambda(
+                    self.data_deletion
+                        .handle_lambda(request)
+                        .await
+                        .unwrap_or_else(|never| match never {}),
+                ),
                 Err(err) => text(StatusCode::BAD_REQUEST, format!("unreadable body: {err}\n")),
             },
             (method, path) => text(
@@ -110,6 +146,17 @@ impl LocalStack {
 }
 
 async fn serve() -> Result<ExitCode> {
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .map(|p| p.parse())
+        .transpose()
+        .context("PORT must be a port number")?
+        .unwrap_or(3000);
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+    let addr = listener.local_addr()?;
+
     let config = Config::from_env()?;
     let clients = AwsClients::from_env().await;
     let provisioned = provision::provision(&clients, &ProvisionPlan::from_config(&config)).await?;
@@ -117,23 +164,35 @@ async fn serve() -> Result<ExitCode> {
         "provisioned: {}",
         serde_json::to_string_pretty(&provisioned)?
     );
-    // Functions read the provisioned names, not the defaults the config started from.
+    // Functions read the provisioned names, not the defaults the config started from; the status
+    // page links point at this stack unless PUBLIC_BASE_URL says otherwise.
     let config = Config {
         table_name: provisioned.table_name.clone(),
         kms_key_id: provisioned.kms_alias.clone(),
         inbound_queue_url: Some(provisioned.inbound_queue_url.clone()),
         erasure_queue_url: Some(provisioned.erasure_queue_url.clone()),
+        public_base_url: config
+            .public_base_url
+            .clone()
+            .or_else(|| Some(format!("http://{addr}"))),
         ..config
     };
     let stack = Arc::new(LocalStack {
         ingest: Ingest::new(&config, &clients, clock::system())?,
+        data_deletion: DataDeletion::new(&config, &clients, clock::system())?,
     });
-    let replier = Replier::new(&config, &clients, clock::system());
-    let poller = tokio::spawn(poll_inbound(
-        replier,
-        clients.sqs.clone(),
-        provisioned.inbound_queue_url.clone(),
-    ));
+    let pollers = [
+        tokio::spawn(poll_inbound(
+            Replier::new(&config, &clients, clock::system()),
+            clients.sqs.clone(),
+            provisioned.inbound_queue_url.clone(),
+        )),
+        tokio::spawn(poll_erasure(
+            Sweeper::new(&config, &clients, clock::system()),
+            clients.sqs.clone(),
+            provisioned.erasure_queue_url.clone(),
+        )),
+    ];
 
     println!("\nto use inboxctl against this stack:");
     for (name, value) in [
@@ -158,16 +217,6 @@ async fn serve() -> Result<ExitCode> {
         println!("  {name}={value}");
     }
 
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .map(|p| p.parse())
-        .transpose()
-        .context("PORT must be a port number")?
-        .unwrap_or(3000);
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
-        .await
-        .with_context(|| format!("binding 127.0.0.1:{port}"))?;
-    let addr = listener.local_addr()?;
     println!("\nlistening on http://{addr}");
     for (method, path, what) in ROUTES {
         println!("  {method:6} {path:28} {what}");
@@ -176,6 +225,10 @@ async fn serve() -> Result<ExitCode> {
         "  ai-reply polls {} (LLM: {})",
         provisioned.inbound_queue_url,
         llm_summary(&config)
+    );
+    println!(
+        "  retention-sweep polls {} (erasure jobs)",
+        provisioned.erasure_queue_url
     );
     loop {
         tokio::select! {
@@ -192,7 +245,7 @@ async fn serve() -> Result<ExitCode> {
             }
             _ = tokio::signal::ctrl_c() => {
                 println!("stopping");
-                poller.abort();
+                pollers.iter().for_each(|poller| poller.abort());
                 return Ok(ExitCode::SUCCESS);
             }
         }
@@ -218,6 +271,25 @@ async fn poll_inbound(replier: Replier, sqs: aws_sdk_sqs::Client, queue_url: Str
             Ok(_) => tokio::time::sleep(POLL_IDLE).await,
             Err(err) => {
                 eprintln!("ai-reply poller: {err}");
+                tokio::time::sleep(RETRY_AFTER).await;
+            }
+        }
+    }
+}
+
+/// retention-sweep's erasure-queue consumer, as Lambda's SQS event source would run it.
+async fn poll_erasure(sweeper: Sweeper, sqs: aws_sdk_sqs::Client, queue_url: String) {
+    loop {
+        match sweeper.poll_once(&sqs, &queue_url, RETRY_AFTER).await {
+            Ok(0) => tokio::time::sleep(POLL_IDLE).await,
+            Ok(handled) => {
+                println!("retention-sweep: handled {handled} erasure job(s)");
+                sweeper
+                    .metrics()
+                    .flush(time::OffsetDateTime::now_utc().unix_timestamp() * 1000);
+            }
+            Err(err) => {
+                eprintln!("retention-sweep poller: {err}");
                 tokio::time::sleep(RETRY_AFTER).await;
             }
         }

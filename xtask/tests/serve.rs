@@ -157,6 +157,42 @@ async fn serve_ingests_webhooks_and_its_poller_replies() {
     );
     assert_eq!(sent[0].json()["recipient"]["id"], "u-1");
 
+    // Meta's data-deletion callback, then its status page once the stack's erasure poller ran.
+    let signed = inbox_shared::platform::signed_request::sign_request(
+        APP_SECRET,
+        &serde_json::json!({"algorithm": "HMAC-SHA256", "user_id": "meta-serve", "issued_at": 1}),
+    );
+    let answer: serde_json::Value = http
+        .post(format!("{}/meta/data-deletion", served.base_url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("signed_request={signed}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let status_url = answer["url"].as_str().unwrap().to_owned();
+    assert!(status_url.starts_with(&format!("{}/meta/deletion-status?code=", served.base_url)));
+    let waited = std::time::Instant::now();
+    let status = loop {
+        let status: serde_json::Value = http
+            .get(&status_url)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["status"] == "completed" || waited.elapsed() > std::time::Duration::from_secs(30)
+        {
+            break status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(status["status"], "completed");
+
     let missing = http
         .get(format!("{}/no/such/route", served.base_url))
         .send()
