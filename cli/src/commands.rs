@@ -5,16 +5,19 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use inbox_shared::aws::AwsClients;
+use inbox_shared::clock::ManualClock;
 use inbox_shared::clock::{self, SharedClock};
 use inbox_shared::config::Config;
 use inbox_shared::erasure::Eraser;
 use inbox_shared::ids::new_id;
+use inbox_shared::jobs::SweepStage;
 use inbox_shared::model::*;
 use inbox_shared::outbound::{Delivered, Outbox};
 use inbox_shared::platform::send::Sender;
 use inbox_shared::provision::{self, ProvisionPlan};
 use inbox_shared::secret::{ChannelSecret, PlatformToken};
 use inbox_shared::store::Store;
+use inbox_shared::sweep::{TenantSweeper, Unlimited};
 use inbox_shared::vault::{SealContext, TokenVault};
 use serde_json::{Value, json};
 use time::Duration;
@@ -54,6 +57,14 @@ enum Command {
     /// Conversations: who has them (the bot or a human), and handing them back to the bot.
     #[command(subcommand)]
     Conversation(ConversationCommand),
+    /// Run one tenant's retention sweep now (every rule of its policy), optionally as of another time.
+    Sweep {
+        #[arg(long)]
+        tenant: String,
+        /// The instant the sweep enforces the policy at (RFC 3339); default now.
+        #[arg(long, value_parser = rfc3339)]
+        now: Option<time::OffsetDateTime>,
+    },
     /// An end user's access request: print everything stored about one contact as one JSON document.
     Export(ContactArgs),
     /// An end user's deletion request: delete everything of one contact in one tenant and print the counts.
@@ -135,6 +146,15 @@ enum TenantCommand {
     },
     List,
     Set(TenantSettings),
+    /// End a tenant's contract: its channels are disconnected (tokens destroyed) now; the sweep deletes
+    /// its account data after `terminated_account_days` (30) and its content after
+    /// `terminated_content_days` (90).
+    Terminate {
+        tenant_id: String,
+        /// When the contract ended (RFC 3339); default now.
+        #[arg(long, value_parser = rfc3339)]
+        at: Option<time::OffsetDateTime>,
+    },
 }
 
 #[derive(Args)]
@@ -144,6 +164,18 @@ struct TenantSettings {
     ai_mode: Option<AiMode>,
     #[arg(long, value_parser = retention_days)]
     retention_days: Option<u32>,
+    /// Days after a channel's disconnection its data is deleted (default 30).
+    #[arg(long, value_parser = retention_days)]
+    disconnected_channel_days: Option<u32>,
+    /// Days after termination the content is deleted (default 90).
+    #[arg(long, value_parser = retention_days)]
+    terminated_content_days: Option<u32>,
+    /// Days after termination the account data is deleted (default 30).
+    #[arg(long, value_parser = retention_days)]
+    terminated_account_days: Option<u32>,
+    /// Days audit events are kept (default 365).
+    #[arg(long, value_parser = retention_days)]
+    audit_days: Option<u32>,
     /// Instructions to the AI (tone, what to say and not to say).
     #[arg(long)]
     instructions: Option<String>,
@@ -210,6 +242,11 @@ enum KnowledgeCommand {
 
 fn parse<T: std::str::FromStr<Err = UnknownName>>(s: &str) -> Result<T, String> {
     s.parse().map_err(|e: UnknownName| e.to_string())
+}
+
+fn rfc3339(s: &str) -> Result<time::OffsetDateTime, String> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time such as 2026-11-24T09:00:00Z: {e}"))
 }
 
 fn retention_days(s: &str) -> Result<u32, String> {
@@ -323,6 +360,33 @@ pub async fn run(cli: Cli) -> Result<Output> {
         Command::Knowledge(command) => knowledge(&ctx, command).await,
         Command::Drafts(command) => drafts(&ctx, command).await,
         Command::Conversation(command) => conversation(&ctx, command).await,
+        Command::Sweep { tenant, now } => {
+            let t = ctx.store.require_tenant_stored(&tenant).await?;
+            let now = now.unwrap_or_else(|| ctx.clock.now());
+            // The store reads with the sweep's clock, so what is expired is judged as of `now`.
+            let store = Store::new(
+                ctx.clients.dynamodb.clone(),
+                &ctx.config.table_name,
+                std::sync::Arc::new(ManualClock::new(now)),
+            );
+            let report = TenantSweeper::new(store, ACTOR)
+                .sweep(&t.tenant_id, now, SweepStage::default(), &mut Unlimited)
+                .await?;
+            let text = if report.deleted.is_empty() {
+                format!("swept {}: nothing to delete", t.tenant_id)
+            } else {
+                let lines: Vec<String> = report
+                    .deleted
+                    .iter()
+                    .map(|(what, n)| format!("  {what}: {n}"))
+                    .collect();
+                format!("swept {} as of {now}:\n{}", t.tenant_id, lines.join("\n"))
+            };
+            Ok(Output::new(
+                json!({ "tenant_id": t.tenant_id, "as_of": now.format(&time::format_description::well_known::Rfc3339)?, "deleted": report.deleted }),
+                text,
+            ))
+        }
         Command::Export(args) => {
             let t = ctx.store.require_tenant(&args.tenant).await?;
             let export = ctx
@@ -436,6 +500,45 @@ async fn tenant(ctx: &Operator, command: TenantCommand) -> Result<Output> {
                 },
             ))
         }
+        TenantCommand::Terminate { tenant_id, at } => {
+            let mut t = ctx.store.require_tenant(&tenant_id).await?;
+            if t.status == TenantStatus::Terminated {
+                bail!("tenant {tenant_id} is already terminated");
+            }
+            let now = ctx.clock.now();
+            let at = at.unwrap_or(now);
+            let delete_by = now + Duration::days(t.retention.disconnected_channel_days.into());
+            let mut disconnected = 0;
+            for channel in ctx.store.channels_of_tenant(&t.tenant_id).await? {
+                if channel.status != ChannelStatus::Disconnected {
+                    ctx.store
+                        .disconnect_channel(&t.tenant_id, &channel.channel_id, now, delete_by)
+                        .await?;
+                    disconnected += 1;
+                }
+            }
+            t.status = TenantStatus::Terminated;
+            t.terminated_at = Some(at);
+            ctx.store.save_tenant(&t).await?;
+            ctx.audit(&t, "tenant.terminate", &t.tenant_id).await?;
+            let account_by = at + Duration::days(t.retention.terminated_account_days.into());
+            let content_by = at + Duration::days(t.retention.terminated_content_days.into());
+            Ok(Output::new(
+                json!({
+                    "tenant_id": t.tenant_id,
+                    "status": "terminated",
+                    "channels_disconnected": disconnected,
+                    "account_data_deleted_after": account_by.format(&time::format_description::well_known::Rfc3339)?,
+                    "content_deleted_after": content_by.format(&time::format_description::well_known::Rfc3339)?,
+                }),
+                format!(
+                    "terminated {}: {disconnected} channel(s) disconnected; account data goes after {}, content after {}",
+                    t.tenant_id,
+                    account_by.date(),
+                    content_by.date()
+                ),
+            ))
+        }
         TenantCommand::Set(settings) => {
             let mut t = ctx.store.require_tenant(&settings.tenant_id).await?;
             let mut changed = Vec::new();
@@ -443,9 +546,37 @@ async fn tenant(ctx: &Operator, command: TenantCommand) -> Result<Output> {
                 t.ai_mode = mode;
                 changed.push("ai_mode");
             }
-            if let Some(days) = settings.retention_days {
-                t.retention.content_days = days;
-                changed.push("retention_days");
+            for (value, field, name) in [
+                (
+                    settings.retention_days,
+                    &mut t.retention.content_days,
+                    "retention_days",
+                ),
+                (
+                    settings.disconnected_channel_days,
+                    &mut t.retention.disconnected_channel_days,
+                    "disconnected_channel_days",
+                ),
+                (
+                    settings.terminated_content_days,
+                    &mut t.retention.terminated_content_days,
+                    "terminated_content_days",
+                ),
+                (
+                    settings.terminated_account_days,
+                    &mut t.retention.terminated_account_days,
+                    "terminated_account_days",
+                ),
+                (
+                    settings.audit_days,
+                    &mut t.retention.audit_days,
+                    "audit_days",
+                ),
+            ] {
+                if let Some(days) = value {
+                    *field = days;
+                    changed.push(name);
+                }
             }
             if let Some(instructions) = settings.instructions {
                 t.instructions = instructions;

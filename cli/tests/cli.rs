@@ -648,3 +648,157 @@ async fn an_end_users_export_and_erasure() {
             && actions.contains(&"contact.erase".to_owned())
     );
 }
+
+#[tokio::test]
+async fn retention_settings_termination_and_an_operator_sweep() {
+    use inbox_shared::keys;
+    use inbox_shared::model::*;
+    use inbox_shared::secret::MessageText;
+    use inbox_shared::store::ConversationTouch;
+    use time::macros::datetime;
+
+    let env = TestEnv::new().await;
+    let ctl = Ctl::new(&env);
+    let tenant_id = ctl.json(&["tenant", "create", "--name", "Sweepme"])["tenant_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let set = ctl.json(&[
+        "tenant",
+        "set",
+        &tenant_id,
+        "--disconnected-channel-days",
+        "14",
+        "--terminated-content-days",
+        "60",
+        "--terminated-account-days",
+        "20",
+        "--audit-days",
+        "400",
+    ]);
+    assert_eq!(set["retention"]["disconnected_channel_days"], 14);
+    assert_eq!(set["retention"]["terminated_content_days"], 60);
+    assert_eq!(set["retention"]["audit_days"], 400);
+
+    let token = ctl.file("sweep-token", "EAAG-token");
+    let channel_id = ctl.json(&[
+        "channel",
+        "connect",
+        "--tenant",
+        &tenant_id,
+        "--platform",
+        "messenger",
+        "--account",
+        "600000000000001",
+        "--token-file",
+        &token,
+    ])["channel_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let conversation_id = keys::conversation_id(&channel_id, "psid-1");
+    for (id, sent_at) in [
+        ("m_old", datetime!(2025-10-01 0:00 UTC)),
+        ("m_new", datetime!(2026-10-01 0:00 UTC)),
+    ] {
+        let message = Message {
+            tenant_id: tenant_id.clone(),
+            conversation_id: conversation_id.clone(),
+            channel_id: channel_id.clone(),
+            message_id: id.into(),
+            direction: Direction::Inbound,
+            author: Author::Customer,
+            text: Some(MessageText::new("hi")),
+            attachments: Vec::new(),
+            payload: None,
+            status: MessageStatus::Received,
+            error_code: None,
+            sent_at,
+            retain_until: sent_at + time::Duration::days(365),
+            queued: true,
+            reply_outcome: None,
+        };
+        env.store
+            .ingest_message(
+                &message,
+                &ConversationTouch {
+                    conversation_id: &conversation_id,
+                    channel_id: &channel_id,
+                    platform: Platform::Messenger,
+                    user_id: "psid-1",
+                    last_inbound_at: Some(sent_at),
+                    hand_to_human: None,
+                    retain_until: message.retain_until,
+                },
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    let swept = ctl.json(&[
+        "sweep",
+        "--tenant",
+        &tenant_id,
+        "--now",
+        "2026-11-02T09:00:00Z",
+    ]);
+    assert_eq!(swept["deleted"]["expired_content.messages"], 1);
+    let left: Vec<String> = env
+        .store
+        .query_all_keys(&keys::messages_of_conversation(
+            &tenant_id,
+            &conversation_id,
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.sk)
+        .collect();
+    assert_eq!(left.len(), 1);
+    assert!(left[0].ends_with("#m_new"));
+
+    let terminated = ctl.json(&[
+        "tenant",
+        "terminate",
+        &tenant_id,
+        "--at",
+        "2026-11-01T00:00:00Z",
+    ]);
+    assert_eq!(terminated["channels_disconnected"], 1);
+    let channel = env
+        .store
+        .get_stored::<Channel>(&keys::channel(&tenant_id, &channel_id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        channel.credentials.is_none(),
+        "termination destroys the tokens at once"
+    );
+    let (ok, _, stderr) = ctl.run(&["tenant", "terminate", &tenant_id]);
+    assert!(!ok && stderr.contains("already terminated"), "{stderr}");
+
+    // 61 days later (the tenant's own 60-day content rule): everything is gone.
+    let swept = ctl.json(&[
+        "sweep",
+        "--tenant",
+        &tenant_id,
+        "--now",
+        "2027-01-01T00:00:00Z",
+    ]);
+    assert_eq!(swept["deleted"]["termination.channels"], 1);
+    assert!(
+        env.store
+            .query_all_keys(&keys::tenant_partition(&tenant_id))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        env.store
+            .query_all_keys(&keys::conversation_partition(&tenant_id, &conversation_id))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -50,11 +50,49 @@ impl InboundJob {
     }
 }
 
-/// Work for the erasure queue, consumed by retention-sweep.
+/// Work on the erasure-and-sweep queue, consumed by retention-sweep.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "job", rename_all = "snake_case")]
-pub enum ErasureJob {
+pub enum CleanupJob {
     /// Erase everything tied to the Meta user of this deletion request (Meta's data-deletion or
     /// deauthorize callback).
     DeletionRequest { confirmation_code: String },
+    /// Enforce one tenant's retention policy as of `as_of` (the schedule's time, kept when the job
+    /// re-enqueues itself so every part of it uses the same cutoffs), starting at `stage`.
+    TenantSweep {
+        tenant_id: String,
+        #[serde(with = "rfc3339")]
+        as_of: OffsetDateTime,
+        #[serde(default)]
+        stage: SweepStage,
+    },
+}
+
+/// The rules of a tenant sweep, in the order a job applies them; a job cut short resumes at its stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepStage {
+    #[default]
+    ExpiredContent,
+    DisconnectedChannels,
+    Termination,
+    ExpiredAudit,
+}
+
+impl SweepStage {
+    pub const ALL: [SweepStage; 4] = [
+        SweepStage::ExpiredContent,
+        SweepStage::DisconnectedChannels,
+        SweepStage::Termination,
+        SweepStage::ExpiredAudit,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SweepStage::ExpiredContent => "expired_content",
+            SweepStage::DisconnectedChannels => "disconnected_channels",
+            SweepStage::Termination => "termination",
+            SweepStage::ExpiredAudit => "expired_audit",
+        }
+    }
 }

@@ -35,13 +35,15 @@
 //!   ([`conversation_id`]), so ingest gets [`conversation`] without a lookup. **Platform user →
 //!   conversations**: for each of the tenant's channels on that platform, get [`conversation`] with the
 //!   derived id (a tenant has a handful of channels). **A channel's conversations**: query
-//!   [`conversations_of_channel`].
+//!   [`conversations_of_channel`]; **a tenant's conversations** (terminated-tenant sweep): query
+//!   [`conversations_of_tenant`].
 //! - **A conversation in time order**: query [`messages_of_conversation`] (backwards for recent history).
 //!   **Everything of a conversation** (erasure): query [`conversation_partition`]; its drafts (export):
 //!   query [`drafts_of_conversation`].
 //! - **Our sent message by platform id** (echo recognition, status receipts): get [`sent_marker`].
 //! - **Pending drafts of a tenant**: query [`pending_drafts`] on `gsi1` (sparse: decided drafts leave it).
-//! - **Expiry — content older than a cutoff** (retention): query [`content_older_than`] on `gsi2`;
+//! - **Expiry — content older than a cutoff** (retention): query [`content_older_than`] on `gsi2` (all of a
+//!   terminated tenant's content: [`all_content`]);
 //!   **audit events older than a cutoff**: query [`audit_older_than`]; **open deletion requests**: query
 //!   [`open_deletions`] on `gsi1`. Every item also carries `expires_at`, so DynamoDB TTL removes it even
 //!   if a sweep is missed, and reads treat an expired item as absent.
@@ -224,6 +226,30 @@ pub fn conversations_of_channel(tenant_id: &str, channel_id: &str) -> KeyQuery {
         None,
         tenant_pk(tenant_id),
         SortKey::BeginsWith(format!("CONV#{channel_id}#")),
+    )
+}
+
+/// Every conversation of a tenant (the sweep of a terminated tenant's content).
+pub fn conversations_of_tenant(tenant_id: &str) -> KeyQuery {
+    in_partition(
+        None,
+        tenant_pk(tenant_id),
+        SortKey::BeginsWith("CONV#".into()),
+    )
+}
+
+/// The conversation id inside a conversation partition key (`TENANT#{t}#CONV#{conv}`).
+pub fn conversation_id_of_partition(pk: &str) -> Option<&str> {
+    pk.split_once("#CONV#")
+        .map(|(_, conversation)| conversation)
+}
+
+/// Every content item of a tenant, whatever its age (the sweep of a terminated tenant's content).
+pub fn all_content(tenant_id: &str) -> KeyQuery {
+    in_partition(
+        Some(Index::Gsi2),
+        format!("TENANT#{tenant_id}#CONTENT"),
+        SortKey::Any,
     )
 }
 

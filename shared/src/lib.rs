@@ -16,5 +16,6 @@ pub mod provision;
 pub mod queue;
 pub mod secret;
 pub mod store;
+pub mod sweep;
 pub mod telemetry;
 pub mod vault;

@@ -62,6 +62,11 @@ const ROUTES: &[(&str, &str, &str)] = &[
         "/privacy/data-deletion",
         "data-deletion: instructions page",
     ),
+    (
+        "POST",
+        "/_local/sweep",
+        "retention-sweep: run the daily schedule's fan-out now",
+    ),
     ("GET", "/_local/health", "the local stack itself"),
 ];
 
@@ -106,6 +111,7 @@ pub fn run() -> Result<ExitCode> {
 struct LocalStack {
     ingest: Ingest,
     data_deletion: DataDeletion,
+    sweeper: Arc<Sweeper>,
 }
 
 impl LocalStack {
@@ -113,6 +119,19 @@ impl LocalStack {
         let path = request.uri().path().to_owned();
         match (request.method().as_str(), path.as_str()) {
             ("GET", "/_local/health") => text(StatusCode::OK, "ok\n".to_owned()),
+            ("POST", "/_local/sweep") => match self.sweeper.fan_out().await {
+                Ok(done) => text(
+                    StatusCode::OK,
+                    format!(
+                        "{}\n",
+                        serde_json::to_string(&done).expect("a summary serialises")
+                    ),
+                ),
+                Err(err) => text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("sweep fan-out failed: {err}\n"),
+                ),
+            },
             (_, "/webhooks/meta" | "/webhooks/line") => match to_lambda(request).await {
                 Ok(request) => from_lambda(
                     self.ingest
@@ -177,9 +196,11 @@ async fn serve() -> Result<ExitCode> {
             .or_else(|| Some(format!("http://{addr}"))),
         ..config
     };
+    let sweeper = Arc::new(Sweeper::new(&config, &clients, clock::system())?);
     let stack = Arc::new(LocalStack {
         ingest: Ingest::new(&config, &clients, clock::system())?,
         data_deletion: DataDeletion::new(&config, &clients, clock::system())?,
+        sweeper: sweeper.clone(),
     });
     let pollers = [
         tokio::spawn(poll_inbound(
@@ -188,7 +209,7 @@ async fn serve() -> Result<ExitCode> {
             provisioned.inbound_queue_url.clone(),
         )),
         tokio::spawn(poll_erasure(
-            Sweeper::new(&config, &clients, clock::system()),
+            sweeper,
             clients.sqs.clone(),
             provisioned.erasure_queue_url.clone(),
         )),
@@ -227,7 +248,7 @@ async fn serve() -> Result<ExitCode> {
         llm_summary(&config)
     );
     println!(
-        "  retention-sweep polls {} (erasure jobs)",
+        "  retention-sweep polls {} (erasure and sweep jobs)",
         provisioned.erasure_queue_url
     );
     loop {
@@ -278,7 +299,7 @@ async fn poll_inbound(replier: Replier, sqs: aws_sdk_sqs::Client, queue_url: Str
 }
 
 /// retention-sweep's erasure-queue consumer, as Lambda's SQS event source would run it.
-async fn poll_erasure(sweeper: Sweeper, sqs: aws_sdk_sqs::Client, queue_url: String) {
+async fn poll_erasure(sweeper: Arc<Sweeper>, sqs: aws_sdk_sqs::Client, queue_url: String) {
     loop {
         match sweeper.poll_once(&sqs, &queue_url, RETRY_AFTER).await {
             Ok(0) => tokio::time::sleep(POLL_IDLE).await,

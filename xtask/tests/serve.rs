@@ -193,6 +193,17 @@ async fn serve_ingests_webhooks_and_its_poller_replies() {
     };
     assert_eq!(status["status"], "completed");
 
+    // The schedule's fan-out on demand: one sweep job per tenant, consumed by the stack's poller.
+    let fan_out: serde_json::Value = http
+        .post(format!("{}/_local/sweep", served.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(fan_out["tenant_sweeps"].as_u64().unwrap() >= 1, "{fan_out}");
+
     let missing = http
         .get(format!("{}/no/such/route", served.base_url))
         .send()

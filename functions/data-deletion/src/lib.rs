@@ -19,7 +19,7 @@ use inbox_shared::aws::AwsClients;
 use inbox_shared::clock::{self, SharedClock};
 use inbox_shared::config::{Config, ConfigError};
 use inbox_shared::ids::new_id;
-use inbox_shared::jobs::ErasureJob;
+use inbox_shared::jobs::CleanupJob;
 use inbox_shared::keys;
 use inbox_shared::model::*;
 use inbox_shared::platform::signed_request::{SignedRequestError, verify_signed_request};
@@ -213,7 +213,7 @@ impl DataDeletion {
         if recorded.is_some_and(|r| r.status == DeletionStatus::Completed) {
             return Ok(code);
         }
-        let job = ErasureJob::DeletionRequest {
+        let job = CleanupJob::DeletionRequest {
             confirmation_code: code.clone(),
         };
         self.publisher

@@ -37,7 +37,7 @@ impl World {
         let env = TestEnv::new().await;
         let config = env.config(&[("META_APP_SECRET", APP_SECRET), ("PUBLIC_BASE_URL", BASE)]);
         let handler = DataDeletion::new(&config, &env.clients, env.clock.clone()).unwrap();
-        let sweeper = Sweeper::new(&config, &env.clients, env.clock.clone());
+        let sweeper = Sweeper::new(&config, &env.clients, env.clock.clone()).unwrap();
         Self {
             env,
             handler,

@@ -160,6 +160,19 @@ impl Store {
 
     /// A strongly consistent read of one item; `None` if absent or expired.
     pub async fn get<R: Record>(&self, key: &Key) -> Result<Option<R>> {
+        self.get_item(key)
+            .await?
+            .filter(|item| !self.is_expired(item))
+            .map(from_item)
+            .transpose()
+    }
+
+    /// One item as stored, expired or not: for delete paths, which must find what TTL has not removed yet.
+    pub async fn get_stored<R: Record>(&self, key: &Key) -> Result<Option<R>> {
+        self.get_item(key).await?.map(from_item).transpose()
+    }
+
+    async fn get_item(&self, key: &Key) -> Result<Option<Item>> {
         let out = self
             .client
             .get_item()
@@ -169,10 +182,25 @@ impl Store {
             .send()
             .await
             .map_err(dynamo_error)?;
-        match out.item {
-            Some(item) if !self.is_expired(&item) => from_item(item).map(Some),
-            _ => Ok(None),
-        }
+        Ok(out.item)
+    }
+
+    /// Writes many records with BatchWriteItem (unconditional puts), 25 per call.
+    pub async fn put_many<R: Record>(&self, records: &[R]) -> Result<BatchOutcome> {
+        let requests = records
+            .iter()
+            .map(|record| {
+                Ok(WriteRequest::builder()
+                    .put_request(
+                        aws_sdk_dynamodb::types::PutRequest::builder()
+                            .set_item(Some(to_item(record)?))
+                            .build()
+                            .expect("item is set"),
+                    )
+                    .build())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.write_batch(requests).await
     }
 
     pub async fn put<R: Record>(&self, record: &R, write: Write) -> Result<()> {
@@ -220,11 +248,28 @@ impl Store {
 
     /// Every page of a Query.
     pub async fn query_all<R: Record>(&self, query: &KeyQuery) -> Result<Vec<R>> {
+        self.query_all_items(query, false).await
+    }
+
+    /// Every item a Query matches as stored, expired or not: for delete paths.
+    pub async fn query_all_stored<R: Record>(&self, query: &KeyQuery) -> Result<Vec<R>> {
+        self.query_all_items(query, true).await
+    }
+
+    async fn query_all_items<R: Record>(
+        &self,
+        query: &KeyQuery,
+        include_expired: bool,
+    ) -> Result<Vec<R>> {
         let mut all = Vec::new();
         let mut page = PageRequest::default();
         loop {
-            let Page { items, next } = self.query::<R>(query, page.clone()).await?;
-            all.extend(items);
+            let (items, next) = self.query_raw(query, &page, false).await?;
+            for item in items {
+                if include_expired || !self.is_expired(&item) {
+                    all.push(from_item(item)?);
+                }
+            }
             match next {
                 Some(cursor) => page.after = Some(cursor),
                 None => return Ok(all),
@@ -423,12 +468,30 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("tenant {tenant_id}")))
     }
 
+    /// A tenant as stored, even past its expiry (a terminated tenant the sweep has not finished).
+    pub async fn require_tenant_stored(&self, tenant_id: &str) -> Result<Tenant> {
+        self.get_stored(&keys::tenant(tenant_id))
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("tenant {tenant_id}")))
+    }
+
     pub async fn save_tenant(&self, tenant: &Tenant) -> Result<()> {
         self.put(tenant, Write::Replace).await
     }
 
     pub async fn list_tenants(&self, page: PageRequest) -> Result<Page<Tenant>> {
         self.query(&keys::all_tenants(), page).await
+    }
+
+    /// A page of tenants as stored, including terminated ones past their expiry that the sweep has not
+    /// finished with.
+    pub async fn list_tenants_stored(&self, page: PageRequest) -> Result<Page<Tenant>> {
+        let (items, next) = self.query_raw(&keys::all_tenants(), &page, false).await?;
+        let items = items
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page { items, next })
     }
 
     pub async fn list_tenants_all(&self) -> Result<Vec<Tenant>> {
@@ -509,7 +572,12 @@ impl Store {
         at: OffsetDateTime,
         delete_data_by: OffsetDateTime,
     ) -> Result<Channel> {
-        let channel = self.require_channel(tenant_id, channel_id).await?;
+        let channel: Channel = self
+            .get_stored(&keys::channel(tenant_id, channel_id))
+            .await?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!("channel {channel_id} of tenant {tenant_id}"))
+            })?;
         if channel.status == ChannelStatus::Disconnected {
             return Err(StoreError::Conflict(format!(
                 "channel {channel_id} is already disconnected"
@@ -552,7 +620,10 @@ impl Store {
             },
         )
         .await?;
-        self.require_channel(tenant_id, channel_id).await
+        // As stored: a deadline already past (a late disconnect) must not hide the result.
+        self.get_stored(&channel_key).await?.ok_or_else(|| {
+            StoreError::NotFound(format!("channel {channel_id} of tenant {tenant_id}"))
+        })
     }
 
     /// Flags a connected channel whose token the platform rejected. Returns false if it was not connected.
