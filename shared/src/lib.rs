@@ -8,6 +8,7 @@ pub mod erasure;
 pub mod ids;
 pub mod jobs;
 pub mod keys;
+pub mod lambda;
 pub mod llm;
 pub mod model;
 pub mod outbound;

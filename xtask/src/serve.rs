@@ -276,10 +276,7 @@ async fn serve() -> Result<ExitCode> {
 /// ai-reply as Lambda's SQS event source would run it: a batch at a time, failures back after a pause.
 async fn poll_inbound(replier: Replier, sqs: aws_sdk_sqs::Client, queue_url: String) {
     loop {
-        match replier
-            .poll_once(&sqs, &queue_url, std::time::Duration::ZERO, RETRY_AFTER)
-            .await
-        {
+        match replier.poll_once(&sqs, &queue_url, RETRY_AFTER).await {
             Ok(polled) if polled.received > 0 => {
                 println!(
                     "ai-reply: handled {} inbound job(s), {} to retry",

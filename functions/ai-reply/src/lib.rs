@@ -20,6 +20,7 @@ use inbox_shared::aws::AwsClients;
 use inbox_shared::clock::{self, SharedClock};
 use inbox_shared::config::{Config, ConfigError};
 use inbox_shared::jobs::InboundJob;
+use inbox_shared::lambda;
 use inbox_shared::llm::offline::KnowledgeIndex;
 use inbox_shared::llm::{Answer, AnsweredBy, ChainOutcome, Prompt, Providers};
 use inbox_shared::model::*;
@@ -525,65 +526,22 @@ impl Replier {
         &self,
         sqs: &aws_sdk_sqs::Client,
         queue_url: &str,
-        wait: StdDuration,
         retry_after: StdDuration,
     ) -> Result<Polled, aws_sdk_sqs::Error> {
-        use aws_sdk_sqs::types::MessageSystemAttributeName;
-        let received = sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(wait.as_secs() as i32)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await?;
-        let messages = received.messages.unwrap_or_default();
-        if messages.is_empty() {
+        let batch = lambda::receive_batch(sqs, queue_url).await?;
+        if batch.is_empty() {
             return Ok(Polled::default());
         }
-        let mut event = SqsEvent::default();
-        let mut receipts = HashMap::new();
-        for message in messages {
-            let mut record = SqsMessage::default();
-            record.message_id = message.message_id.clone();
-            record.body = message.body.clone();
-            record.attributes = message
-                .attributes
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(name, value)| (name.as_str().to_owned(), value))
-                .collect();
-            receipts.insert(
-                message.message_id.unwrap_or_default(),
-                message.receipt_handle.unwrap_or_default(),
-            );
-            event.records.push(record);
-        }
-        let received = event.records.len();
+        let received = batch.len();
         let response = self
-            .handle_batch(event, Instant::now() + StdDuration::from_secs(60))
+            .handle_batch(
+                batch.event.clone(),
+                Instant::now() + StdDuration::from_secs(60),
+            )
             .await;
-        for failure in &response.batch_item_failures {
-            if let Some(receipt) = receipts.remove(&failure.item_identifier) {
-                sqs.change_message_visibility()
-                    .queue_url(queue_url)
-                    .receipt_handle(receipt)
-                    .visibility_timeout(retry_after.as_secs() as i32)
-                    .send()
-                    .await?;
-            }
-        }
-        for receipt in receipts.into_values() {
-            sqs.delete_message()
-                .queue_url(queue_url)
-                .receipt_handle(receipt)
-                .send()
-                .await?;
-        }
-        Ok(Polled {
-            received,
-            failed: response.batch_item_failures.len(),
-        })
+        let failed = response.batch_item_failures.len();
+        lambda::settle(sqs, queue_url, batch, &response, retry_after).await?;
+        Ok(Polled { received, failed })
     }
 }
 

@@ -556,12 +556,8 @@ async fn every_provider_down_retries_then_dead_letters_and_hands_off() {
         .await
         .unwrap();
     let poll = || {
-        w.replier.poll_once(
-            &w.env.clients.sqs,
-            queue,
-            std::time::Duration::ZERO,
-            std::time::Duration::ZERO,
-        )
+        w.replier
+            .poll_once(&w.env.clients.sqs, queue, std::time::Duration::ZERO)
     };
     for attempt in 1..=5 {
         let polled = poll().await.unwrap();

@@ -18,6 +18,7 @@ use inbox_shared::config::{Config, ConfigError};
 use inbox_shared::erasure::Eraser;
 use inbox_shared::jobs::{CleanupJob, SweepStage};
 use inbox_shared::keys;
+use inbox_shared::lambda;
 use inbox_shared::model::{DeletionStatus, RetentionPolicy};
 use inbox_shared::queue::{QueueMessage, QueuePublisher};
 use inbox_shared::store::{Page, PageRequest, Store};
@@ -81,11 +82,7 @@ impl Sweeper {
         &self,
         event: LambdaEvent<serde_json::Value>,
     ) -> Result<serde_json::Value, lambda_runtime::Error> {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let remaining = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
-        let deadline = Instant::now() + remaining;
+        let deadline = lambda::deadline_instant(event.context.deadline);
         let result = if event.payload.get("Records").is_some() {
             let batch: SqsEvent = serde_json::from_value(event.payload)?;
             Ok(serde_json::to_value(
@@ -273,53 +270,28 @@ impl Sweeper {
         }
     }
 
-    /// Without Lambda's event source mapping (the local stack, tests): one batch from the erasure queue,
-    /// handled as Lambda would; successes deleted, failures visible again after `retry_after`.
+    /// Without Lambda's event source mapping (the local stack, tests): one batch from the queue, handled
+    /// as Lambda would; successes deleted, failures visible again after `retry_after`. Returns how many
+    /// records it handled.
     pub async fn poll_once(
         &self,
         sqs: &aws_sdk_sqs::Client,
         queue_url: &str,
         retry_after: Duration,
     ) -> Result<usize, aws_sdk_sqs::Error> {
-        let received = sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .send()
-            .await?;
-        let messages = received.messages.unwrap_or_default();
-        let mut event = SqsEvent::default();
-        for message in &messages {
-            let mut record = SqsMessage::default();
-            record.message_id = message.message_id.clone();
-            record.body = message.body.clone();
-            event.records.push(record);
+        let batch = lambda::receive_batch(sqs, queue_url).await?;
+        if batch.is_empty() {
+            return Ok(0);
         }
+        let handled = batch.len();
         let response = self
-            .handle_batch(event, Instant::now() + Duration::from_secs(600))
+            .handle_batch(
+                batch.event.clone(),
+                Instant::now() + Duration::from_secs(600),
+            )
             .await;
-        for message in &messages {
-            let failed = response
-                .batch_item_failures
-                .iter()
-                .any(|f| Some(&f.item_identifier) == message.message_id.as_ref());
-            let receipt = message.receipt_handle.clone().unwrap_or_default();
-            if failed {
-                sqs.change_message_visibility()
-                    .queue_url(queue_url)
-                    .receipt_handle(receipt)
-                    .visibility_timeout(retry_after.as_secs() as i32)
-                    .send()
-                    .await?;
-            } else {
-                sqs.delete_message()
-                    .queue_url(queue_url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await?;
-            }
-        }
-        Ok(messages.len())
+        lambda::settle(sqs, queue_url, batch, &response, retry_after).await?;
+        Ok(handled)
     }
 }
 

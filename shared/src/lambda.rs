@@ -1,0 +1,96 @@
+//! What the functions share about running on Lambda: the invocation's deadline as an `Instant`, and
+//! running an SQS consumer without Lambda's event source mapping (the local stack, tests) — a batch is
+//! received and handed over exactly as Lambda delivers it, then settled as Lambda would: successes
+//! deleted, reported failures made visible again after a pause.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use tokio::time::Instant;
+
+/// Lambda's deadline (epoch milliseconds, `Context::deadline`) as an `Instant` on this process's clock.
+pub fn deadline_instant(deadline_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+}
+
+/// One batch received from a queue, as Lambda would deliver it, and the receipts to settle it.
+pub struct ReceivedBatch {
+    pub event: SqsEvent,
+    receipts: HashMap<String, String>,
+}
+
+impl ReceivedBatch {
+    pub fn len(&self) -> usize {
+        self.event.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.event.records.is_empty()
+    }
+}
+
+/// Receives up to 10 messages with their system attributes (message group, receive count).
+pub async fn receive_batch(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+) -> Result<ReceivedBatch, aws_sdk_sqs::Error> {
+    let received = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .send()
+        .await?;
+    let mut event = SqsEvent::default();
+    let mut receipts = HashMap::new();
+    for message in received.messages.unwrap_or_default() {
+        let mut record = SqsMessage::default();
+        record.message_id = message.message_id.clone();
+        record.body = message.body;
+        record.attributes = message
+            .attributes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(name, value)| (name.as_str().to_owned(), value))
+            .collect();
+        receipts.insert(
+            message.message_id.unwrap_or_default(),
+            message.receipt_handle.unwrap_or_default(),
+        );
+        event.records.push(record);
+    }
+    Ok(ReceivedBatch { event, receipts })
+}
+
+/// Deletes what succeeded and makes the reported failures visible again after `retry_after`.
+pub async fn settle(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    mut batch: ReceivedBatch,
+    response: &SqsBatchResponse,
+    retry_after: Duration,
+) -> Result<(), aws_sdk_sqs::Error> {
+    for failure in &response.batch_item_failures {
+        if let Some(receipt) = batch.receipts.remove(&failure.item_identifier) {
+            sqs.change_message_visibility()
+                .queue_url(queue_url)
+                .receipt_handle(receipt)
+                .visibility_timeout(retry_after.as_secs() as i32)
+                .send()
+                .await?;
+        }
+    }
+    for receipt in batch.receipts.into_values() {
+        sqs.delete_message()
+            .queue_url(queue_url)
+            .receipt_handle(receipt)
+            .send()
+            .await?;
+    }
+    Ok(())
+}
