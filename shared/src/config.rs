@@ -167,14 +167,6 @@ impl Config {
         )
     }
 
-    pub fn require_public_base_url(&self) -> Result<&str, ConfigError> {
-        required(
-            &self.public_base_url,
-            "PUBLIC_BASE_URL",
-            "the HTTPS origin Meta calls back",
-        )
-    }
-
     pub fn require_meta_app_secret(&self) -> Result<&AppSecret, ConfigError> {
         self.meta_app_secret.as_ref().ok_or(ConfigError::Missing {
             name: "META_APP_SECRET",

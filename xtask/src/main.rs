@@ -1,6 +1,9 @@
-//! Dev tooling: `cargo xtask test`, `cargo xtask serve`.
+//! Dev tooling: `cargo xtask test`, `cargo xtask serve`, `cargo xtask package`, `cargo xtask demo`.
 
+mod demo;
+mod infra;
 mod moto;
+mod package;
 mod serve;
 mod tooling;
 
@@ -18,7 +21,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Install the pinned tooling, start moto, run every test of the workspace, stop moto.
+    /// Install the pinned tooling, start moto, run every test of the workspace, stop moto, then lint the
+    /// SAM template (cfn-lint, checkov).
     Test {
         /// Extra arguments for `cargo test` (after `--`), e.g. a test name filter.
         #[arg(last = true)]
@@ -27,6 +31,12 @@ enum Task {
     /// Run the local stack: moto (unless AWS_ENDPOINT_URL is set), provisioning, and the functions on
     /// 127.0.0.1:${PORT:-3000}.
     Serve,
+    /// The whole product in one scripted story, offline: signed webhooks, AI replies, a human takeover,
+    /// a draft approval, a Meta deletion callback and a year-later retention sweep.
+    Demo,
+    /// Build every function for Lambda (arm64, provided.al2023) with cargo-lambda, zipped, and print
+    /// each zip's size.
+    Package,
 }
 
 fn main() -> ExitCode {
@@ -34,6 +44,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Task::Test { cargo_args } => test(&cargo_args),
         Task::Serve => serve::run(),
+        Task::Package => package::run(),
+        Task::Demo => demo::run(),
     };
     match result {
         Ok(code) => code,
@@ -54,7 +66,11 @@ fn test(cargo_args: &[String]) -> Result<ExitCode> {
         .envs(moto.env())
         .status()?;
     drop(moto);
-    Ok(if status.success() {
+    let linted = infra::lint();
+    if let Err(err) = &linted {
+        eprintln!("xtask: {err:#}");
+    }
+    Ok(if status.success() && linted.is_ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

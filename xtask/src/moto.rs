@@ -16,7 +16,7 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Result<Self> {
-        let bin = tooling::ensure_venv()?;
+        let bin = tooling::ensure_venv(&tooling::MOTO)?;
         let port = free_port()?;
         let log = std::env::temp_dir().join(format!("inbox-moto-{port}.log"));
         let launcher = tooling::repo_root().join("xtask").join("moto_serial.py");

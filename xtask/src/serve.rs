@@ -22,7 +22,7 @@ use hyper_util::rt::TokioIo;
 use inbox_shared::aws::AwsClients;
 use inbox_shared::clock;
 use inbox_shared::config::Config;
-use inbox_shared::provision::{self, ProvisionPlan};
+use inbox_shared::provision::{self, ProvisionPlan, Provisioned};
 use retention_sweep::Sweeper;
 use tokio::net::TcpListener;
 use webhook_ingest::Ingest;
@@ -112,9 +112,15 @@ struct LocalStack {
     ingest: Ingest,
     data_deletion: DataDeletion,
     sweeper: Arc<Sweeper>,
+    /// Print each request's metrics line, as Lambda would log it.
+    verbose: bool,
 }
 
 impl LocalStack {
+    fn flush(&self, metrics: &inbox_shared::telemetry::Metrics) {
+        flush(metrics, self.verbose);
+    }
+
     async fn route(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
         let path = request.uri().path().to_owned();
         match (request.method().as_str(), path.as_str()) {
@@ -133,12 +139,11 @@ impl LocalStack {
                 ),
             },
             (_, "/webhooks/meta" | "/webhooks/line") => match to_lambda(request).await {
-                Ok(request) => from_lambda(
-                    self.ingest
-                        .handle_lambda(request)
-                        .await
-                        .unwrap_or_else(|never| match never {}),
-                ),
+                Ok(request) => {
+                    let response = self.ingest.handle(request).await;
+                    self.flush(self.ingest.metrics());
+                    from_lambda(response)
+                }
                 Err(err) => text(StatusCode::BAD_REQUEST, format!("unreadable body: {err}\n")),
             },
             (
@@ -148,12 +153,11 @@ impl LocalStack {
                 | "/meta/deletion-status"
                 | "/privacy/data-deletion",
             ) => match to_lambda(request).await {
-                Ok(request) => from_lambda(
-                    self.data_deletion
-                        .handle_lambda(request)
-                        .await
-                        .unwrap_or_else(|never| match never {}),
-                ),
+                Ok(request) => {
+                    let response = self.data_deletion.handle(request).await;
+                    self.flush(self.data_deletion.metrics());
+                    from_lambda(response)
+                }
                 Err(err) => text(StatusCode::BAD_REQUEST, format!("unreadable body: {err}\n")),
             },
             (method, path) => text(
@@ -161,6 +165,91 @@ impl LocalStack {
                 format!("no route for {method} {path}\n"),
             ),
         }
+    }
+}
+
+/// A running local stack: the HTTP routes on `addr` and both queue pollers, stopped when dropped.
+pub struct Stack {
+    pub addr: SocketAddr,
+    pub config: Config,
+    pub provisioned: Provisioned,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(|task| task.abort());
+    }
+}
+
+impl Stack {
+    /// Provisions what `config` names, builds every function as its Lambda's `main` would, and serves
+    /// them on `listener`. `verbose` prints each poll that handled jobs (and the metrics lines).
+    pub async fn start(
+        listener: TcpListener,
+        config: Config,
+        clients: &AwsClients,
+        verbose: bool,
+    ) -> Result<Self> {
+        let addr = listener.local_addr()?;
+        let provisioned =
+            provision::provision(clients, &ProvisionPlan::from_config(&config)).await?;
+        // Functions read the provisioned names, not the defaults the config started from; the status
+        // page links point at this stack unless PUBLIC_BASE_URL says otherwise.
+        let config = Config {
+            table_name: provisioned.table_name.clone(),
+            kms_key_id: provisioned.kms_alias.clone(),
+            inbound_queue_url: Some(provisioned.inbound_queue_url.clone()),
+            erasure_queue_url: Some(provisioned.erasure_queue_url.clone()),
+            public_base_url: config
+                .public_base_url
+                .clone()
+                .or_else(|| Some(format!("http://{addr}"))),
+            ..config
+        };
+        let sweeper = Arc::new(Sweeper::new(&config, clients, clock::system())?);
+        let routes = Arc::new(LocalStack {
+            ingest: Ingest::new(&config, clients, clock::system())?,
+            data_deletion: DataDeletion::new(&config, clients, clock::system())?,
+            sweeper: sweeper.clone(),
+            verbose,
+        });
+        let tasks = vec![
+            tokio::spawn(poll_inbound(
+                Replier::new(&config, clients, clock::system()),
+                clients.sqs.clone(),
+                provisioned.inbound_queue_url.clone(),
+                verbose,
+            )),
+            tokio::spawn(poll_erasure(
+                sweeper,
+                clients.sqs.clone(),
+                provisioned.erasure_queue_url.clone(),
+                verbose,
+            )),
+            tokio::spawn(accept(listener, routes)),
+        ];
+        Ok(Self {
+            addr,
+            config,
+            provisioned,
+            tasks,
+        })
+    }
+}
+
+async fn accept(listener: TcpListener, routes: Arc<LocalStack>) {
+    while let Ok((stream, _)) = listener.accept().await {
+        let routes = routes.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let routes = routes.clone();
+                async move { Ok::<_, Infallible>(routes.route(request).await) }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
     }
 }
 
@@ -174,47 +263,13 @@ async fn serve() -> Result<ExitCode> {
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
         .await
         .with_context(|| format!("binding 127.0.0.1:{port}"))?;
-    let addr = listener.local_addr()?;
-
-    let config = Config::from_env()?;
     let clients = AwsClients::from_env().await;
-    let provisioned = provision::provision(&clients, &ProvisionPlan::from_config(&config)).await?;
+    let stack = Stack::start(listener, Config::from_env()?, &clients, true).await?;
+    let provisioned = &stack.provisioned;
     println!(
         "provisioned: {}",
-        serde_json::to_string_pretty(&provisioned)?
+        serde_json::to_string_pretty(provisioned)?
     );
-    // Functions read the provisioned names, not the defaults the config started from; the status
-    // page links point at this stack unless PUBLIC_BASE_URL says otherwise.
-    let config = Config {
-        table_name: provisioned.table_name.clone(),
-        kms_key_id: provisioned.kms_alias.clone(),
-        inbound_queue_url: Some(provisioned.inbound_queue_url.clone()),
-        erasure_queue_url: Some(provisioned.erasure_queue_url.clone()),
-        public_base_url: config
-            .public_base_url
-            .clone()
-            .or_else(|| Some(format!("http://{addr}"))),
-        ..config
-    };
-    let sweeper = Arc::new(Sweeper::new(&config, &clients, clock::system())?);
-    let stack = Arc::new(LocalStack {
-        ingest: Ingest::new(&config, &clients, clock::system())?,
-        data_deletion: DataDeletion::new(&config, &clients, clock::system())?,
-        sweeper: sweeper.clone(),
-    });
-    let pollers = [
-        tokio::spawn(poll_inbound(
-            Replier::new(&config, &clients, clock::system()),
-            clients.sqs.clone(),
-            provisioned.inbound_queue_url.clone(),
-        )),
-        tokio::spawn(poll_erasure(
-            sweeper,
-            clients.sqs.clone(),
-            provisioned.erasure_queue_url.clone(),
-        )),
-    ];
-
     println!("\nto use inboxctl against this stack:");
     for (name, value) in [
         (
@@ -238,53 +293,41 @@ async fn serve() -> Result<ExitCode> {
         println!("  {name}={value}");
     }
 
-    println!("\nlistening on http://{addr}");
+    println!("\nlistening on http://{}", stack.addr);
     for (method, path, what) in ROUTES {
         println!("  {method:6} {path:28} {what}");
     }
     println!(
         "  ai-reply polls {} (LLM: {})",
         provisioned.inbound_queue_url,
-        llm_summary(&config)
+        llm_summary(&stack.config)
     );
     println!(
         "  retention-sweep polls {} (erasure and sweep jobs)",
         provisioned.erasure_queue_url
     );
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, _) = accepted?;
-                let stack = stack.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| {
-                        let stack = stack.clone();
-                        async move { Ok::<_, Infallible>(stack.route(request).await) }
-                    });
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-                });
-            }
-            _ = tokio::signal::ctrl_c() => {
-                println!("stopping");
-                pollers.iter().for_each(|poller| poller.abort());
-                return Ok(ExitCode::SUCCESS);
-            }
-        }
-    }
+    tokio::signal::ctrl_c().await?;
+    println!("stopping");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// ai-reply as Lambda's SQS event source would run it: a batch at a time, failures back after a pause.
-async fn poll_inbound(replier: Replier, sqs: aws_sdk_sqs::Client, queue_url: String) {
+async fn poll_inbound(
+    replier: Replier,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    verbose: bool,
+) {
     loop {
         match replier.poll_once(&sqs, &queue_url, RETRY_AFTER).await {
             Ok(polled) if polled.received > 0 => {
-                println!(
-                    "ai-reply: handled {} inbound job(s), {} to retry",
-                    polled.received, polled.failed
-                );
-                replier
-                    .metrics()
-                    .flush(time::OffsetDateTime::now_utc().unix_timestamp() * 1000);
+                if verbose {
+                    println!(
+                        "ai-reply: handled {} inbound job(s), {} to retry",
+                        polled.received, polled.failed
+                    );
+                }
+                flush(replier.metrics(), verbose);
             }
             Ok(_) => tokio::time::sleep(POLL_IDLE).await,
             Err(err) => {
@@ -296,21 +339,36 @@ async fn poll_inbound(replier: Replier, sqs: aws_sdk_sqs::Client, queue_url: Str
 }
 
 /// retention-sweep's erasure-queue consumer, as Lambda's SQS event source would run it.
-async fn poll_erasure(sweeper: Arc<Sweeper>, sqs: aws_sdk_sqs::Client, queue_url: String) {
+async fn poll_erasure(
+    sweeper: Arc<Sweeper>,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    verbose: bool,
+) {
     loop {
         match sweeper.poll_once(&sqs, &queue_url, RETRY_AFTER).await {
             Ok(0) => tokio::time::sleep(POLL_IDLE).await,
             Ok(handled) => {
-                println!("retention-sweep: handled {handled} erasure job(s)");
-                sweeper
-                    .metrics()
-                    .flush(time::OffsetDateTime::now_utc().unix_timestamp() * 1000);
+                if verbose {
+                    println!("retention-sweep: handled {handled} job(s)");
+                }
+                flush(sweeper.metrics(), verbose);
             }
             Err(err) => {
                 eprintln!("retention-sweep poller: {err}");
                 tokio::time::sleep(RETRY_AFTER).await;
             }
         }
+    }
+}
+
+/// Prints the metrics as Lambda would log them (verbose), or just resets them.
+fn flush(metrics: &inbox_shared::telemetry::Metrics, verbose: bool) {
+    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    if verbose {
+        metrics.flush(now_ms);
+    } else {
+        metrics.take_emf(now_ms);
     }
 }
 

@@ -41,7 +41,9 @@ pub struct DataDeletion {
     publisher: QueuePublisher,
     erasure_queue_url: String,
     app_secret: AppSecret,
-    public_base_url: String,
+    /// The origin of the status-page links; without `PUBLIC_BASE_URL`, the `Host` the request came to
+    /// over HTTPS (API Gateway's own domain, or a custom domain mapped to it).
+    public_base_url: Option<String>,
     metrics: Metrics,
 }
 
@@ -69,7 +71,7 @@ impl DataDeletion {
             publisher: QueuePublisher::new(clients.sqs.clone()),
             erasure_queue_url: config.require_erasure_queue_url()?.to_owned(),
             app_secret: config.require_meta_app_secret()?.clone(),
-            public_base_url: config.require_public_base_url()?.to_owned(),
+            public_base_url: config.public_base_url.clone(),
             metrics: Metrics::new(FUNCTION),
         })
     }
@@ -100,9 +102,22 @@ impl DataDeletion {
             form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes())
                 .into_owned()
                 .collect();
+        let base_url = self.public_base_url.clone().or_else(|| {
+            parts
+                .headers
+                .get("host")
+                .and_then(|h| h.to_str().ok())
+                .map(|host| format!("https://{host}"))
+        });
         match (parts.method.as_str(), parts.uri.path()) {
-            ("POST", "/meta/data-deletion") => self.callback(bytes, Callback::DataDeletion).await,
-            ("POST", "/meta/deauthorize") => self.callback(bytes, Callback::Deauthorize).await,
+            ("POST", "/meta/data-deletion") => {
+                self.callback(bytes, Callback::DataDeletion, base_url.as_deref())
+                    .await
+            }
+            ("POST", "/meta/deauthorize") => {
+                self.callback(bytes, Callback::Deauthorize, base_url.as_deref())
+                    .await
+            }
             ("GET", "/meta/deletion-status") => {
                 self.status(query.get("code").map(String::as_str), wants_json)
                     .await
@@ -118,7 +133,18 @@ impl DataDeletion {
         }
     }
 
-    async fn callback(&self, body: &[u8], callback: Callback) -> Response<Body> {
+    async fn callback(
+        &self,
+        body: &[u8],
+        callback: Callback,
+        base_url: Option<&str>,
+    ) -> Response<Body> {
+        let Some(base_url) = base_url else {
+            return json_error(
+                400,
+                "no Host header to build the status URL from (or set PUBLIC_BASE_URL)",
+            );
+        };
         if body.len() > MAX_BODY {
             return json_error(413, &format!("the body is over {MAX_BODY} bytes"));
         }
@@ -152,7 +178,7 @@ impl DataDeletion {
                 Callback::DataDeletion => json(
                     200,
                     serde_json::json!({
-                        "url": self.status_url(&code),
+                        "url": format!("{base_url}/meta/deletion-status?code={code}"),
                         "confirmation_code": code,
                     }),
                 ),
@@ -239,10 +265,6 @@ impl DataDeletion {
             self.metrics.count("CallbackReplayed", 1);
         }
         Ok(code)
-    }
-
-    fn status_url(&self, code: &str) -> String {
-        format!("{}/meta/deletion-status?code={code}", self.public_base_url)
     }
 
     async fn status(&self, code: Option<&str>, wants_json: bool) -> Response<Body> {

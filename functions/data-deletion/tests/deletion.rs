@@ -769,3 +769,35 @@ async fn a_contact_export_holds_all_their_messages_and_nothing_of_another_contac
         "the other contact is untouched"
     );
 }
+
+#[tokio::test]
+async fn without_a_configured_origin_the_status_url_uses_the_requests_host() {
+    let env = TestEnv::new().await;
+    let handler = DataDeletion::new(
+        &env.config(&[("META_APP_SECRET", APP_SECRET)]),
+        &env.clients,
+        env.clock.clone(),
+    )
+    .unwrap();
+    let request = |host: Option<&str>| {
+        let mut builder = http::Request::builder()
+            .method("POST")
+            .uri("/meta/data-deletion");
+        if let Some(host) = host {
+            builder = builder.header("host", host);
+        }
+        builder.body(Body::Text(form(VECTOR))).unwrap()
+    };
+    let answer = body_json(
+        &handler
+            .handle(request(Some("abc123.execute-api.eu-west-1.amazonaws.com")))
+            .await,
+    );
+    assert!(
+        answer["url"].as_str().unwrap().starts_with(
+            "https://abc123.execute-api.eu-west-1.amazonaws.com/meta/deletion-status?code="
+        ),
+        "{answer}"
+    );
+    assert_eq!(status(&handler.handle(request(None)).await), 400);
+}
