@@ -359,8 +359,17 @@ async fn one_platform_account_connects_to_one_tenant_only() {
         1,
         "{results:?}"
     );
+    let loser = if results[0].is_ok() { &b } else { &a };
     let err = results.into_iter().find_map(Result::err).unwrap();
     assert!(err.to_string().contains("already connected"), "{err}");
+    // The cancelled transaction wrote nothing: no channel item is left behind for the loser.
+    assert!(
+        env.store
+            .channels_of_tenant(&loser.tenant_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]

@@ -5,10 +5,9 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration as StdDuration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use inbox_shared::aws::AwsClients;
 use inbox_shared::clock::{self, ManualClock};
 use inbox_shared::config::Config;
@@ -18,46 +17,31 @@ use inbox_shared::keys;
 use inbox_shared::model::*;
 use inbox_shared::platform::signature::{line_signature, meta_signature};
 use inbox_shared::platform::signed_request::sign_request;
-use inbox_shared::secret::{ChannelSecret, PlatformToken};
 use inbox_shared::store::Store;
 use inbox_shared::sweep::{TenantSweeper, Unlimited};
-use inbox_shared::vault::{SealContext, TokenVault};
-use inbox_tests::fake_http::{FakeHttp, Recorded};
+use inbox_shared::vault::TokenVault;
+use inbox_tests::fake_http::Recorded;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
 
+use crate::demo_tenant::*;
 use crate::moto::Moto;
 use crate::serve::Stack;
 
-const APP_SECRET: &str = "demo-app-secret";
-const VERIFY_TOKEN: &str = "demo-verify-token";
-const LINE_SECRET: &str = "demo-line-channel-secret";
-const PAGE: &str = "104857600000001";
-const WHATSAPP: &str = "106540352242922";
-const LINE_BOT: &str = "U0123456789abcdef0123456789abcdef";
-const PAGE_OWNER: &str = "meta-user-kumo-owner";
 /// How long a step waits for the pollers.
 const PATIENCE: StdDuration = StdDuration::from_secs(30);
 
 pub fn run() -> Result<ExitCode> {
-    step("Starting the AWS emulator (moto) on a loopback port");
-    let moto = Moto::start()?;
-    for (name, value) in moto.env() {
-        // SAFETY: set before the runtime starts any thread that reads the environment.
-        unsafe { std::env::set_var(name, value) };
-    }
+    step("Starting the AWS emulator (moto) on a loopback port, unless AWS_ENDPOINT_URL names one");
+    let own_moto = Moto::unless_endpoint_set()?;
     let runtime = tokio::runtime::Runtime::new()?;
     let result = runtime.block_on(story());
     drop(runtime);
-    drop(moto);
-    match result {
-        Ok(()) => {
-            println!("\n✔ The demo is over; moto, the stack and the stand-ins are stopped.");
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(err) => Err(err),
-    }
+    drop(own_moto);
+    result?;
+    println!("\n✔ The demo is over; moto, the stack and the stand-ins are stopped.");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn step(text: &str) {
@@ -66,47 +50,6 @@ fn step(text: &str) {
 
 fn detail(text: &str) {
     println!("    {text}");
-}
-
-/// What the Graph API and LINE stand-in answered, and what it was asked.
-struct Platforms {
-    http: FakeHttp,
-}
-
-impl Platforms {
-    async fn start() -> Self {
-        let sent = Arc::new(AtomicUsize::new(0));
-        let http = FakeHttp::start(move |request: &Recorded| {
-            let n = sent.fetch_add(1, Ordering::SeqCst) + 1;
-            if request.path.starts_with("/v2/bot/message/") {
-                (200, json!({"sentMessages": [{"id": format!("line-demo-{n}"), "quoteToken": "q"}]}))
-            } else if request.json()["messaging_product"] == "whatsapp" {
-                (200, json!({"messaging_product": "whatsapp", "messages": [{"id": format!("wamid.demo{n}")}]}))
-            } else {
-                (200, json!({"recipient_id": request.json()["recipient"]["id"], "message_id": format!("m_demo_{n}")}))
-            }
-        })
-        .await;
-        Self { http }
-    }
-
-    /// Waits for the `n`th send and describes it.
-    async fn nth_send(&self, n: usize) -> Result<Recorded> {
-        let waited = std::time::Instant::now();
-        loop {
-            if let Some(request) = self.http.requests().get(n - 1) {
-                return Ok(request.clone());
-            }
-            if waited.elapsed() > PATIENCE {
-                bail!("no send #{n} reached the platform stand-in within {PATIENCE:?}");
-            }
-            tokio::time::sleep(StdDuration::from_millis(100)).await;
-        }
-    }
-
-    fn count(&self) -> usize {
-        self.http.requests().len()
-    }
 }
 
 fn describe_send(request: &Recorded) -> String {
@@ -120,26 +63,18 @@ fn describe_send(request: &Recorded) -> String {
     } else {
         ("Messenger Send API", body["message"]["text"].clone())
     };
-    format!("→ sent via {api} ({} {}): {text}", "POST", request.path)
+    format!("→ sent via {api} (POST {}): {text}", request.path)
 }
 
 struct Demo {
     base: String,
     http: reqwest::Client,
     store: Store,
-    platforms: Platforms,
-    tenant: Tenant,
-    channels: Vec<Channel>,
+    platforms: PlatformStandIn,
+    kumo: DemoTenant,
 }
 
 impl Demo {
-    fn channel(&self, platform: Platform) -> &Channel {
-        self.channels
-            .iter()
-            .find(|c| c.platform == platform)
-            .expect("the demo connects every platform it uses")
-    }
-
     async fn post(
         &self,
         path: &str,
@@ -163,6 +98,13 @@ impl Demo {
             .await
     }
 
+    /// A Messenger customer's message; waits for what ai-reply did about it.
+    async fn messenger_customer(&self, user: &str, mid: &str, text: &str) -> Result<ReplyOutcome> {
+        let (status, _) = self.meta(&messenger_text(user, mid, text)).await?;
+        detail(&format!("customer message → {status}"));
+        self.outcome(Platform::Messenger, user, mid).await
+    }
+
     /// Waits until ai-reply recorded what it did about a message.
     async fn outcome(
         &self,
@@ -170,12 +112,12 @@ impl Demo {
         user: &str,
         message_id: &str,
     ) -> Result<ReplyOutcome> {
-        let conversation = keys::conversation_id(&self.channel(platform).channel_id, user);
+        let conversation = keys::conversation_id(&self.kumo.channel(platform).channel_id, user);
         let waited = std::time::Instant::now();
         loop {
             let messages = self
                 .store
-                .messages_of_conversation(&self.tenant.tenant_id, &conversation)
+                .messages_of_conversation(&self.kumo.tenant.tenant_id, &conversation)
                 .await?;
             if let Some(outcome) = messages
                 .iter()
@@ -193,25 +135,11 @@ impl Demo {
 }
 
 fn messenger_text(user: &str, mid: &str, text: &str) -> Value {
-    let now = OffsetDateTime::now_utc().unix_timestamp() * 1000;
-    json!({"object": "page", "entry": [{"id": PAGE, "time": now, "messaging": [{
-        "sender": {"id": user}, "recipient": {"id": PAGE}, "timestamp": now,
-        "message": {"mid": mid, "text": text}}]}]})
-}
-
-fn messenger_echo(user: &str, mid: &str, text: &str, metadata: Option<&str>) -> Value {
-    let now = OffsetDateTime::now_utc().unix_timestamp() * 1000;
-    let mut message = json!({"is_echo": true, "mid": mid, "text": text});
-    if let Some(metadata) = metadata {
-        message["metadata"] = json!(metadata);
-        message["app_id"] = json!(1_517_890_000_000_u64);
-    }
-    json!({"object": "page", "entry": [{"id": PAGE, "time": now, "messaging": [{
-        "sender": {"id": PAGE}, "recipient": {"id": user}, "timestamp": now, "message": message}]}]})
+    messenger_delivery(&[(user, mid, text)])
 }
 
 async fn story() -> Result<()> {
-    let platforms = Platforms::start().await;
+    let platforms = PlatformStandIn::start().await;
     let prefix = format!("demo{}", &new_id("x")[2..10]);
     let platform_url = platforms.http.url();
     let config = Config::from_lookup(|name| match name {
@@ -255,66 +183,12 @@ async fn story() -> Result<()> {
     step(
         "Kumo Bakery signs up and connects a Messenger Page, a WhatsApp number and a LINE channel",
     );
-    let mut tenant = Tenant::new(new_id("ten"), "Kumo Bakery".into(), store.now());
-    tenant.ai_mode = AiMode::Auto;
-    tenant.instructions = "Warm, brief, no emoji.".into();
-    store.create_tenant(&tenant).await?;
-    let mut channels = Vec::new();
-    for (platform, account, owner) in [
-        (Platform::Messenger, PAGE, Some(PAGE_OWNER)),
-        (Platform::Whatsapp, WHATSAPP, None),
-        (Platform::Line, LINE_BOT, None),
-    ] {
-        let channel_id = new_id("ch");
-        let secret = (platform == Platform::Line).then(|| ChannelSecret::new(LINE_SECRET));
-        let credentials = vault
-            .seal(
-                &SealContext::new(&tenant.tenant_id, &channel_id),
-                &PlatformToken::new(format!("demo-{platform}-token")),
-                secret.as_ref(),
-            )
-            .await?;
-        let channel = Channel {
-            tenant_id: tenant.tenant_id.clone(),
-            channel_id,
-            platform,
-            account_id: account.into(),
-            status: ChannelStatus::Connected,
-            connected_by: owner.map(str::to_owned),
-            connected_at: store.now(),
-            disconnected_at: None,
-            credentials: Some(credentials),
-            retain_until: None,
-        };
-        store.connect_channel(&channel).await?;
+    let kumo = DemoTenant::create(&store, &vault, AiMode::Auto).await?;
+    for channel in &kumo.channels {
         detail(&format!(
-            "{platform:9} account {account}: token sealed with a per-channel KMS data key"
+            "{:9} account {}: token sealed with a per-channel KMS data key",
+            channel.platform, channel.account_id
         ));
-        channels.push(channel);
-    }
-    for (question, answer) in [
-        (
-            "What are your opening hours?",
-            "We are open 8:00-18:00, Tuesday to Sunday.",
-        ),
-        (
-            "Do you deliver to Osaka?",
-            "Yes, we deliver anywhere in Japan within two days.",
-        ),
-        (
-            "予約できますか？",
-            "はい、LINEまたはお電話でご予約いただけます。",
-        ),
-    ] {
-        store
-            .add_knowledge(&KnowledgeEntry {
-                tenant_id: tenant.tenant_id.clone(),
-                entry_id: new_id("kb"),
-                question: question.into(),
-                answer: answer.into(),
-                created_at: store.now(),
-            })
-            .await?;
     }
     detail("3 knowledge entries added; AI mode: auto");
 
@@ -323,8 +197,7 @@ async fn story() -> Result<()> {
         http: reqwest::Client::new(),
         store,
         platforms,
-        tenant,
-        channels,
+        kumo,
     };
 
     step("Meta verifies the webhook URL");
@@ -352,7 +225,7 @@ async fn story() -> Result<()> {
     detail(&format!(
         "Meta delivers the same webhook again → {status} (a duplicate: nothing stored or queued twice)"
     ));
-    let reply = demo.platforms.nth_send(1).await?;
+    let reply = demo.platforms.nth_send(1, PATIENCE).await?;
     detail(&describe_send(&reply));
     let outcome = demo
         .outcome(Platform::Messenger, "psid-aiko", "m_customer_1")
@@ -372,6 +245,7 @@ async fn story() -> Result<()> {
             ),
         )
         .await?;
+    ensure!(status == 401, "a forged webhook was answered {status}");
     detail(&format!(
         "→ {status} {answer} (nothing stored, nothing queued)"
     ));
@@ -395,20 +269,28 @@ async fn story() -> Result<()> {
     ));
 
     step("A WhatsApp customer asks: \"Do you deliver to Osaka?\"");
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    let whatsapp = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
-        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550783881", "phone_number_id": WHATSAPP},
-        "contacts": [{"profile": {"name": "Ken"}, "wa_id": "819012345678"}],
-        "messages": [{"from": "819012345678", "id": "wamid.customer1", "timestamp": now.to_string(), "type": "text", "text": {"body": "Do you deliver to Osaka?"}}]}}]}]});
+    let whatsapp = whatsapp_text(
+        "819012345678",
+        "wamid.customer1",
+        "Do you deliver to Osaka?",
+    );
     let (status, _) = demo.meta(&whatsapp).await?;
     detail(&format!("signed webhook → {status}"));
-    detail(&describe_send(&demo.platforms.nth_send(2).await?));
+    let sent = demo.platforms.nth_send(2, PATIENCE).await?;
+    ensure!(
+        sent.path.contains(WHATSAPP),
+        "the second send went to {} (a duplicate or an echo was answered?)",
+        sent.path
+    );
+    detail(&describe_send(&sent));
 
     step("A LINE customer asks in Japanese: \"予約できますか？\"");
-    let line = json!({"destination": LINE_BOT, "events": [{"type": "message", "mode": "active",
-        "timestamp": now * 1000, "webhookEventId": "01JDEMO0000000000000000001", "deliveryContext": {"isRedelivery": false},
-        "source": {"type": "user", "userId": "Uaaaabbbbccccddddeeeeffff00001111"}, "replyToken": "demo-reply-token",
-        "message": {"id": "5123456789012", "type": "text", "text": "予約できますか？"}}]}).to_string();
+    let line = line_text(
+        "Uaaaabbbbccccddddeeeeffff00001111",
+        "01JDEMO0000000000000000001",
+        "予約できますか？",
+    )
+    .to_string();
     let (status, _) = demo
         .post(
             "/webhooks/line",
@@ -422,24 +304,16 @@ async fn story() -> Result<()> {
     detail(&format!(
         "webhook signed with the channel secret → {status}"
     ));
-    detail(&describe_send(&demo.platforms.nth_send(3).await?));
+    detail(&describe_send(&demo.platforms.nth_send(3, PATIENCE).await?));
 
     step("A Messenger customer asks something the knowledge base does not cover");
     let sends_before = demo.platforms.count();
-    let (status, _) = demo
-        .meta(&messenger_text(
-            "psid-jun",
-            "m_customer_2",
-            "Is the melon pan vegan?",
-        ))
-        .await?;
-    detail(&format!("customer message → {status}"));
     let outcome = demo
-        .outcome(Platform::Messenger, "psid-jun", "m_customer_2")
+        .messenger_customer("psid-jun", "m_customer_2", "Is the melon pan vegan?")
         .await?;
     if demo.platforms.count() > sends_before {
         detail(&describe_send(
-            &demo.platforms.nth_send(sends_before + 1).await?,
+            &demo.platforms.nth_send(sends_before + 1, PATIENCE).await?,
         ));
     }
     detail(&format!(
@@ -458,38 +332,28 @@ async fn story() -> Result<()> {
     detail(&format!(
         "an echo we did not send → {status}: a person replied, the conversation goes to a human"
     ));
-    let (status, _) = demo
-        .meta(&messenger_text(
-            "psid-jun",
-            "m_customer_3",
-            "Thanks, I'll wait",
-        ))
-        .await?;
-    detail(&format!("the customer writes again → {status}"));
     let outcome = demo
-        .outcome(Platform::Messenger, "psid-jun", "m_customer_3")
+        .messenger_customer("psid-jun", "m_customer_3", "Thanks, I'll wait")
         .await?;
     detail(&format!(
         "ai-reply: {outcome} — the bot stays quiet until `inboxctl conversation release`"
     ));
 
     step("Kumo Bakery switches the AI to draft mode; a customer asks about delivery");
-    let mut tenant = demo.store.require_tenant(&demo.tenant.tenant_id).await?;
+    let mut tenant = demo
+        .store
+        .require_tenant(&demo.kumo.tenant.tenant_id)
+        .await?;
     tenant.ai_mode = AiMode::Draft;
     demo.store.save_tenant(&tenant).await?;
     let sends_before = demo.platforms.count();
-    let (status, _) = demo
-        .meta(&messenger_text(
-            "psid-mei",
-            "m_customer_4",
-            "Do you deliver to Osaka?",
-        ))
-        .await?;
-    detail(&format!("customer message → {status}"));
     let outcome = demo
-        .outcome(Platform::Messenger, "psid-mei", "m_customer_4")
+        .messenger_customer("psid-mei", "m_customer_4", "Do you deliver to Osaka?")
         .await?;
-    let drafts = demo.store.pending_drafts(&demo.tenant.tenant_id).await?;
+    let drafts = demo
+        .store
+        .pending_drafts(&demo.kumo.tenant.tenant_id)
+        .await?;
     let draft = drafts.first().context("a pending draft")?;
     detail(&format!(
         "ai-reply: {outcome}; the draft waits: \"{}\"",
@@ -503,18 +367,18 @@ async fn story() -> Result<()> {
     );
     outbox
         .approve_draft(
-            &demo.tenant.tenant_id,
+            &demo.kumo.tenant.tenant_id,
             &draft.conversation_id,
             &draft.draft_id,
         )
         .await?;
     detail("the owner approves it (inboxctl drafts approve):");
     detail(&describe_send(
-        &demo.platforms.nth_send(sends_before + 1).await?,
+        &demo.platforms.nth_send(sends_before + 1, PATIENCE).await?,
     ));
     outbox
         .approve_draft(
-            &demo.tenant.tenant_id,
+            &demo.kumo.tenant.tenant_id,
             &draft.conversation_id,
             &draft.draft_id,
         )
@@ -527,7 +391,8 @@ async fn story() -> Result<()> {
     step("The Page owner removes the app on Facebook: Meta calls the data-deletion callback");
     let signed = sign_request(
         APP_SECRET,
-        &json!({"algorithm": "HMAC-SHA256", "user_id": PAGE_OWNER, "issued_at": now}),
+        &json!({"algorithm": "HMAC-SHA256", "user_id": PAGE_OWNER,
+                "issued_at": OffsetDateTime::now_utc().unix_timestamp()}),
     );
     let answer: Value = demo
         .http
@@ -578,7 +443,7 @@ async fn story() -> Result<()> {
     );
     let report = TenantSweeper::new(swept_store, "demo")
         .sweep(
-            &demo.tenant.tenant_id,
+            &demo.kumo.tenant.tenant_id,
             later,
             SweepStage::default(),
             &mut Unlimited,
@@ -590,9 +455,21 @@ async fn story() -> Result<()> {
     detail(
         "conversation content older than the tenant's 365 days is gone; the audit trail has the counts",
     );
+    ensure!(
+        report
+            .deleted
+            .iter()
+            .any(|(what, n)| what.ends_with(".messages") && *n > 0),
+        "the sweep deleted no messages: {:?}",
+        report.deleted
+    );
+    let sends = demo.platforms.count();
+    ensure!(
+        sends == 4,
+        "{sends} messages were sent; the story sends exactly 4"
+    );
     detail(&format!(
-        "{} messages were sent to the platforms in all",
-        demo.platforms.count()
+        "{sends} messages were sent to the platforms in all: 3 AI replies and 1 approved draft"
     ));
     drop(stack);
     Ok(())

@@ -52,6 +52,21 @@ impl Moto {
         Ok(moto)
     }
 
+    /// The emulator at `AWS_ENDPOINT_URL` when one is set (used as it is: `None`), or a new one whose
+    /// address and dummy credentials are put in this process's environment for the SDK to find.
+    /// Call it before starting any thread that reads the environment.
+    pub fn unless_endpoint_set() -> Result<Option<Self>> {
+        if std::env::var_os("AWS_ENDPOINT_URL").is_some() {
+            return Ok(None);
+        }
+        let moto = Self::start()?;
+        for (name, value) in moto.env() {
+            // SAFETY: the caller has started no other thread that reads the environment yet.
+            unsafe { std::env::set_var(name, value) };
+        }
+        Ok(Some(moto))
+    }
+
     /// Environment for processes that use this emulator.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![

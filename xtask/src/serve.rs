@@ -5,7 +5,6 @@
 //! Routes are the ones the deployed HTTP API has: a request is handed to the function's own handler as
 //! the `lambda_http::Request` API Gateway would deliver, so what works here works deployed.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -15,10 +14,7 @@ use anyhow::{Context, Result};
 use data_deletion::DataDeletion;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use inbox_shared::aws::AwsClients;
 use inbox_shared::clock;
 use inbox_shared::config::Config;
@@ -85,17 +81,10 @@ const LOCAL_DEFAULTS: &[(&str, &str)] = &[
 
 pub fn run() -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
-    let own_moto = if std::env::var_os("AWS_ENDPOINT_URL").is_none() {
-        let moto = Moto::start()?;
-        for (name, value) in moto.env() {
-            // SAFETY: set before the runtime starts any thread that reads the environment.
-            unsafe { std::env::set_var(name, value) };
-        }
+    let own_moto = Moto::unless_endpoint_set()?;
+    if let Some(moto) = &own_moto {
         println!("moto (started for this stack) at {}", moto.url);
-        Some(moto)
-    } else {
-        None
-    };
+    }
     for (name, value) in LOCAL_DEFAULTS {
         if std::env::var_os(name).is_none() {
             // SAFETY: as above, no other thread reads the environment yet.
@@ -227,7 +216,10 @@ impl Stack {
                 provisioned.erasure_queue_url.clone(),
                 verbose,
             )),
-            tokio::spawn(accept(listener, routes)),
+            tokio::spawn(crate::http::serve(listener, move |request| {
+                let routes = routes.clone();
+                async move { routes.route(request).await }
+            })),
         ];
         Ok(Self {
             addr,
@@ -235,21 +227,6 @@ impl Stack {
             provisioned,
             tasks,
         })
-    }
-}
-
-async fn accept(listener: TcpListener, routes: Arc<LocalStack>) {
-    while let Ok((stream, _)) = listener.accept().await {
-        let routes = routes.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let routes = routes.clone();
-                async move { Ok::<_, Infallible>(routes.route(request).await) }
-            });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
     }
 }
 
