@@ -16,6 +16,7 @@ pub mod platform;
 pub mod provision;
 pub mod queue;
 pub mod secret;
+pub mod single_flight;
 pub mod store;
 pub mod sweep;
 pub mod telemetry;

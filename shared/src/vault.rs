@@ -26,6 +26,7 @@ use tokio::time::Instant;
 use zeroize::Zeroizing;
 
 use crate::secret::{ChannelSecret, PlatformToken};
+use crate::single_flight::LoadLocks;
 
 /// What a sealed value belongs to; it is the KMS encryption context and part of the AEAD's associated data.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -118,6 +119,8 @@ pub struct TokenVault {
     key_id: String,
     policy: CachePolicy,
     cache: Mutex<HashMap<CacheKey, CachedKey>>,
+    /// Concurrent opens of one channel's credentials on a cold cache make one `Decrypt`.
+    loads: LoadLocks<CacheKey>,
     rng: SystemRandom,
 }
 
@@ -148,6 +151,7 @@ impl TokenVault {
             key_id: key_id.into(),
             policy,
             cache: Mutex::new(HashMap::new()),
+            loads: LoadLocks::default(),
             rng: SystemRandom::new(),
         }
     }
@@ -249,11 +253,17 @@ impl TokenVault {
         let data_key = match self.cached(&cache_key) {
             Some(key) => key,
             None => {
-                let key = self
-                    .decrypt_data_key(context, &wrapped.encrypted_data_key)
-                    .await?;
-                self.remember(cache_key, Zeroizing::new(*key));
-                key
+                let _loading = self.loads.lock(&cache_key).await;
+                match self.cached(&cache_key) {
+                    Some(key) => key,
+                    None => {
+                        let key = self
+                            .decrypt_data_key(context, &wrapped.encrypted_data_key)
+                            .await?;
+                        self.remember(cache_key, Zeroizing::new(*key));
+                        key
+                    }
+                }
             }
         };
         let cannot_open = || VaultError::CannotOpen {

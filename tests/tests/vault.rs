@@ -146,6 +146,27 @@ async fn a_thousand_opens_cost_at_most_two_kms_calls() {
 }
 
 #[tokio::test]
+async fn concurrent_opens_on_a_cold_cache_make_one_kms_call() {
+    let env = TestEnv::new().await;
+    let ctx = SealContext::new("ten_a", "ch_a");
+    let wrapped = env
+        .vault()
+        .seal(&ctx, &PlatformToken::new("EAAG-page-token"), None)
+        .await
+        .unwrap();
+    // A new process, and a batch of ten records for one channel handled at once.
+    let cold = env.vault();
+    env.calls.reset();
+    let opened = futures::future::join_all((0..10).map(|_| cold.open_token(&ctx, &wrapped))).await;
+    assert!(
+        opened
+            .iter()
+            .all(|t| t.as_ref().unwrap().expose_secret() == "EAAG-page-token")
+    );
+    assert_eq!(env.calls.count("Decrypt"), 1, "{:?}", env.calls.snapshot());
+}
+
+#[tokio::test]
 async fn tokens_do_not_print() {
     let env = TestEnv::new().await;
     let ctx = SealContext::new("ten_a", "ch_a");

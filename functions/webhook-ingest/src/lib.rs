@@ -23,6 +23,7 @@ use inbox_shared::platform::signature::{self, SignatureError};
 use inbox_shared::platform::{self, EventKind, InboundEvent, Parsed};
 use inbox_shared::queue::{QueueError, QueueMessage, QueuePublisher};
 use inbox_shared::secret::{AppSecret, ChannelSecret, MessageText};
+use inbox_shared::single_flight::LoadLocks;
 use inbox_shared::store::{ConversationTouch, Ingested, Store, StoreError};
 use inbox_shared::telemetry::Metrics;
 use inbox_shared::vault::{SealContext, TokenVault, VaultError};
@@ -71,6 +72,7 @@ pub struct Ingest {
     app_secret: AppSecret,
     verify_token: AppSecret,
     accounts: Mutex<HashMap<(Platform, String), CachedAccount>>,
+    account_loads: LoadLocks<(Platform, String)>,
     metrics: Metrics,
 }
 
@@ -100,6 +102,7 @@ impl Ingest {
             app_secret: config.require_meta_app_secret()?.clone(),
             verify_token: config.require_meta_verify_token()?.clone(),
             accounts: Mutex::new(HashMap::new()),
+            account_loads: LoadLocks::default(),
             metrics: Metrics::new(FUNCTION),
         })
     }
@@ -507,20 +510,13 @@ impl Ingest {
         account_id: &str,
     ) -> Result<Option<Arc<Account>>, IngestError> {
         let cache_key = (platform, account_id.to_owned());
-        if let Some(cached) = self
-            .accounts
-            .lock()
-            .expect("cache poisoned")
-            .get(&cache_key)
-        {
-            let ttl = if cached.account.is_some() {
-                ROUTE_TTL
-            } else {
-                UNKNOWN_ROUTE_TTL
-            };
-            if cached.cached_at.elapsed() < ttl {
-                return Ok(cached.account.clone());
-            }
+        if let Some(account) = self.cached_account(&cache_key) {
+            return Ok(account);
+        }
+        // The items of one delivery are ingested concurrently: one of them loads, the rest wait for it.
+        let _loading = self.account_loads.lock(&cache_key).await;
+        if let Some(account) = self.cached_account(&cache_key) {
+            return Ok(account);
         }
         let account = self.load_account(platform, account_id).await?.map(Arc::new);
         self.accounts.lock().expect("cache poisoned").insert(
@@ -531,6 +527,18 @@ impl Ingest {
             },
         );
         Ok(account)
+    }
+
+    /// `Some` with the cached answer (an account or none) while it is fresh.
+    fn cached_account(&self, cache_key: &(Platform, String)) -> Option<Option<Arc<Account>>> {
+        let accounts = self.accounts.lock().expect("cache poisoned");
+        let cached = accounts.get(cache_key)?;
+        let ttl = if cached.account.is_some() {
+            ROUTE_TTL
+        } else {
+            UNKNOWN_ROUTE_TTL
+        };
+        (cached.cached_at.elapsed() < ttl).then(|| cached.account.clone())
     }
 
     async fn load_account(

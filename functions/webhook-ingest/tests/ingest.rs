@@ -508,11 +508,9 @@ async fn base64_encoded_api_gateway_body_is_verified_on_its_decoded_bytes() {
 }
 
 #[tokio::test]
-async fn a_two_hundred_entry_batch_is_stored_and_queued_whole() {
-    // 200, not 1,000: moto emulates TransactWriteItems slowly (1,000 take ~200 s there); the parser's
-    // own test covers a 1,000-entry delivery.
+async fn a_thousand_entry_batch_is_stored_and_queued_whole() {
     let w = World::new().await;
-    let entries: Vec<serde_json::Value> = (0..200)
+    let entries: Vec<serde_json::Value> = (0..1000)
         .map(|i| {
             serde_json::json!({"id": PAGE, "time": 1767225600000i64 + i, "messaging": [{
                 "sender": {"id": format!("user-{}", i % 40)}, "recipient": {"id": PAGE},
@@ -522,9 +520,9 @@ async fn a_two_hundred_entry_batch_is_stored_and_queued_whole() {
     let body = serde_json::json!({"object": "page", "entry": entries}).to_string();
     let response = w.meta(&body).await;
     assert_eq!(status(&response), 200, "{}", text(&response));
-    assert_eq!(w.count("Ingested"), 200.0);
+    assert_eq!(w.count("Ingested"), 1000.0);
     let queued = w.queued().await;
-    assert_eq!(queued.len(), 200);
+    assert_eq!(queued.len(), 1000);
     // FIFO order within each conversation.
     let mut last: std::collections::HashMap<String, time::OffsetDateTime> = Default::default();
     for (group, job) in &queued {
@@ -539,7 +537,29 @@ async fn a_two_hundred_entry_batch_is_stored_and_queued_whole() {
         .into_iter()
         .filter(|i| i["kind"].as_s().unwrap() == "message")
         .count();
-    assert_eq!(messages, 200);
+    assert_eq!(messages, 1000);
+}
+
+#[tokio::test]
+async fn a_delivery_of_ten_on_a_cold_cache_costs_fourteen_aws_calls() {
+    let w = World::new().await;
+    let messaging: Vec<serde_json::Value> = (0..10)
+        .map(|i| {
+            serde_json::json!({"sender": {"id": format!("user-cold-{i}")}, "recipient": {"id": PAGE},
+                "timestamp": 1767225600000i64 + i, "message": {"mid": format!("m_cold_{i}"), "text": "hi"}})
+        })
+        .collect();
+    let body = serde_json::json!({"object": "page", "entry": [{"id": PAGE, "time": 1767225600000i64, "messaging": messaging}]})
+        .to_string();
+    w.env.calls.reset();
+    let response = w.meta(&body).await;
+    assert_eq!(status(&response), 200, "{}", text(&response));
+    let calls = w.env.calls.snapshot();
+    // The ten items are ingested concurrently, but the page's route and tenant are loaded once.
+    assert_eq!(w.env.calls.count("GetItem"), 2, "{calls:?}");
+    assert_eq!(w.env.calls.count("TransactWriteItems"), 10, "{calls:?}");
+    assert_eq!(w.env.calls.count("SendMessageBatch"), 1, "{calls:?}");
+    assert_eq!(w.env.calls.total(), 14, "{calls:?}");
 }
 
 #[tokio::test]
