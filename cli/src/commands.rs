@@ -309,10 +309,7 @@ impl Operator {
     }
 
     fn outbox(&self) -> Result<Outbox> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(3))
-            .build()
-            .context("building the HTTP client")?;
+        let http = inbox_shared::https::client(std::time::Duration::from_secs(3));
         Ok(Outbox::new(
             self.store.clone(),
             self.vault(),

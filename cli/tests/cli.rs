@@ -393,7 +393,6 @@ async fn drafts_are_approved_once_rejected_and_conversations_released() {
             error_code: None,
             sent_at: now - time::Duration::minutes(1),
             retain_until: now + time::Duration::days(365),
-            queued: true,
             reply_outcome: Some(ReplyOutcome::Drafted),
         };
         env.store
@@ -572,7 +571,6 @@ async fn an_end_users_export_and_erasure() {
                 error_code: None,
                 sent_at: now + time::Duration::seconds(i),
                 retain_until: now + time::Duration::days(365),
-                queued: true,
                 reply_outcome: None,
             };
             env.store
@@ -715,7 +713,6 @@ async fn retention_settings_termination_and_an_operator_sweep() {
             error_code: None,
             sent_at,
             retain_until: sent_at + time::Duration::days(365),
-            queued: true,
             reply_outcome: None,
         };
         env.store

@@ -45,7 +45,6 @@ fn history() -> Vec<Message> {
             error_code: None,
             sent_at: datetime!(2026-11-02 9:00 UTC),
             retain_until: datetime!(2027-11-02 9:00 UTC),
-            queued: true,
             reply_outcome: None,
         })
         .collect()

@@ -5,6 +5,7 @@ pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod erasure;
+pub mod https;
 pub mod ids;
 pub mod jobs;
 pub mod keys;

@@ -344,10 +344,6 @@ pub struct Message {
     pub sent_at: OffsetDateTime,
     #[serde(with = "rfc3339")]
     pub retain_until: OffsetDateTime,
-    /// An inbound message's reply job is on the inbound queue. Stored false first and set once queueing
-    /// succeeded, so a redelivery of a message whose queueing failed queues it then.
-    #[serde(default)]
-    pub queued: bool,
     /// What ai-reply did about this inbound message (absent until it ran).
     #[serde(default)]
     pub reply_outcome: Option<ReplyOutcome>,

@@ -221,7 +221,6 @@ impl Outbox {
                 error_code: None,
                 sent_at: now,
                 retain_until: delivery.retain_until,
-                queued: false,
                 reply_outcome: None,
             })
             .await;

@@ -21,11 +21,13 @@ pub struct DropBatchEntry {
     pub entry_id: String,
 }
 
-/// Fails the `nth` (0-based, counted from the last reset) call of `operation` before it is sent.
+/// Fails `times` consecutive calls of `operation` before they are sent, from its `nth` (0-based, counted
+/// from the last reset) call on.
 #[derive(Debug, Clone)]
 pub struct FailCall {
     pub operation: String,
     pub nth_call: usize,
+    pub times: usize,
 }
 
 #[derive(Debug, Default)]
@@ -52,11 +54,18 @@ impl AwsCalls {
 
     /// From now on, fails the `nth_call` call of `operation` (once).
     pub fn fail(&self, operation: &str, nth_call: usize) {
+        self.fail_times(operation, nth_call, 1);
+    }
+
+    /// From now on, fails `times` calls of `operation` in a row from its `nth_call` call: an outage that
+    /// outlasts the client's own retries.
+    pub fn fail_times(&self, operation: &str, nth_call: usize, times: usize) {
         let mut state = self.state.lock().unwrap();
         let already = state.counts.get(operation).copied().unwrap_or(0);
         state.fail = Some(FailCall {
             operation: operation.to_owned(),
             nth_call: already + nth_call,
+            times,
         });
     }
 
@@ -169,12 +178,12 @@ impl Intercept for AwsCalls {
         let count = state.counts.entry(operation.clone()).or_default();
         let this_call = *count;
         *count += 1;
-        if state
-            .fail
-            .as_ref()
-            .is_some_and(|f| f.operation == operation && f.nth_call == this_call)
-        {
-            state.fail = None;
+        if let Some(fail) = state.fail.as_mut().filter(|f| {
+            f.operation == operation && (f.nth_call..f.nth_call + f.times).contains(&this_call)
+        }) {
+            if this_call + 1 == fail.nth_call + fail.times {
+                state.fail = None;
+            }
             return Err(format!("injected failure of {operation} call {this_call}").into());
         }
         Ok(())

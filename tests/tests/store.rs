@@ -172,7 +172,6 @@ async fn every_entity_round_trips() {
         error_code: None,
         sent_at: TEST_START,
         retain_until: retain,
-        queued: false,
         reply_outcome: None,
     };
     assert!(store.insert_message(&message).await.unwrap());
@@ -448,7 +447,6 @@ async fn expired_items_read_as_absent_before_ttl_removes_them() {
         error_code: None,
         sent_at: TEST_START,
         retain_until: TEST_START + Duration::days(days),
-        queued: false,
         reply_outcome: None,
     };
     env.store.insert_message(&entry(10, "short")).await.unwrap();

@@ -96,10 +96,7 @@ impl Replier {
     }
 
     pub fn new(config: &Config, clients: &AwsClients, clock: SharedClock) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(StdDuration::from_secs(3))
-            .build()
-            .expect("an HTTP client with the default TLS configuration");
+        let http = inbox_shared::https::client(StdDuration::from_secs(3));
         let store = Store::new(clients.dynamodb.clone(), &config.table_name, clock);
         let outbox = Outbox::new(
             store.clone(),
@@ -602,7 +599,6 @@ mod tests {
             error_code: None,
             sent_at: datetime!(2026-11-02 9:00 UTC),
             retain_until: datetime!(2027-11-02 9:00 UTC),
-            queued: true,
             reply_outcome: None,
         }
     }

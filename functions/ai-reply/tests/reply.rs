@@ -220,7 +220,6 @@ impl World {
             error_code: None,
             sent_at,
             retain_until: sent_at + Duration::days(365),
-            queued: true,
             reply_outcome: None,
         };
         self.env

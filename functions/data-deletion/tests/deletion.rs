@@ -153,7 +153,6 @@ impl World {
                 error_code: None,
                 sent_at: now - Duration::minutes(i as i64),
                 retain_until: now + Duration::days(365),
-                queued: true,
                 reply_outcome: None,
             };
             let first = message(0);

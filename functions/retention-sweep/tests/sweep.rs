@@ -63,7 +63,6 @@ fn message(channel: &Channel, conversation_id: &str, id: &str, sent_at: OffsetDa
         error_code: None,
         sent_at,
         retain_until: sent_at + Duration::days(365),
-        queued: true,
         reply_outcome: None,
     }
 }

@@ -76,12 +76,6 @@ pub struct Ingest {
     metrics: Metrics,
 }
 
-/// An inbound message stored and waiting to be queued.
-struct ToQueue {
-    message: Message,
-    job: InboundJob,
-}
-
 impl Ingest {
     /// Reads configuration and builds clients: once per cold start.
     pub async fn from_env() -> Result<Self, ConfigError> {
@@ -264,36 +258,34 @@ impl Ingest {
             });
             groups[slot].push(event);
         }
-        let to_queue: Vec<Vec<ToQueue>> = stream::iter(groups)
+        let to_queue: Vec<Vec<InboundJob>> = stream::iter(groups)
             .map(|group| self.ingest_conversation(group))
             .buffer_unordered(CONCURRENT_CONVERSATIONS)
             .try_collect()
             .await?;
-        let to_queue: Vec<ToQueue> = to_queue.into_iter().flatten().collect();
+        let to_queue: Vec<InboundJob> = to_queue.into_iter().flatten().collect();
         if to_queue.is_empty() {
             return Ok(());
         }
         let messages: Vec<QueueMessage> = to_queue
             .iter()
-            .map(|q| {
+            .map(|job| {
                 QueueMessage::fifo(
-                    serde_json::to_string(&q.job).expect("a job serialises"),
-                    q.job.conversation_id.clone(),
-                    q.job.dedup_id(),
+                    serde_json::to_string(job).expect("a job serialises"),
+                    job.conversation_id.clone(),
+                    job.dedup_id(),
                 )
             })
             .collect();
         self.publisher.publish(&self.queue_url, messages).await?;
-        let stored: Vec<Message> = to_queue.into_iter().map(|q| q.message).collect();
-        self.store.mark_queued(&stored).await?;
-        self.metrics.count("Queued", stored.len() as u64);
+        self.metrics.count("Queued", to_queue.len() as u64);
         Ok(())
     }
 
     async fn ingest_conversation(
         &self,
         events: Vec<InboundEvent>,
-    ) -> Result<Vec<ToQueue>, IngestError> {
+    ) -> Result<Vec<InboundJob>, IngestError> {
         let mut to_queue = Vec::new();
         for event in events {
             let Some(account) = self.account(event.platform, &event.account_id).await? else {
@@ -315,7 +307,7 @@ impl Ingest {
         &self,
         account: &Account,
         event: InboundEvent,
-    ) -> Result<Option<ToQueue>, IngestError> {
+    ) -> Result<Option<InboundJob>, IngestError> {
         let route = &account.route;
         let conversation_id = keys::conversation_id(&route.channel_id, &event.user_id);
         let retain_until = event.timestamp + account.tenant.retention.content();
@@ -342,7 +334,6 @@ impl Ingest {
             error_code: None,
             sent_at: event.timestamp,
             retain_until,
-            queued: false,
             reply_outcome: None,
         };
         let touch = |last_inbound_at, hand_to_human| ConversationTouch {
@@ -474,9 +465,13 @@ impl Ingest {
                 self.metrics.count("Ingested", 1);
                 true
             }
-            Ingested::Duplicate { queued } => {
+            // Queued again unless already answered: the first delivery may have been stored and then
+            // failed to queue (we answered 500, so the platform redelivers). A job queued twice is
+            // harmless: SQS drops the repeat within its 5-minute deduplication window, and after it the
+            // repeat waits behind the original in the conversation's FIFO group and finds it answered.
+            Ingested::Duplicate { answered } => {
                 self.metrics.count("Duplicate", 1);
-                !queued
+                !answered
             }
         };
         if !needs_queue || event.standby {
@@ -492,13 +487,10 @@ impl Ingest {
             received_at: self.store.now(),
             reply_token: reply_token.map(|t| t.expose().to_owned()),
         };
-        Ok(Some(ToQueue {
-            message: stored,
-            job,
-        }))
+        Ok(Some(job))
     }
 
-    fn counted(&self, metric: &'static str) -> Result<Option<ToQueue>, IngestError> {
+    fn counted(&self, metric: &'static str) -> Result<Option<InboundJob>, IngestError> {
         self.metrics.count(metric, 1);
         Ok(None)
     }

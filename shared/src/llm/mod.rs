@@ -465,7 +465,6 @@ mod tests {
             error_code: None,
             sent_at: datetime!(2026-11-02 9:00 UTC),
             retain_until: datetime!(2027-11-02 9:00 UTC),
-            queued: false,
             reply_outcome: None,
         }
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, DeleteRequest, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, Delete, DeleteRequest, Put, TransactWriteItem, Update, WriteRequest,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
@@ -1254,8 +1254,8 @@ pub struct ConversationTouch<'a> {
 pub enum Ingested {
     /// First delivery: stored.
     Stored,
-    /// Stored before; `queued` says whether its reply job went on the queue.
-    Duplicate { queued: bool },
+    /// Stored before; `answered` says whether ai-reply has recorded what it did about it.
+    Duplicate { answered: bool },
 }
 
 impl Store {
@@ -1379,31 +1379,11 @@ impl Store {
             Err(StoreError::Conflict(_)) => {
                 let stored: Option<Message> = self.get(&message.key()).await?;
                 Ok(Ingested::Duplicate {
-                    queued: stored.is_some_and(|m| m.queued),
+                    answered: stored.is_some_and(|m| m.reply_outcome.is_some()),
                 })
             }
             Err(other) => Err(other),
         }
-    }
-
-    /// Records that these messages' reply jobs are queued (BatchWriteItem, 25 per call).
-    pub async fn mark_queued(&self, messages: &[Message]) -> Result<BatchOutcome> {
-        let mut requests = Vec::with_capacity(messages.len());
-        for message in messages {
-            let mut queued = message.clone();
-            queued.queued = true;
-            requests.push(
-                WriteRequest::builder()
-                    .put_request(
-                        PutRequest::builder()
-                            .set_item(Some(to_item(&queued)?))
-                            .build()
-                            .expect("item is set"),
-                    )
-                    .build(),
-            );
-        }
-        self.write_batch(requests).await
     }
 
     /// Moves our sent message to a newer delivery status, never backwards (a `delivered` arriving after
