@@ -559,6 +559,55 @@ async fn measure_retention_sweep(rig: &Rig) -> Result<ProcessFigures> {
     Ok(figures)
 }
 
+/// The template resource of each function.
+const RESOURCES: [(&str, &str); 4] = [
+    ("webhook-ingest", "WebhookIngestFunction"),
+    ("ai-reply", "AiReplyFunction"),
+    ("data-deletion", "DataDeletionFunction"),
+    ("retention-sweep", "RetentionSweepFunction"),
+];
+
+/// The IAM action that allows an API operation (`DynamoDB_20120810.GetItem` → `dynamodb:GetItem`), and
+/// the template resource it is called on: the table, a queue, or the token key (the functions' own KMS
+/// calls are the token vault's; the data key only encrypts the table, queues and logs for AWS).
+fn iam_action(operation: &str) -> (String, &'static str) {
+    match operation.split_once('.') {
+        Some(("AmazonSQS", "SendMessageBatch")) => ("sqs:SendMessage".into(), "Queue"),
+        Some(("AmazonSQS", name)) => (format!("sqs:{name}"), "Queue"),
+        Some(("TrentService", name)) => (format!("kms:{name}"), "TokenKey"),
+        Some((_, name)) => (format!("dynamodb:{name}"), "Table"),
+        None => (operation.into(), ""),
+    }
+}
+
+/// The operations `function` called that no statement of its policy in `template` allows on the right
+/// resource (its statements: the `- Effect:` items of the resource's block, which runs to the next line
+/// indented by two spaces).
+fn ungranted(template: &str, function: &str, operations: &[String]) -> Vec<String> {
+    let resource = RESOURCES
+        .iter()
+        .find(|(name, _)| *name == function)
+        .map_or("", |(_, resource)| resource);
+    let block: String = template
+        .lines()
+        .skip_while(|line| line.trim_end() != format!("  {resource}:"))
+        .skip(1)
+        .take_while(|line| !(line.starts_with("  ") && !line.starts_with("   ")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let statements: Vec<&str> = block.split("- Effect:").skip(1).collect();
+    operations
+        .iter()
+        .map(|operation| iam_action(operation))
+        .filter(|(action, on)| {
+            !statements
+                .iter()
+                .any(|statement| statement.contains(action.as_str()) && statement.contains(on))
+        })
+        .map(|(action, _)| action)
+        .collect()
+}
+
 fn operations(counts: &[&Counts]) -> Vec<String> {
     let mut operations: Vec<String> = counts
         .iter()
@@ -567,6 +616,47 @@ fn operations(counts: &[&Counts]) -> Vec<String> {
     operations.sort();
     operations.dedup();
     operations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_the_functions_call_is_matched_against_their_own_policy() {
+        let template = std::fs::read_to_string(tooling::repo_root().join(crate::infra::TEMPLATE))
+            .expect("the template");
+        let called = |ops: &[&str]| ops.iter().map(|o| o.to_string()).collect::<Vec<_>>();
+        assert!(
+            ungranted(
+                &template,
+                "webhook-ingest",
+                &called(&[
+                    "DynamoDB_20120810.TransactWriteItems",
+                    "AmazonSQS.SendMessageBatch"
+                ])
+            )
+            .is_empty()
+        );
+        // Only webhook-ingest and ai-reply may decrypt with the token key; the sweep may not even
+        // though its policy names other actions further down the template.
+        assert_eq!(
+            ungranted(
+                &template,
+                "retention-sweep",
+                &called(&["TrentService.Decrypt"])
+            ),
+            ["kms:Decrypt"]
+        );
+        assert_eq!(
+            ungranted(
+                &template,
+                "data-deletion",
+                &called(&["DynamoDB_20120810.BatchWriteItem"])
+            ),
+            ["dynamodb:BatchWriteItem"]
+        );
+    }
 }
 
 fn ms(duration: Duration) -> f64 {
@@ -635,9 +725,22 @@ fn report(
             check(mb(zip) <= Targets::ZIP_MB),
         );
     }
-    println!("\n| function | AWS operations it called |\n|---|---|");
+    println!(
+        "\n| function | AWS operations it called | granted by its policy in infra/template.yaml |\n|---|---|---|"
+    );
+    let template = std::fs::read_to_string(tooling::repo_root().join(crate::infra::TEMPLATE))
+        .unwrap_or_default();
     for (function, figures) in &processes {
-        println!("| {function} | {} |", figures.operations.join(", "));
+        let missing = ungranted(&template, function, &figures.operations);
+        let granted = if missing.is_empty() {
+            format!("all {}", check(true))
+        } else {
+            format!("{} missing {}", check(false), missing.join(", "))
+        };
+        println!(
+            "| {function} | {} | {granted} |",
+            figures.operations.join(", ")
+        );
     }
     println!(
         "\nInvocation times include moto's round trips (a Python emulator serving one request at a time), \
