@@ -592,7 +592,7 @@ fn ungranted(template: &str, function: &str, operations: &[String]) -> Vec<Strin
         .lines()
         .skip_while(|line| line.trim_end() != format!("  {resource}:"))
         .skip(1)
-        .take_while(|line| !(line.starts_with("  ") && !line.starts_with("   ")))
+        .take_while(|line| !line.starts_with("  ") || line.starts_with("   "))
         .collect::<Vec<_>>()
         .join("\n");
     let statements: Vec<&str> = block.split("- Effect:").skip(1).collect();
@@ -616,47 +616,6 @@ fn operations(counts: &[&Counts]) -> Vec<String> {
     operations.sort();
     operations.dedup();
     operations
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_operation_the_functions_call_is_matched_against_their_own_policy() {
-        let template = std::fs::read_to_string(tooling::repo_root().join(crate::infra::TEMPLATE))
-            .expect("the template");
-        let called = |ops: &[&str]| ops.iter().map(|o| o.to_string()).collect::<Vec<_>>();
-        assert!(
-            ungranted(
-                &template,
-                "webhook-ingest",
-                &called(&[
-                    "DynamoDB_20120810.TransactWriteItems",
-                    "AmazonSQS.SendMessageBatch"
-                ])
-            )
-            .is_empty()
-        );
-        // Only webhook-ingest and ai-reply may decrypt with the token key; the sweep may not even
-        // though its policy names other actions further down the template.
-        assert_eq!(
-            ungranted(
-                &template,
-                "retention-sweep",
-                &called(&["TrentService.Decrypt"])
-            ),
-            ["kms:Decrypt"]
-        );
-        assert_eq!(
-            ungranted(
-                &template,
-                "data-deletion",
-                &called(&["DynamoDB_20120810.BatchWriteItem"])
-            ),
-            ["dynamodb:BatchWriteItem"]
-        );
-    }
 }
 
 fn ms(duration: Duration) -> f64 {
@@ -932,4 +891,45 @@ fn machine_description() -> String {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         std::env::consts::ARCH
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_the_functions_call_is_matched_against_their_own_policy() {
+        let template = std::fs::read_to_string(tooling::repo_root().join(crate::infra::TEMPLATE))
+            .expect("the template");
+        let called = |ops: &[&str]| ops.iter().map(|o| o.to_string()).collect::<Vec<_>>();
+        assert!(
+            ungranted(
+                &template,
+                "webhook-ingest",
+                &called(&[
+                    "DynamoDB_20120810.TransactWriteItems",
+                    "AmazonSQS.SendMessageBatch"
+                ])
+            )
+            .is_empty()
+        );
+        // Only webhook-ingest and ai-reply may decrypt with the token key; the sweep may not even
+        // though its policy names other actions further down the template.
+        assert_eq!(
+            ungranted(
+                &template,
+                "retention-sweep",
+                &called(&["TrentService.Decrypt"])
+            ),
+            ["kms:Decrypt"]
+        );
+        assert_eq!(
+            ungranted(
+                &template,
+                "data-deletion",
+                &called(&["DynamoDB_20120810.BatchWriteItem"])
+            ),
+            ["dynamodb:BatchWriteItem"]
+        );
+    }
 }
