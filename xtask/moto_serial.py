@@ -65,14 +65,21 @@ def _restore(backend, before):
 def transact_write_items(self, transact_items):
     before = _snapshot(self, transact_items)
     # moto's own snapshot becomes the live table (its "rollback" a no-op); ours does the rolling back.
+    own_deepcopy = Table.__dict__.get("__deepcopy__")
     Table.__deepcopy__ = lambda table, memo: table
     try:
         return _transact_write_items(self, transact_items)
-    except Exception:
-        _restore(self, before)
+    except Exception as cancelled:
+        try:
+            _restore(self, before)
+        except Exception as failed:
+            raise RuntimeError(f"rolling back a cancelled transaction failed: {failed!r}") from cancelled
         raise
     finally:
-        del Table.__deepcopy__
+        if own_deepcopy is None:
+            del Table.__deepcopy__
+        else:
+            Table.__deepcopy__ = own_deepcopy
 
 
 DynamoDBBackend.transact_write_items = transact_write_items

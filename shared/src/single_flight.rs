@@ -3,13 +3,22 @@
 //! The records of one SQS batch and the items of one webhook delivery are handled concurrently, so on a
 //! cold cache they all miss at once and each would call KMS or DynamoDB for the same value: ten records
 //! of one channel cost ten `Decrypt`s instead of one. A cache that takes this lock after a miss, and looks
-//! again once it holds it, makes one call per key however many tasks missed together.
+//! again once it holds it, makes one call per key however many tasks missed together. A task that had to
+//! wait and still finds nothing knows the load it waited for failed ([`LoadGuard::waited`]): it can fail
+//! at once too, rather than queue another call behind a service that is throttling.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::OwnedMutexGuard;
+
+/// Held while loading a key.
+pub struct LoadGuard {
+    _lock: OwnedMutexGuard<()>,
+    /// Another task was loading the key when this one asked.
+    pub waited: bool,
+}
 
 pub struct LoadLocks<K> {
     /// Only keys being loaded right now: an entry dies with its last guard.
@@ -26,7 +35,7 @@ impl<K> Default for LoadLocks<K> {
 
 impl<K: Hash + Eq + Clone> LoadLocks<K> {
     /// Waits until no other task is loading `key`, and holds it until the guard is dropped.
-    pub async fn lock(&self, key: &K) -> OwnedMutexGuard<()> {
+    pub async fn lock(&self, key: &K) -> LoadGuard {
         let lock = {
             let mut locks = self.locks.lock().expect("load locks poisoned");
             locks.retain(|_, lock| lock.strong_count() > 0);
@@ -39,7 +48,16 @@ impl<K: Hash + Eq + Clone> LoadLocks<K> {
                 }
             }
         };
-        lock.lock_owned().await
+        match lock.clone().try_lock_owned() {
+            Ok(guard) => LoadGuard {
+                _lock: guard,
+                waited: false,
+            },
+            Err(_) => LoadGuard {
+                _lock: lock.lock_owned().await,
+                waited: true,
+            },
+        }
     }
 }
 
@@ -87,8 +105,10 @@ mod tests {
         use futures::FutureExt;
         let locks = LoadLocks::default();
         let loading_a = locks.lock(&"channel-a").await;
+        assert!(!loading_a.waited);
+        let mut second_a = Box::pin(locks.lock(&"channel-a"));
         assert!(
-            locks.lock(&"channel-a").now_or_never().is_none(),
+            (&mut second_a).now_or_never().is_none(),
             "a second load of a waits"
         );
         assert!(
@@ -96,6 +116,7 @@ mod tests {
             "b is not held back"
         );
         drop(loading_a);
+        assert!(second_a.await.waited, "and knows it waited");
         assert!(locks.lock(&"channel-a").now_or_never().is_some());
         assert!(
             locks

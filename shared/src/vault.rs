@@ -253,9 +253,14 @@ impl TokenVault {
         let data_key = match self.cached(&cache_key) {
             Some(key) => key,
             None => {
-                let _loading = self.loads.lock(&cache_key).await;
+                let loading = self.loads.lock(&cache_key).await;
                 match self.cached(&cache_key) {
                     Some(key) => key,
+                    None if loading.waited => {
+                        return Err(VaultError::Kms(
+                            "a concurrent Decrypt of this channel's data key just failed".into(),
+                        ));
+                    }
                     None => {
                         let key = self
                             .decrypt_data_key(context, &wrapped.encrypted_data_key)

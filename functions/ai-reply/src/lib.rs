@@ -48,6 +48,8 @@ pub mod handoff_reason {
     pub const AI_UNAVAILABLE: &str = "ai_unavailable";
     pub const OVER_MESSAGE_LIMIT: &str = "monthly_message_limit_reached";
     pub const OVER_TOKEN_LIMIT: &str = "monthly_token_limit_reached";
+    /// Every delivery of the job failed (a platform or AWS error that did not clear).
+    pub const REPLY_FAILED: &str = "reply_failed";
 }
 
 /// Phrases (lower-cased) by which a customer asks for a person.
@@ -201,7 +203,14 @@ impl Replier {
             .get("ApproximateReceiveCount")
             .and_then(|c| c.parse().ok())
             .unwrap_or(1);
-        let outcome = self.reply(&job, receive_count, deadline).await?;
+        let outcome = match self.reply(&job, receive_count, deadline).await {
+            Ok(outcome) => outcome,
+            Err(retry) if receive_count >= self.max_receives => {
+                self.give_up(&job).await;
+                return Err(retry);
+            }
+            Err(retry) => return Err(retry),
+        };
         if let Some((outcome, code)) = outcome {
             self.metrics.count(outcome_metric(outcome), 1);
             self.store
@@ -444,6 +453,39 @@ impl Replier {
                     _ => (ReplyOutcome::SendFailed, None),
                 }))
             }
+        }
+    }
+
+    /// The last delivery failed too, and the record goes to the dead-letter queue (its alarm fires): a
+    /// person takes the conversation unless one already has it, and the message is recorded as handed
+    /// off. So it counts as answered, and a later redelivery of its webhook does not queue it again to
+    /// be answered hours late. Best effort: a failure here is logged.
+    async fn give_up(&self, job: &InboundJob) {
+        self.metrics.count("GaveUp", 1);
+        let result: Result<(), Retry> = async {
+            let conversation = self
+                .store
+                .get_conversation(&job.tenant_id, &job.channel_id, &job.conversation_id)
+                .await?;
+            if let Some(conversation) = conversation.filter(|c| c.mode == ConversationMode::Bot) {
+                self.hand_off(&conversation, handoff_reason::REPLY_FAILED)
+                    .await?;
+            }
+            self.store
+                .set_reply_outcome(
+                    &job.tenant_id,
+                    &job.conversation_id,
+                    job.sent_at,
+                    &job.message_id,
+                    ReplyOutcome::HandedOff,
+                    None,
+                )
+                .await?;
+            Ok(())
+        }
+        .await;
+        if let Err(Retry(reason)) = result {
+            tracing::error!(message_id = %job.message_id, %reason, "could not record the give-up");
         }
     }
 

@@ -584,6 +584,49 @@ async fn every_provider_down_retries_then_dead_letters_and_hands_off() {
         w.conversation(&job).await.handoff_reason.as_deref(),
         Some(handoff_reason::AI_UNAVAILABLE)
     );
+    assert_eq!(
+        w.outcome(&job).await,
+        Some(ReplyOutcome::HandedOff),
+        "recorded, so a late redelivery of the webhook does not queue it again"
+    );
+}
+
+#[tokio::test]
+async fn a_send_that_keeps_failing_is_handed_to_a_person_on_the_last_receive() {
+    let w = World::new(AiMode::Auto).await;
+    w.graph
+        .set(|_| (400, json!({"error": {"message": "limit", "code": 613}})));
+    let job = w
+        .inbound(
+            Platform::Messenger,
+            "psid-gives-up",
+            "Do you ship to Osaka?",
+        )
+        .await;
+    let receive = |count: &str| {
+        let mut batch = event(&[&job]);
+        batch.records[0]
+            .attributes
+            .insert("ApproximateReceiveCount".into(), count.into());
+        w.replier
+            .handle_batch(batch, Instant::now() + std::time::Duration::from_secs(60))
+    };
+    assert_eq!(receive("4").await.batch_item_failures.len(), 1);
+    assert_eq!(w.outcome(&job).await, None, "retried, nothing recorded yet");
+    assert_eq!(w.conversation(&job).await.mode, ConversationMode::Bot);
+
+    assert_eq!(
+        receive("5").await.batch_item_failures.len(),
+        1,
+        "the last receive still fails: the record goes to the dead-letter queue"
+    );
+    assert_eq!(w.outcome(&job).await, Some(ReplyOutcome::HandedOff));
+    let conversation = w.conversation(&job).await;
+    assert_eq!(conversation.mode, ConversationMode::Human);
+    assert_eq!(
+        conversation.handoff_reason.as_deref(),
+        Some(handoff_reason::REPLY_FAILED)
+    );
 }
 
 #[tokio::test]

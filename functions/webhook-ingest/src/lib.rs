@@ -37,6 +37,8 @@ pub const LINE_MAX_BODY: usize = 1024 * 1024;
 /// A route found stays cached this long in a warm container; an unknown account, less.
 const ROUTE_TTL: StdDuration = StdDuration::from_secs(60);
 const UNKNOWN_ROUTE_TTL: StdDuration = StdDuration::from_secs(10);
+/// Accounts (known or not) one warm container remembers at most.
+const MAX_CACHED_ACCOUNTS: usize = 10_000;
 /// Conversations ingested concurrently (events of one conversation go in order).
 const CONCURRENT_CONVERSATIONS: usize = 16;
 /// Why a conversation went to a human when someone replied in the platform's own inbox.
@@ -511,7 +513,18 @@ impl Ingest {
             return Ok(account);
         }
         let account = self.load_account(platform, account_id).await?.map(Arc::new);
-        self.accounts.lock().expect("cache poisoned").insert(
+        let mut accounts = self.accounts.lock().expect("cache poisoned");
+        if accounts.len() >= MAX_CACHED_ACCOUNTS {
+            // LINE's `destination` is read before the signature can be checked, so anyone can make us
+            // look up made-up accounts: keep the cache bounded, known accounts first.
+            accounts.retain(|_, cached| {
+                cached.account.is_some() && cached.cached_at.elapsed() < ROUTE_TTL
+            });
+            if accounts.len() >= MAX_CACHED_ACCOUNTS {
+                accounts.clear();
+            }
+        }
+        accounts.insert(
             cache_key,
             CachedAccount {
                 account: account.clone(),
