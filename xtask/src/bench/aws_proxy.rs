@@ -155,8 +155,9 @@ impl Forward {
 }
 
 /// DynamoDB on-demand capacity of one request, (write units, read units), as billing counts them: a
-/// write is 1 unit per KiB of the item, twice that inside a transaction; a read is 1 unit per 4 KiB
-/// read, half that when eventually consistent. Item sizes are taken from the request (a put's item in
+/// write is 1 unit per KiB of the item, and again for each secondary index the item is in (its `gsi1pk`,
+/// `gsi2pk`), twice all that inside a transaction; a read is 1 unit per 4 KiB read, half that when
+/// eventually consistent. Item sizes are taken from the request (a put's item in
 /// wire JSON, which overstates its stored size) or, for reads and updates, from what came back or a
 /// single unit, so the estimate errs on the high side for puts and on the low side for updates of large
 /// items. Non-DynamoDB operations cost no units.
@@ -165,7 +166,14 @@ pub fn capacity_units(operation: &str, request: &[u8], response_len: usize) -> (
         return (0.0, 0.0);
     };
     let body: serde_json::Value = serde_json::from_slice(request).unwrap_or_default();
-    let kib = |value: &serde_json::Value| (value.to_string().len() as f64 / 1024.0).ceil().max(1.0);
+    let kib = |item: &serde_json::Value| {
+        let size = (item.to_string().len() as f64 / 1024.0).ceil().max(1.0);
+        let indexes = ["gsi1pk", "gsi2pk"]
+            .iter()
+            .filter(|attribute| item.get(**attribute).is_some())
+            .count();
+        size * (1 + indexes) as f64
+    };
     let read = |consistent: bool| {
         let units = (response_len as f64 / 4096.0).ceil().max(1.0);
         if consistent { units } else { units / 2.0 }
@@ -250,6 +258,17 @@ mod tests {
             2,
         );
         assert_eq!(units, (3.0, 0.0));
+    }
+
+    #[test]
+    fn a_put_also_pays_for_each_index_the_item_is_in() {
+        let request = serde_json::json!({"Item": {"pk": {"S": "a"}, "gsi2pk": {"S": "T#CONTENT"}}});
+        let units = capacity_units(
+            "DynamoDB_20120810.PutItem",
+            request.to_string().as_bytes(),
+            2,
+        );
+        assert_eq!(units, (2.0, 0.0));
     }
 
     #[test]

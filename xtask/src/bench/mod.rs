@@ -44,13 +44,48 @@ const BATCH: usize = 10;
 const SINGLE_DELIVERIES: usize = 10;
 /// Cold starts measured per function (the report gives their median and range).
 const STARTS: usize = 7;
-/// Memory of each function in `infra/template.yaml`, which Lambda bills by.
-const MEMORY_MB: [(&str, u32); 4] = [
-    ("webhook-ingest", 256),
-    ("ai-reply", 256),
-    ("data-deletion", 256),
-    ("retention-sweep", 512),
+/// Each function as `infra/template.yaml` deploys it: its resource, the memory Lambda bills by, and its
+/// timeout (the invocation deadline it is handed).
+struct Deployed {
+    function: &'static str,
+    resource: &'static str,
+    memory_mb: u32,
+    timeout: Duration,
+}
+
+const DEPLOYED: [Deployed; 4] = [
+    Deployed {
+        function: "webhook-ingest",
+        resource: "WebhookIngestFunction",
+        memory_mb: 256,
+        timeout: Duration::from_secs(10),
+    },
+    Deployed {
+        function: "ai-reply",
+        resource: "AiReplyFunction",
+        memory_mb: 256,
+        timeout: Duration::from_secs(30),
+    },
+    Deployed {
+        function: "data-deletion",
+        resource: "DataDeletionFunction",
+        memory_mb: 256,
+        timeout: Duration::from_secs(10),
+    },
+    Deployed {
+        function: "retention-sweep",
+        resource: "RetentionSweepFunction",
+        memory_mb: 512,
+        timeout: Duration::from_secs(900),
+    },
 ];
+
+fn deployed(function: &str) -> &'static Deployed {
+    DEPLOYED
+        .iter()
+        .find(|d| d.function == function)
+        .expect("one of the four functions")
+}
 
 struct Targets;
 impl Targets {
@@ -92,6 +127,8 @@ fn median(samples: &[Duration]) -> Duration {
 
 struct IngestFigures {
     process: ProcessFigures,
+    /// Wall times of the single-message deliveries.
+    single_invocations: Vec<Duration>,
     messages: usize,
     /// Calls of the warm deliveries of 10 (counts cover `WARM_DELIVERIES * BATCH` messages).
     batched: Counts,
@@ -192,13 +229,6 @@ fn binary(function: &str) -> PathBuf {
     target_dir().join("release").join(function)
 }
 
-fn memory_mb(function: &str) -> u32 {
-    MEMORY_MB
-        .iter()
-        .find(|(name, _)| *name == function)
-        .map_or(256, |(_, mb)| *mb)
-}
-
 /// The isolated resources, demo tenant and stand-ins the function processes run against.
 struct Rig {
     proxy: AwsProxy,
@@ -255,8 +285,7 @@ impl Rig {
         let mut starts = Vec::with_capacity(STARTS);
         loop {
             let mut process =
-                LambdaProcess::start(&binary(function), function, memory_mb(function), &self.env)
-                    .await?;
+                LambdaProcess::start(&binary(function), deployed(function), &self.env).await?;
             starts.push(
                 process
                     .ready()
@@ -374,15 +403,18 @@ async fn measure_ingest(rig: &Rig) -> Result<IngestFigures> {
     let cpu_per_message = (process.cpu_time()? - cpu_before) / warm_messages as u32;
     let log_bytes_per_message = (process.log_bytes() - logs_before) as f64 / warm_messages as f64;
     let first_single = (WARM_DELIVERIES + 1) * BATCH;
+    let mut single_invocations = Vec::with_capacity(SINGLE_DELIVERIES);
     for i in first_single..first_single + SINGLE_DELIVERIES {
-        let (answer, _) = process.invoke(&delivery(i..i + 1)).await?;
+        let (answer, took) = process.invoke(&delivery(i..i + 1)).await?;
         expect_status(&answer, 200)?;
+        single_invocations.push(took);
     }
     let single = rig.proxy.take();
     figures.peak_rss = process.peak_rss()?;
     figures.operations = operations(&[&cold, &batched, &single]);
     Ok(IngestFigures {
         process: figures,
+        single_invocations,
         messages: users.len(),
         batched,
         single,
@@ -559,14 +591,6 @@ async fn measure_retention_sweep(rig: &Rig) -> Result<ProcessFigures> {
     Ok(figures)
 }
 
-/// The template resource of each function.
-const RESOURCES: [(&str, &str); 4] = [
-    ("webhook-ingest", "WebhookIngestFunction"),
-    ("ai-reply", "AiReplyFunction"),
-    ("data-deletion", "DataDeletionFunction"),
-    ("retention-sweep", "RetentionSweepFunction"),
-];
-
 /// The IAM action that allows an API operation (`DynamoDB_20120810.GetItem` → `dynamodb:GetItem`), and
 /// the template resource it is called on: the table, a queue, or the token key (the functions' own KMS
 /// calls are the token vault's; the data key only encrypts the table, queues and logs for AWS).
@@ -584,10 +608,7 @@ fn iam_action(operation: &str) -> (String, &'static str) {
 /// resource (its statements: the `- Effect:` items of the resource's block, which runs to the next line
 /// indented by two spaces).
 fn ungranted(template: &str, function: &str, operations: &[String]) -> Vec<String> {
-    let resource = RESOURCES
-        .iter()
-        .find(|(name, _)| *name == function)
-        .map_or("", |(_, resource)| resource);
+    let resource = deployed(function).resource;
     let block: String = template
         .lines()
         .skip_while(|line| line.trim_end() != format!("  {resource}:"))
@@ -811,48 +832,63 @@ fn report(
 
 fn print_cost(ingest: &IngestFigures, reply: &ReplyFigures) {
     let warm_messages = (WARM_DELIVERIES * BATCH) as f64;
-    let ingest_stage = |http_requests: f64, counts: &Counts, messages: f64| PerMessage {
-        http_requests,
-        invocations: http_requests,
-        billed_ms_per_invocation: ms(ingest.process.warm_median()),
-        memory_mb: f64::from(memory_mb("webhook-ingest")),
-        write_units: counts.write_units / messages,
-        read_units: counts.read_units / messages,
-        sqs_requests: counts.of_service("AmazonSQS") as f64 / messages,
-        kms_requests: counts.of_service("TrentService") as f64 / messages,
-        log_bytes: ingest.log_bytes_per_message,
-    };
+    let ingest_stage =
+        |http_requests: f64, invocation: Duration, counts: &Counts, messages: f64| PerMessage {
+            http_requests,
+            invocations: http_requests,
+            billed_ms_per_invocation: ms(invocation),
+            memory_mb: f64::from(deployed("webhook-ingest").memory_mb),
+            write_units: counts.write_units / messages,
+            read_units: counts.read_units / messages,
+            sqs_requests: counts.of_service("AmazonSQS") as f64 / messages,
+            kms_requests: counts.of_service("TrentService") as f64 / messages,
+            log_bytes: ingest.log_bytes_per_message,
+        };
     let replies = reply.replies as f64;
-    let reply_stage = PerMessage {
+    // ai-reply with `records` per invocation: the batch of 10 measured, or one record at a time (a
+    // tenth of it: moto serves the records of a batch one after the other).
+    let reply_stage = |records: f64| PerMessage {
         http_requests: 0.0,
-        invocations: reply.invocations as f64 / replies,
-        billed_ms_per_invocation: ms(reply.process.warm_median()),
-        memory_mb: f64::from(memory_mb("ai-reply")),
+        invocations: 1.0 / records,
+        billed_ms_per_invocation: ms(reply.process.warm_median()) * records / BATCH as f64,
+        memory_mb: f64::from(deployed("ai-reply").memory_mb),
         write_units: reply.counts.write_units / replies,
         read_units: reply.counts.read_units / replies,
         // Lambda's event source mapping: one ReceiveMessage and one DeleteMessageBatch per batch.
-        sqs_requests: 2.0 * reply.invocations as f64 / replies,
+        sqs_requests: 2.0 / records,
         kms_requests: reply.counts.of_service("TrentService") as f64 / replies,
         log_bytes: reply.log_bytes_per_reply,
     };
     let batched = cost::per_million(
         &[
-            ingest_stage(1.0 / BATCH as f64, &ingest.batched, warm_messages),
-            reply_stage,
+            ingest_stage(
+                1.0 / BATCH as f64,
+                ingest.process.warm_median(),
+                &ingest.batched,
+                warm_messages,
+            ),
+            reply_stage(BATCH as f64),
         ],
         &cost::LIST_PRICES,
     );
     let single = cost::per_million(
         &[
-            ingest_stage(1.0, &ingest.single, SINGLE_DELIVERIES as f64),
-            reply_stage,
+            ingest_stage(
+                1.0,
+                median(&ingest.single_invocations),
+                &ingest.single,
+                SINGLE_DELIVERIES as f64,
+            ),
+            reply_stage(1.0),
         ],
         &cost::LIST_PRICES,
     );
     println!(
         "### Cost per million messages, each answered by the AI (AWS list prices, us-east-1)\n"
     );
-    println!("| item | Meta batches 10 per delivery | one message per delivery |");
+    println!(
+        "| item | busy: 10 messages per delivery and per ai-reply batch | quiet: one message at a time |"
+    );
     println!("|---|---|---|");
     for ((item, batched), (_, single)) in batched.items.iter().zip(&single.items) {
         println!("| {item} | ${batched:.2} | ${single:.2} |");
@@ -864,11 +900,14 @@ fn print_cost(ingest: &IngestFigures, reply: &ReplyFigures) {
     );
     println!(
         "Lambda durations are the warm medians measured against moto; DynamoDB units are estimated from \
-         the requests (items under 1 KiB in these tests); ai-reply's SQS requests are those of Lambda's \
+         the requests (items under 1 KiB in these tests, index writes included); ai-reply's SQS requests are those of Lambda's \
          event source mapping (a receive and a delete per batch). Each second ai-reply waits for an LLM adds \
          ${:.2} per million replies; the provider's token price comes on top. Fixed monthly costs (two KMS \
          keys at $1, alarms, idle queue polling) and storage ($0.25 per GB-month) are not per message.",
-        cost::llm_wait_per_second(f64::from(memory_mb("ai-reply")), &cost::LIST_PRICES)
+        cost::llm_wait_per_second(
+            f64::from(deployed("ai-reply").memory_mb),
+            &cost::LIST_PRICES
+        )
     );
 }
 

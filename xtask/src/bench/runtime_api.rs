@@ -19,9 +19,6 @@ use hyper::{Request, Response};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc, oneshot};
 
-/// How long one invocation may take before the harness gives up on it.
-const INVOCATION_LIMIT: Duration = Duration::from_secs(60);
-
 /// What the function answered for one invocation.
 pub enum Answer {
     Response(serde_json::Value),
@@ -29,8 +26,8 @@ pub enum Answer {
 }
 
 struct Shared {
-    /// Events waiting for the function's next poll: (request id, payload).
-    events: tokio::sync::Mutex<mpsc::Receiver<(String, Vec<u8>)>>,
+    /// Events waiting for the function's next poll: (request id, deadline, payload).
+    events: tokio::sync::Mutex<mpsc::Receiver<(String, SystemTime, Vec<u8>)>>,
     /// Where each request id's answer goes.
     waiting: Mutex<Vec<(String, oneshot::Sender<Answer>)>>,
     first_poll: Mutex<Option<Instant>>,
@@ -43,9 +40,11 @@ pub struct LambdaProcess {
     child: Child,
     started: Instant,
     shared: Arc<Shared>,
-    events: mpsc::Sender<(String, Vec<u8>)>,
+    events: mpsc::Sender<(String, SystemTime, Vec<u8>)>,
     log_bytes: Arc<AtomicU64>,
     next_id: u64,
+    /// The function's timeout: each invocation's deadline, and how long the harness waits for it.
+    timeout: Duration,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -58,11 +57,10 @@ impl Drop for LambdaProcess {
 }
 
 impl LambdaProcess {
-    /// Starts `binary` with Lambda's environment (`memory_mb`, the Runtime API address) plus `env`.
+    /// Starts `binary` with Lambda's environment (as `deployed`, the Runtime API address) plus `env`.
     pub async fn start(
         binary: &Path,
-        function: &str,
-        memory_mb: u32,
+        deployed: &super::Deployed,
         env: &[(String, String)],
     ) -> Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -84,7 +82,11 @@ impl LambdaProcess {
         let mut child = Command::new(binary)
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .envs(lambda_environment(addr, function, memory_mb))
+            .envs(lambda_environment(
+                addr,
+                deployed.function,
+                deployed.memory_mb,
+            ))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -110,6 +112,7 @@ impl LambdaProcess {
             events,
             log_bytes,
             next_id: 0,
+            timeout: deployed.timeout,
             server,
         })
     }
@@ -146,13 +149,14 @@ impl LambdaProcess {
             .unwrap()
             .push((id.clone(), sender));
         let sent = Instant::now();
+        let deadline = SystemTime::now() + self.timeout;
         self.events
-            .send((id, serde_json::to_vec(payload)?))
+            .send((id, deadline, serde_json::to_vec(payload)?))
             .await
             .context("the Runtime API stand-in stopped")?;
-        let answer = tokio::time::timeout(INVOCATION_LIMIT, receiver)
+        let answer = tokio::time::timeout(self.timeout, receiver)
             .await
-            .context("the invocation did not finish within 60 s")?
+            .with_context(|| format!("the invocation did not finish within {:?}", self.timeout))?
             .context("the Runtime API stand-in stopped")?;
         Ok((answer, sent.elapsed()))
     }
@@ -228,14 +232,13 @@ async fn route(request: Request<Incoming>, shared: &Shared) -> Response<Full<Byt
             .get_or_insert_with(Instant::now);
         shared.polled.notify_waiters();
         // Held until the harness has an event, as Lambda holds the poll of an idle function.
-        let Some((id, payload)) = shared.events.lock().await.recv().await else {
+        let Some((id, deadline, payload)) = shared.events.lock().await.recv().await else {
             return status(410);
         };
-        let deadline_ms = SystemTime::now()
+        let deadline_ms = deadline
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
-            .as_millis()
-            + INVOCATION_LIMIT.as_millis();
+            .as_millis();
         return Response::builder()
             .header("lambda-runtime-aws-request-id", &id)
             .header("lambda-runtime-deadline-ms", deadline_ms.to_string())
