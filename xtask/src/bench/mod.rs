@@ -723,8 +723,9 @@ fn report(
         );
     }
     println!(
-        "\nInvocation times include moto's round trips (a Python emulator serving one request at a time), \
-         so they are an upper bound on the code's own time, not DynamoDB's.\n"
+        "\nEach process here has a whole core, while Lambda gives 256 MB about a seventh of a vCPU, so \
+         CPU-bound work (start-up included) is slower there; invocation times are mostly moto's round \
+         trips (a Python emulator serving one request at a time), far slower than DynamoDB's.\n"
     );
 
     println!("### webhook-ingest\n");
