@@ -213,16 +213,7 @@ impl Replier {
         };
         if let Some((outcome, code)) = outcome {
             self.metrics.count(outcome_metric(outcome), 1);
-            self.store
-                .set_reply_outcome(
-                    &job.tenant_id,
-                    &job.conversation_id,
-                    job.sent_at,
-                    &job.message_id,
-                    outcome,
-                    code,
-                )
-                .await?;
+            self.record_outcome(&job, outcome, code).await?;
             tracing::info!(
                 tenant_id = %job.tenant_id,
                 conversation_id = %job.conversation_id,
@@ -471,22 +462,33 @@ impl Replier {
                 self.hand_off(&conversation, handoff_reason::REPLY_FAILED)
                     .await?;
             }
-            self.store
-                .set_reply_outcome(
-                    &job.tenant_id,
-                    &job.conversation_id,
-                    job.sent_at,
-                    &job.message_id,
-                    ReplyOutcome::HandedOff,
-                    None,
-                )
-                .await?;
-            Ok(())
+            self.record_outcome(job, ReplyOutcome::HandedOff, None)
+                .await
         }
         .await;
         if let Err(Retry(reason)) = result {
             tracing::error!(message_id = %job.message_id, %reason, "could not record the give-up");
         }
+    }
+
+    /// Records on the inbound message what was done about it.
+    async fn record_outcome(
+        &self,
+        job: &InboundJob,
+        outcome: ReplyOutcome,
+        code: Option<i64>,
+    ) -> Result<(), Retry> {
+        self.store
+            .set_reply_outcome(
+                &job.tenant_id,
+                &job.conversation_id,
+                job.sent_at,
+                &job.message_id,
+                outcome,
+                code,
+            )
+            .await?;
+        Ok(())
     }
 
     async fn hand_off(&self, conversation: &Conversation, reason: &str) -> Result<(), Retry> {

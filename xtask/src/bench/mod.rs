@@ -439,8 +439,7 @@ async fn measure_reply(rig: &Rig, expected: usize) -> Result<ReplyFigures> {
     let mut invocations = 0;
     let mut idle_polls = 0;
     while rig.platforms.count() - sends_before < expected {
-        let batch = lambda::receive_batch(&rig.direct.sqs, queue).await?;
-        if batch.is_empty() {
+        let Some(took) = deliver_batch(rig, &mut process, queue, "ai-reply").await? else {
             idle_polls += 1;
             if idle_polls > 60 {
                 bail!(
@@ -450,33 +449,14 @@ async fn measure_reply(rig: &Rig, expected: usize) -> Result<ReplyFigures> {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
             continue;
-        }
-        idle_polls = 0;
-        let (answer, took) = process.invoke(&serde_json::to_value(&batch.event)?).await?;
-        let response: SqsBatchResponse = match answer {
-            Answer::Response(response) => serde_json::from_value(response)?,
-            Answer::Error(error) => bail!("ai-reply failed: {error}"),
         };
-        if !response.batch_item_failures.is_empty() {
-            bail!(
-                "ai-reply reported {} failed records",
-                response.batch_item_failures.len()
-            );
-        }
+        idle_polls = 0;
         if invocations == 0 {
             figures.cold_invocation = took;
         } else {
             figures.warm_invocations.push(took);
         }
         invocations += 1;
-        lambda::settle(
-            &rig.direct.sqs,
-            queue,
-            batch,
-            &response,
-            Duration::from_secs(1),
-        )
-        .await?;
     }
     let replies = rig.platforms.count() - sends_before;
     let counts = rig.proxy.take();
@@ -490,6 +470,41 @@ async fn measure_reply(rig: &Rig, expected: usize) -> Result<ReplyFigures> {
         invocations,
         counts,
     })
+}
+
+/// One batch from `queue`, handed to `process` as Lambda's event source mapping does and settled as it
+/// would: returns the invocation's wall time, or `None` when the queue had nothing. A reported failure
+/// fails the bench (its work is expected to succeed).
+async fn deliver_batch(
+    rig: &Rig,
+    process: &mut LambdaProcess,
+    queue: &str,
+    function: &str,
+) -> Result<Option<Duration>> {
+    let batch = lambda::receive_batch(&rig.direct.sqs, queue).await?;
+    if batch.is_empty() {
+        return Ok(None);
+    }
+    let (answer, took) = process.invoke(&serde_json::to_value(&batch.event)?).await?;
+    let response: SqsBatchResponse = match answer {
+        Answer::Response(response) => serde_json::from_value(response)?,
+        Answer::Error(error) => bail!("{function} failed: {error}"),
+    };
+    if !response.batch_item_failures.is_empty() {
+        bail!(
+            "{function} reported {} failed records",
+            response.batch_item_failures.len()
+        );
+    }
+    lambda::settle(
+        &rig.direct.sqs,
+        queue,
+        batch,
+        &response,
+        Duration::from_secs(1),
+    )
+    .await?;
+    Ok(Some(took))
 }
 
 async fn measure_data_deletion(rig: &Rig) -> Result<ProcessFigures> {
@@ -563,28 +578,8 @@ async fn measure_retention_sweep(rig: &Rig) -> Result<ProcessFigures> {
     figures.cold_invocation = took;
     // The fan-out queued a sweep per tenant and re-queued the open deletion requests: run them all.
     let queue = &rig.provisioned.erasure_queue_url;
-    loop {
-        let batch = lambda::receive_batch(&rig.direct.sqs, queue).await?;
-        if batch.is_empty() {
-            break;
-        }
-        let (answer, took) = process.invoke(&serde_json::to_value(&batch.event)?).await?;
-        let response: SqsBatchResponse = match answer {
-            Answer::Response(response) => serde_json::from_value(response)?,
-            Answer::Error(error) => bail!("retention-sweep failed: {error}"),
-        };
-        if !response.batch_item_failures.is_empty() {
-            bail!("retention-sweep reported failed jobs");
-        }
+    while let Some(took) = deliver_batch(rig, &mut process, queue, "retention-sweep").await? {
         figures.warm_invocations.push(took);
-        lambda::settle(
-            &rig.direct.sqs,
-            queue,
-            batch,
-            &response,
-            Duration::from_secs(1),
-        )
-        .await?;
     }
     figures.peak_rss = process.peak_rss()?;
     figures.operations = operations(&[&rig.proxy.take()]);
