@@ -681,18 +681,15 @@ async fn channel(ctx: &Operator, command: ChannelCommand) -> Result<Output> {
                     secret.as_ref(),
                 )
                 .await?;
-            let channel = Channel {
-                tenant_id: t.tenant_id.clone(),
+            let channel = Channel::connected(
+                &t.tenant_id,
                 channel_id,
                 platform,
-                account_id: account,
-                status: ChannelStatus::Connected,
+                account,
+                credentials,
                 connected_by,
-                connected_at: ctx.clock.now(),
-                disconnected_at: None,
-                credentials: Some(credentials),
-                retain_until: None,
-            };
+                ctx.clock.now(),
+            );
             ctx.store.connect_channel(&channel).await?;
             ctx.audit(&t, "channel.connect", &channel.channel_id)
                 .await?;

@@ -222,6 +222,32 @@ pub struct Channel {
     pub retain_until: Option<OffsetDateTime>,
 }
 
+impl Channel {
+    /// A channel as it is connected: its credentials sealed by the vault under `channel_id`.
+    pub fn connected(
+        tenant_id: &str,
+        channel_id: String,
+        platform: Platform,
+        account_id: String,
+        credentials: WrappedCredentials,
+        connected_by: Option<String>,
+        at: OffsetDateTime,
+    ) -> Self {
+        Self {
+            tenant_id: tenant_id.to_owned(),
+            channel_id,
+            platform,
+            account_id,
+            status: ChannelStatus::Connected,
+            connected_by,
+            connected_at: at,
+            disconnected_at: None,
+            credentials: Some(credentials),
+            retain_until: None,
+        }
+    }
+}
+
 /// Which tenant and channel own a platform account: the only way from a webhook into a tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Route {

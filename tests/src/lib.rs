@@ -212,7 +212,7 @@ impl TestEnv {
         token: &str,
         line_secret: &str,
     ) -> Seeded {
-        use inbox_shared::model::{Channel, ChannelStatus, Platform, Tenant};
+        use inbox_shared::model::{Channel, Platform, Tenant};
         use inbox_shared::secret::{ChannelSecret, PlatformToken};
         use inbox_shared::vault::SealContext;
 
@@ -235,18 +235,15 @@ impl TestEnv {
                 )
                 .await
                 .expect("seal");
-            let channel = Channel {
-                tenant_id: tenant.tenant_id.clone(),
+            let channel = Channel::connected(
+                &tenant.tenant_id,
                 channel_id,
-                platform: *platform,
-                account_id: (*account).into(),
-                status: ChannelStatus::Connected,
-                connected_by: None,
-                connected_at: now,
-                disconnected_at: None,
-                credentials: Some(credentials),
-                retain_until: None,
-            };
+                *platform,
+                (*account).into(),
+                credentials,
+                None,
+                now,
+            );
             self.store.connect_channel(&channel).await.expect("connect");
             channels.push(channel);
         }

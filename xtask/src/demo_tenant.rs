@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use inbox_shared::ids::new_id;
-use inbox_shared::model::{AiMode, Channel, ChannelStatus, KnowledgeEntry, Platform, Tenant};
+use inbox_shared::model::{AiMode, Channel, KnowledgeEntry, Platform, Tenant};
 use inbox_shared::secret::{ChannelSecret, PlatformToken};
 use inbox_shared::store::Store;
 use inbox_shared::vault::{SealContext, TokenVault};
@@ -69,18 +69,15 @@ impl DemoTenant {
                     secret.as_ref(),
                 )
                 .await?;
-            let channel = Channel {
-                tenant_id: tenant.tenant_id.clone(),
+            let channel = Channel::connected(
+                &tenant.tenant_id,
                 channel_id,
                 platform,
-                account_id: account.into(),
-                status: ChannelStatus::Connected,
-                connected_by: owner.map(str::to_owned),
-                connected_at: store.now(),
-                disconnected_at: None,
-                credentials: Some(credentials),
-                retain_until: None,
-            };
+                account.into(),
+                credentials,
+                owner.map(str::to_owned),
+                store.now(),
+            );
             store.connect_channel(&channel).await?;
             channels.push(channel);
         }

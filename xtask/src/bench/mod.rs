@@ -280,8 +280,9 @@ impl Rig {
         })
     }
 
-    /// Starts `function` `STARTS` times, keeping the last process; returns it and every start time.
-    async fn start(&self, function: &str) -> Result<(LambdaProcess, Vec<Duration>)> {
+    /// Starts `function` `STARTS` times and keeps the last process: returns it and its figures with every
+    /// start time, the AWS call counts reset so they are the process's work from here on.
+    async fn start(&self, function: &str) -> Result<(LambdaProcess, ProcessFigures)> {
         let mut starts = Vec::with_capacity(STARTS);
         loop {
             let mut process =
@@ -294,7 +295,12 @@ impl Rig {
             );
             if starts.len() == STARTS {
                 starts.sort();
-                return Ok((process, starts));
+                self.proxy.take();
+                let figures = ProcessFigures {
+                    starts,
+                    ..ProcessFigures::default()
+                };
+                return Ok((process, figures));
             }
         }
     }
@@ -362,11 +368,7 @@ fn expect_status(answer: &Answer, status: u64) -> Result<()> {
 }
 
 async fn measure_ingest(rig: &Rig) -> Result<IngestFigures> {
-    let (mut process, starts) = rig.start("webhook-ingest").await?;
-    let mut figures = ProcessFigures {
-        starts,
-        ..ProcessFigures::default()
-    };
+    let (mut process, mut figures) = rig.start("webhook-ingest").await?;
     let users: Vec<String> = (0..(WARM_DELIVERIES + 1) * BATCH + SINGLE_DELIVERIES)
         .map(|i| format!("psid-bench-{i:05}"))
         .collect();
@@ -385,7 +387,6 @@ async fn measure_ingest(rig: &Rig) -> Result<IngestFigures> {
             .collect();
         meta_webhook(&messages)
     };
-    rig.proxy.take();
     let (answer, took) = process.invoke(&delivery(0..BATCH)).await?;
     expect_status(&answer, 200)?;
     figures.cold_invocation = took;
@@ -427,15 +428,10 @@ async fn measure_ingest(rig: &Rig) -> Result<IngestFigures> {
 /// Feeds the inbound queue to ai-reply as Lambda's event source mapping does (batches of 10, failures
 /// back on the queue) until every message has been answered.
 async fn measure_reply(rig: &Rig, expected: usize) -> Result<ReplyFigures> {
-    let (mut process, starts) = rig.start("ai-reply").await?;
-    let mut figures = ProcessFigures {
-        starts,
-        ..ProcessFigures::default()
-    };
+    let (mut process, mut figures) = rig.start("ai-reply").await?;
     let sends_before = rig.platforms.count();
     let queue = &rig.provisioned.inbound_queue_url;
     let (cpu_before, logs_before) = (process.cpu_time()?, process.log_bytes());
-    rig.proxy.take();
     let mut invocations = 0;
     let mut idle_polls = 0;
     while rig.platforms.count() - sends_before < expected {
@@ -508,12 +504,7 @@ async fn deliver_batch(
 }
 
 async fn measure_data_deletion(rig: &Rig) -> Result<ProcessFigures> {
-    let (mut process, starts) = rig.start("data-deletion").await?;
-    rig.proxy.take();
-    let mut figures = ProcessFigures {
-        starts,
-        ..ProcessFigures::default()
-    };
+    let (mut process, mut figures) = rig.start("data-deletion").await?;
     for i in 0..20 {
         let signed = sign_request(
             demo_tenant::APP_SECRET,
@@ -561,12 +552,7 @@ async fn measure_data_deletion(rig: &Rig) -> Result<ProcessFigures> {
 }
 
 async fn measure_retention_sweep(rig: &Rig) -> Result<ProcessFigures> {
-    let (mut process, starts) = rig.start("retention-sweep").await?;
-    rig.proxy.take();
-    let mut figures = ProcessFigures {
-        starts,
-        ..ProcessFigures::default()
-    };
+    let (mut process, mut figures) = rig.start("retention-sweep").await?;
     let scheduled = json!({"version": "0", "id": new_id("ev"), "detail-type": "Scheduled Event",
         "source": "aws.events", "account": "123456789012", "time": "2026-11-24T03:17:00Z",
         "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:123456789012:rule/daily-sweep"],
