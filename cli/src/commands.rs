@@ -8,19 +8,20 @@ use inbox_shared::aws::AwsClients;
 use inbox_shared::clock::ManualClock;
 use inbox_shared::clock::{self, SharedClock};
 use inbox_shared::config::Config;
-use inbox_shared::erasure::Eraser;
 use inbox_shared::ids::new_id;
 use inbox_shared::jobs::SweepStage;
 use inbox_shared::model::*;
-use inbox_shared::outbound::{Delivered, Outbox};
 use inbox_shared::platform::send::Sender;
 use inbox_shared::provision::{self, ProvisionPlan};
 use inbox_shared::secret::{ChannelSecret, PlatformToken};
+use inbox_shared::service::channels::{self, ChannelService, DisconnectReason, NewChannel};
+use inbox_shared::service::erasure::Eraser;
+use inbox_shared::service::outbound::{Delivered, Outbox};
+use inbox_shared::service::tenants;
 use inbox_shared::store::Store;
 use inbox_shared::sweep::{TenantSweeper, Unlimited};
-use inbox_shared::vault::{SealContext, TokenVault};
+use inbox_shared::vault::TokenVault;
 use serde_json::{Value, json};
-use time::Duration;
 
 const ACTOR: &str = "inboxctl";
 
@@ -304,6 +305,10 @@ impl Operator {
         TokenVault::new(self.clients.kms.clone(), &self.config.kms_key_id)
     }
 
+    fn channels(&self) -> ChannelService {
+        ChannelService::new(self.store.clone(), self.vault(), ACTOR)
+    }
+
     fn eraser(&self) -> Eraser {
         Eraser::new(self.store.clone(), ACTOR)
     }
@@ -388,9 +393,7 @@ pub async fn run(cli: Cli) -> Result<Output> {
             let t = ctx.store.require_tenant(&args.tenant).await?;
             let export = ctx
                 .eraser()
-                .export_contact(&t.tenant_id, args.platform, &args.contact)
-                .await?;
-            ctx.audit(&t, "contact.export", args.platform.as_str())
+                .export_contact(&t, args.platform, &args.contact)
                 .await?;
             let document = serde_json::to_value(&export)?;
             // The document is the output in both modes: it is meant to be handed over as it is.
@@ -498,41 +501,22 @@ async fn tenant(ctx: &Operator, command: TenantCommand) -> Result<Output> {
             ))
         }
         TenantCommand::Terminate { tenant_id, at } => {
-            let mut t = ctx.store.require_tenant(&tenant_id).await?;
-            if t.status == TenantStatus::Terminated {
-                bail!("tenant {tenant_id} is already terminated");
-            }
-            let now = ctx.clock.now();
-            let at = at.unwrap_or(now);
-            let delete_by = now + Duration::days(t.retention.disconnected_channel_days.into());
-            let mut disconnected = 0;
-            for channel in ctx.store.channels_of_tenant(&t.tenant_id).await? {
-                if channel.status != ChannelStatus::Disconnected {
-                    ctx.store
-                        .disconnect_channel(&t.tenant_id, &channel.channel_id, now, delete_by)
-                        .await?;
-                    disconnected += 1;
-                }
-            }
-            t.status = TenantStatus::Terminated;
-            t.terminated_at = Some(at);
-            ctx.store.save_tenant(&t).await?;
-            ctx.audit(&t, "tenant.terminate", &t.tenant_id).await?;
-            let account_by = at + Duration::days(t.retention.terminated_account_days.into());
-            let content_by = at + Duration::days(t.retention.terminated_content_days.into());
+            let at = at.unwrap_or_else(|| ctx.clock.now());
+            let done = tenants::terminate(&ctx.store, ACTOR, &tenant_id, at).await?;
+            let disconnected = done.channels_disconnected;
             Ok(Output::new(
                 json!({
-                    "tenant_id": t.tenant_id,
+                    "tenant_id": done.tenant.tenant_id,
                     "status": "terminated",
                     "channels_disconnected": disconnected,
-                    "account_data_deleted_after": account_by.format(&time::format_description::well_known::Rfc3339)?,
-                    "content_deleted_after": content_by.format(&time::format_description::well_known::Rfc3339)?,
+                    "account_data_deleted_after": done.account_data_deleted_after.format(&time::format_description::well_known::Rfc3339)?,
+                    "content_deleted_after": done.content_deleted_after.format(&time::format_description::well_known::Rfc3339)?,
                 }),
                 format!(
                     "terminated {}: {disconnected} channel(s) disconnected; account data goes after {}, content after {}",
-                    t.tenant_id,
-                    account_by.date(),
-                    content_by.date()
+                    done.tenant.tenant_id,
+                    done.account_data_deleted_after.date(),
+                    done.content_deleted_after.date()
                 ),
             ))
         }
@@ -649,49 +633,21 @@ async fn channel(ctx: &Operator, command: ChannelCommand) -> Result<Output> {
             connected_by,
         } => {
             let t = ctx.store.require_tenant(&tenant).await?;
-            if t.status != TenantStatus::Active {
-                bail!(
-                    "tenant {tenant} is {}: it cannot connect channels",
-                    t.status
-                );
-            }
-            if account.trim().is_empty() || account.contains(char::is_whitespace) {
-                bail!("--account must be the platform's account id, without spaces");
-            }
-            let token = PlatformToken::new(read_secret_file(&token_file, "token")?);
-            let secret = match (platform, secret_file) {
-                (Platform::Line, Some(path)) => Some(ChannelSecret::new(read_secret_file(
-                    &path,
-                    "channel secret",
-                )?)),
-                (Platform::Line, None) => bail!(
-                    "a LINE channel needs --secret-file: its channel secret verifies the webhooks"
-                ),
-                (_, Some(_)) => bail!(
-                    "--secret-file is for LINE channels only; {platform} webhooks are verified with META_APP_SECRET"
-                ),
-                (_, None) => None,
-            };
-            let channel_id = new_id("ch");
-            let credentials = ctx
-                .vault()
-                .seal(
-                    &SealContext::new(&t.tenant_id, &channel_id),
-                    &token,
-                    secret.as_ref(),
+            let secret = secret_file
+                .map(|path| read_secret_file(&path, "channel secret").map(ChannelSecret::new))
+                .transpose()?;
+            let channel = ctx
+                .channels()
+                .connect(
+                    &t,
+                    NewChannel {
+                        platform,
+                        account_id: account,
+                        token: PlatformToken::new(read_secret_file(&token_file, "token")?),
+                        secret,
+                        connected_by,
+                    },
                 )
-                .await?;
-            let channel = Channel::connected(
-                &t.tenant_id,
-                channel_id,
-                platform,
-                account,
-                credentials,
-                connected_by,
-                ctx.clock.now(),
-            );
-            ctx.store.connect_channel(&channel).await?;
-            ctx.audit(&t, "channel.connect", &channel.channel_id)
                 .await?;
             let text = format!(
                 "connected {} account {} as channel {}",
@@ -703,16 +659,17 @@ async fn channel(ctx: &Operator, command: ChannelCommand) -> Result<Output> {
         }
         ChannelCommand::Disconnect { tenant, channel } => {
             let t = ctx.store.require_tenant(&tenant).await?;
-            let now = ctx.clock.now();
-            let delete_by = now + Duration::days(t.retention.disconnected_channel_days.into());
-            let gone = ctx
-                .store
-                .disconnect_channel(&tenant, &channel, now, delete_by)
-                .await?;
-            ctx.audit(&t, "channel.disconnect", &channel).await?;
+            let Some(gone) =
+                channels::disconnect(&ctx.store, ACTOR, &t, &channel, DisconnectReason::Requested)
+                    .await?
+            else {
+                bail!("channel {channel} is already disconnected");
+            };
             let text = format!(
                 "disconnected channel {channel}: token destroyed; its data will be deleted by {}",
-                delete_by.date()
+                gone.retain_until
+                    .map(|at| at.date().to_string())
+                    .unwrap_or_default()
             );
             Ok(Output::new(channel_json(&gone), text))
         }

@@ -266,7 +266,7 @@ async fn bad_input_gets_a_clear_error() {
                 "--token-file",
                 &token,
             ],
-            "needs --secret-file",
+            "needs its channel secret",
         ),
         (
             vec![
@@ -771,6 +771,11 @@ async fn retention_settings_termination_and_an_operator_sweep() {
     assert!(
         channel.credentials.is_none(),
         "termination destroys the tokens at once"
+    );
+    assert_eq!(
+        channel.retain_until.unwrap() - channel.disconnected_at.unwrap(),
+        time::Duration::days(14),
+        "the tenant's own disconnected-channel deadline"
     );
     let (ok, _, stderr) = ctl.run(&["tenant", "terminate", &tenant_id]);
     assert!(!ok && stderr.contains("already terminated"), "{stderr}");

@@ -21,10 +21,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use time::{Duration, OffsetDateTime};
 use tokio::time::Instant;
 
-use crate::erasure::{Counts, Eraser};
 use crate::jobs::SweepStage;
 use crate::keys::{self, Key};
 use crate::model::*;
+use crate::service::channels::{self, DisconnectReason};
+use crate::service::erasure::{Counts, Eraser};
 use crate::store::{Page, PageRequest, Result, Store};
 
 /// Keys read per page of the content-age index.
@@ -271,7 +272,7 @@ impl TenantSweeper {
 
     /// Rule 2: channels disconnected longer than the policy allows.
     async fn disconnected_channels(&self, run: &mut Run<'_>) -> Result<Stage> {
-        let days = Duration::days(run.tenant.retention.disconnected_channel_days.into());
+        let policy = run.tenant.retention;
         let channels: Vec<Channel> = self
             .store
             .query_all_stored(&keys::channels_of_tenant(&run.tenant.tenant_id))
@@ -287,7 +288,7 @@ impl TenantSweeper {
                 && !by_termination
                 && channel
                     .disconnected_at
-                    .is_some_and(|at| at + days <= run.as_of);
+                    .is_some_and(|at| policy.disconnected_channel_deadline(at) <= run.as_of);
             if !due {
                 continue;
             }
@@ -309,20 +310,22 @@ impl TenantSweeper {
         };
         let policy = run.tenant.retention;
         let tenant_id = run.tenant.tenant_id.clone();
-        if run.as_of >= terminated_at + Duration::days(policy.terminated_account_days.into()) {
+        if run.as_of >= policy.terminated_account_deadline(terminated_at) {
             let mut counts = Counts::new();
             let channels: Vec<Channel> = self
                 .store
                 .query_all_stored(&keys::channels_of_tenant(&tenant_id))
                 .await?;
             let mut doomed: Vec<Key> = Vec::new();
+            // Tokens and routes go with them (termination normally did this already).
+            channels::disconnect_all(
+                &self.store,
+                self.actor,
+                &channels,
+                DisconnectReason::TenantTerminated,
+            )
+            .await?;
             for channel in &channels {
-                if channel.status != ChannelStatus::Disconnected {
-                    // Tokens and routes go with it (termination normally did this already).
-                    self.store
-                        .disconnect_channel(&tenant_id, &channel.channel_id, run.as_of, run.as_of)
-                        .await?;
-                }
                 doomed.push(keys::channel(&tenant_id, &channel.channel_id));
             }
             *counts.entry("channels".into()).or_default() += channels.len() as u64;
@@ -353,7 +356,7 @@ impl TenantSweeper {
             counts.retain(|_, n| *n > 0);
             run.add(SweepStage::Termination, &counts);
         }
-        if run.as_of >= terminated_at + Duration::days(policy.terminated_content_days.into()) {
+        if run.as_of >= policy.terminated_content_deadline(terminated_at) {
             let conversations: Vec<Conversation> = self
                 .store
                 .query_all_stored(&keys::conversations_of_tenant(&tenant_id))

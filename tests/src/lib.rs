@@ -212,9 +212,9 @@ impl TestEnv {
         token: &str,
         line_secret: &str,
     ) -> Seeded {
-        use inbox_shared::model::{Channel, Platform, Tenant};
+        use inbox_shared::model::{Platform, Tenant};
         use inbox_shared::secret::{ChannelSecret, PlatformToken};
-        use inbox_shared::vault::SealContext;
+        use inbox_shared::service::channels::{ChannelService, NewChannel};
 
         let now = inbox_shared::clock::Clock::now(&*self.clock);
         let tenant = Tenant::new(inbox_shared::ids::new_id("ten"), name.into(), now);
@@ -222,29 +222,23 @@ impl TestEnv {
             .create_tenant(&tenant)
             .await
             .expect("create tenant");
+        let service = ChannelService::new(self.store.clone(), self.vault(), "test-harness");
         let mut channels = Vec::new();
         for (platform, account) in accounts {
-            let channel_id = inbox_shared::ids::new_id("ch");
-            let secret = (*platform == Platform::Line).then(|| ChannelSecret::new(line_secret));
-            let credentials = self
-                .vault()
-                .seal(
-                    &SealContext::new(&tenant.tenant_id, &channel_id),
-                    &PlatformToken::new(token),
-                    secret.as_ref(),
+            let channel = service
+                .connect(
+                    &tenant,
+                    NewChannel {
+                        platform: *platform,
+                        account_id: (*account).into(),
+                        token: PlatformToken::new(token),
+                        secret: (*platform == Platform::Line)
+                            .then(|| ChannelSecret::new(line_secret)),
+                        connected_by: None,
+                    },
                 )
                 .await
-                .expect("seal");
-            let channel = Channel::connected(
-                &tenant.tenant_id,
-                channel_id,
-                *platform,
-                (*account).into(),
-                credentials,
-                None,
-                now,
-            );
-            self.store.connect_channel(&channel).await.expect("connect");
+                .expect("connect");
             channels.push(channel);
         }
         Seeded { tenant, channels }

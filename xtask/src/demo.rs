@@ -183,7 +183,7 @@ async fn story() -> Result<()> {
     step(
         "Kumo Bakery signs up and connects a Messenger Page, a WhatsApp number and a LINE channel",
     );
-    let kumo = DemoTenant::create(&store, &vault, AiMode::Auto).await?;
+    let kumo = DemoTenant::create(&store, vault, AiMode::Auto).await?;
     for channel in &kumo.channels {
         detail(&format!(
             "{:9} account {}: token sealed with a per-channel KMS data key",
@@ -360,7 +360,7 @@ async fn story() -> Result<()> {
         draft.text.expose()
     ));
     detail(&format!("nothing sent yet ({} sends so far)", sends_before));
-    let outbox = inbox_shared::outbound::Outbox::new(
+    let outbox = inbox_shared::service::outbound::Outbox::new(
         demo.store.clone(),
         TokenVault::new(clients.kms.clone(), &stack.config.kms_key_id),
         inbox_shared::platform::send::Sender::new(&stack.config, reqwest::Client::new()),

@@ -10,8 +10,9 @@ use anyhow::{Result, bail};
 use inbox_shared::ids::new_id;
 use inbox_shared::model::{AiMode, Channel, KnowledgeEntry, Platform, Tenant};
 use inbox_shared::secret::{ChannelSecret, PlatformToken};
+use inbox_shared::service::channels::{ChannelService, NewChannel};
 use inbox_shared::store::Store;
-use inbox_shared::vault::{SealContext, TokenVault};
+use inbox_shared::vault::TokenVault;
 use inbox_tests::fake_http::{FakeHttp, Recorded};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -49,36 +50,31 @@ pub struct DemoTenant {
 impl DemoTenant {
     /// Creates the tenant in `ai_mode`, connects its three accounts (tokens sealed by the vault, as
     /// `inboxctl channel connect` does) and adds the knowledge entries.
-    pub async fn create(store: &Store, vault: &TokenVault, ai_mode: AiMode) -> Result<Self> {
+    pub async fn create(store: &Store, vault: TokenVault, ai_mode: AiMode) -> Result<Self> {
         let mut tenant = Tenant::new(new_id("ten"), "Kumo Bakery".into(), store.now());
         tenant.ai_mode = ai_mode;
         tenant.instructions = "Warm, brief, no emoji.".into();
         store.create_tenant(&tenant).await?;
+        let service = ChannelService::new(store.clone(), vault, "demo");
         let mut channels = Vec::new();
         for (platform, account, owner) in [
             (Platform::Messenger, PAGE, Some(PAGE_OWNER)),
             (Platform::Whatsapp, WHATSAPP, None),
             (Platform::Line, LINE_BOT, None),
         ] {
-            let channel_id = new_id("ch");
-            let secret = (platform == Platform::Line).then(|| ChannelSecret::new(LINE_SECRET));
-            let credentials = vault
-                .seal(
-                    &SealContext::new(&tenant.tenant_id, &channel_id),
-                    &PlatformToken::new(format!("demo-{platform}-token")),
-                    secret.as_ref(),
+            let channel = service
+                .connect(
+                    &tenant,
+                    NewChannel {
+                        platform,
+                        account_id: account.into(),
+                        token: PlatformToken::new(format!("demo-{platform}-token")),
+                        secret: (platform == Platform::Line)
+                            .then(|| ChannelSecret::new(LINE_SECRET)),
+                        connected_by: owner.map(str::to_owned),
+                    },
                 )
                 .await?;
-            let channel = Channel::connected(
-                &tenant.tenant_id,
-                channel_id,
-                platform,
-                account.into(),
-                credentials,
-                owner.map(str::to_owned),
-                store.now(),
-            );
-            store.connect_channel(&channel).await?;
             channels.push(channel);
         }
         for (question, answer) in KNOWLEDGE {

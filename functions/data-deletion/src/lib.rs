@@ -2,11 +2,11 @@
 //! page a person can read, and the Data Deletion Instructions page Meta asks apps to publish.
 //!
 //! A callback is verified (`signed_request`, HMAC-SHA256 with the app secret) before anything is read
-//! or stored; a bad signature records nothing. A verified request is recorded with an unguessable
-//! confirmation code (128 random bits; a replay of the same signed request gets the same code) and an
-//! erasure job goes onto the erasure queue, where retention-sweep carries it out. A deauthorization also
-//! disconnects every channel that user connected at once, so their tokens are destroyed before the
-//! answer is sent.
+//! or stored; a bad signature records nothing. A verified request is handed to
+//! [`DeletionIntake::accept`]: recorded with an unguessable confirmation code (128 random bits; a replay
+//! of the same signed request gets the same code), its erasure queued for retention-sweep, and on a
+//! deauthorization every channel that user connected is disconnected first, so their tokens are
+//! destroyed before the answer is sent.
 //!
 //! Status codes: 200 with the JSON Meta expects; 400 for a missing or malformed signed request; 401 for
 //! a bad signature; 404 for an unknown confirmation code; 500 when the request could not be recorded or
@@ -18,14 +18,12 @@ use std::convert::Infallible;
 use inbox_shared::aws::AwsClients;
 use inbox_shared::clock::{self, SharedClock};
 use inbox_shared::config::{Config, ConfigError};
-use inbox_shared::ids::new_id;
-use inbox_shared::jobs::CleanupJob;
-use inbox_shared::keys;
 use inbox_shared::model::*;
 use inbox_shared::platform::signed_request::{SignedRequestError, verify_signed_request};
-use inbox_shared::queue::{QueueMessage, QueuePublisher};
+use inbox_shared::queue::QueuePublisher;
 use inbox_shared::secret::AppSecret;
-use inbox_shared::store::{Store, StoreError};
+use inbox_shared::service::deletion::{DeletionIntake, DeletionKind};
+use inbox_shared::store::Store;
 use inbox_shared::telemetry::Metrics;
 use lambda_http::{Body, Request, Response};
 use time::OffsetDateTime;
@@ -38,21 +36,12 @@ const MAX_BODY: usize = 64 * 1024;
 
 pub struct DataDeletion {
     store: Store,
-    publisher: QueuePublisher,
-    erasure_queue_url: String,
+    intake: DeletionIntake,
     app_secret: AppSecret,
     /// The origin of the status-page links; without `PUBLIC_BASE_URL`, the `Host` the request came to
     /// over HTTPS (API Gateway's own domain, or a custom domain mapped to it).
     public_base_url: Option<String>,
     metrics: Metrics,
-}
-
-#[derive(Debug, thiserror::Error)]
-enum Failure {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Queue(#[from] inbox_shared::queue::QueueError),
 }
 
 impl DataDeletion {
@@ -66,10 +55,15 @@ impl DataDeletion {
         clients: &AwsClients,
         clock: SharedClock,
     ) -> Result<Self, ConfigError> {
+        let store = Store::new(clients.dynamodb.clone(), &config.table_name, clock);
         Ok(Self {
-            store: Store::new(clients.dynamodb.clone(), &config.table_name, clock),
-            publisher: QueuePublisher::new(clients.sqs.clone()),
-            erasure_queue_url: config.require_erasure_queue_url()?.to_owned(),
+            intake: DeletionIntake::new(
+                store.clone(),
+                QueuePublisher::new(clients.sqs.clone()),
+                config.require_erasure_queue_url()?.to_owned(),
+                ACTOR,
+            ),
+            store,
             app_secret: config.require_meta_app_secret()?.clone(),
             public_base_url: config.public_base_url.clone(),
             metrics: Metrics::new(FUNCTION),
@@ -171,19 +165,33 @@ impl DataDeletion {
             }
         };
         match self
-            .accept(callback, &signed.user_id, signed.issued_at)
+            .intake
+            .accept(callback.kind(), &signed.user_id, signed.issued_at)
             .await
         {
-            Ok(code) => match callback {
-                Callback::DataDeletion => json(
-                    200,
-                    serde_json::json!({
-                        "url": format!("{base_url}/meta/deletion-status?code={code}"),
-                        "confirmation_code": code,
-                    }),
-                ),
-                Callback::Deauthorize => json(200, serde_json::json!({ "status": "ok" })),
-            },
+            Ok(accepted) => {
+                self.metrics
+                    .count("ChannelDeauthorized", accepted.channels_disconnected);
+                self.metrics.count(
+                    if accepted.new {
+                        callback.metric()
+                    } else {
+                        "CallbackReplayed"
+                    },
+                    1,
+                );
+                let code = accepted.confirmation_code;
+                match callback {
+                    Callback::DataDeletion => json(
+                        200,
+                        serde_json::json!({
+                            "url": format!("{base_url}/meta/deletion-status?code={code}"),
+                            "confirmation_code": code,
+                        }),
+                    ),
+                    Callback::Deauthorize => json(200, serde_json::json!({ "status": "ok" })),
+                }
+            }
             Err(err) => {
                 self.metrics.count("CallbackFailed", 1);
                 tracing::error!(error = %err, "deletion request not recorded or queued; Meta will retry");
@@ -193,78 +201,6 @@ impl DataDeletion {
                 )
             }
         }
-    }
-
-    /// Records the request (or finds the recorded one), disconnects at once on deauthorization, and
-    /// queues the erasure. Returns the confirmation code.
-    async fn accept(
-        &self,
-        callback: Callback,
-        meta_user_id: &str,
-        issued_at: i64,
-    ) -> Result<String, Failure> {
-        let now = self.store.now();
-        if callback == Callback::Deauthorize {
-            let deadline = now
-                + time::Duration::days(RetentionPolicy::default().disconnected_channel_days.into());
-            for channel in self.store.channels_of_meta_user(meta_user_id).await? {
-                if channel.status == ChannelStatus::Disconnected {
-                    continue;
-                }
-                match self
-                    .store
-                    .disconnect_channel(&channel.tenant_id, &channel.channel_id, now, deadline)
-                    .await
-                {
-                    // Disconnected concurrently: the token is gone either way.
-                    Ok(_) | Err(StoreError::Conflict(_)) => {}
-                    Err(other) => return Err(other.into()),
-                }
-                self.metrics.count("ChannelDeauthorized", 1);
-            }
-        }
-        let request = DeletionRequest {
-            confirmation_code: new_id("del").replace('_', ""),
-            meta_user_id: Some(meta_user_id.to_owned()),
-            status: DeletionStatus::Received,
-            received_at: now,
-            completed_at: None,
-            deleted: Default::default(),
-        };
-        let (code, new) = self
-            .store
-            .record_deletion_request(&request, &keys::deletion_replay_id(meta_user_id, issued_at))
-            .await?;
-        let recorded = self.store.get_deletion_request(&code).await?;
-        if recorded.is_some_and(|r| r.status == DeletionStatus::Completed) {
-            return Ok(code);
-        }
-        let job = CleanupJob::DeletionRequest {
-            confirmation_code: code.clone(),
-        };
-        self.publisher
-            .publish(
-                &self.erasure_queue_url,
-                vec![QueueMessage::standard(
-                    serde_json::to_string(&job).expect("a job serialises"),
-                )],
-            )
-            .await?;
-        if new {
-            let event = AuditEvent::new(
-                None,
-                ACTOR,
-                callback.audit_action(),
-                Some(&code),
-                now,
-                RetentionPolicy::default().audit_days,
-            );
-            self.store.record_audit(&event).await?;
-            self.metrics.count(callback.metric(), 1);
-        } else {
-            self.metrics.count("CallbackReplayed", 1);
-        }
-        Ok(code)
     }
 
     async fn status(&self, code: Option<&str>, wants_json: bool) -> Response<Body> {
@@ -303,10 +239,10 @@ enum Callback {
 }
 
 impl Callback {
-    fn audit_action(self) -> &'static str {
+    fn kind(self) -> DeletionKind {
         match self {
-            Self::DataDeletion => "meta.data_deletion_requested",
-            Self::Deauthorize => "meta.deauthorized",
+            Self::DataDeletion => DeletionKind::DataDeletion,
+            Self::Deauthorize => DeletionKind::Deauthorize,
         }
     }
 

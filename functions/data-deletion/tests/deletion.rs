@@ -5,14 +5,14 @@ use std::collections::BTreeSet;
 
 use data_deletion::DataDeletion;
 use futures::stream::{self, StreamExt};
-use inbox_shared::erasure::Eraser;
 use inbox_shared::ids::new_id;
 use inbox_shared::keys;
 use inbox_shared::model::*;
-use inbox_shared::outbound::{Delivery, DeliveryError, Outbox};
 use inbox_shared::platform::send::Sender;
 use inbox_shared::platform::signed_request::sign_request;
 use inbox_shared::secret::{MessageText, ProfileName};
+use inbox_shared::service::erasure::Eraser;
+use inbox_shared::service::outbound::{Delivery, DeliveryError, Outbox};
 use inbox_shared::store::{ConversationTouch, SentMarker, Write};
 use inbox_tests::{Seeded, TestEnv};
 use lambda_http::{Body, Request, Response, http};
@@ -717,7 +717,7 @@ async fn a_contact_export_holds_all_their_messages_and_nothing_of_another_contac
     let eraser = Eraser::new(w.env.store.clone(), "inboxctl");
     let user = format!("user-{}-0", Platform::Messenger);
     let export = eraser
-        .export_contact(&seeded.tenant.tenant_id, Platform::Messenger, &user)
+        .export_contact(&seeded.tenant, Platform::Messenger, &user)
         .await
         .unwrap();
     let document = serde_json::to_value(&export).unwrap();
@@ -750,16 +750,12 @@ async fn a_contact_export_holds_all_their_messages_and_nothing_of_another_contac
     assert_eq!(counts["messages"], 4);
     assert_eq!(counts["contacts"], 1);
     let again = eraser
-        .export_contact(&seeded.tenant.tenant_id, Platform::Messenger, &user)
+        .export_contact(&seeded.tenant, Platform::Messenger, &user)
         .await
         .unwrap();
     assert!(again.contact.is_none() && again.conversations.is_empty());
     let other = eraser
-        .export_contact(
-            &seeded.tenant.tenant_id,
-            Platform::Messenger,
-            "user-messenger-1",
-        )
+        .export_contact(&seeded.tenant, Platform::Messenger, "user-messenger-1")
         .await
         .unwrap();
     assert_eq!(

@@ -15,12 +15,12 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use inbox_shared::aws::AwsClients;
 use inbox_shared::clock::{self, SharedClock};
 use inbox_shared::config::{Config, ConfigError};
-use inbox_shared::erasure::Eraser;
 use inbox_shared::jobs::{CleanupJob, SweepStage};
 use inbox_shared::keys;
 use inbox_shared::lambda;
 use inbox_shared::model::{DeletionStatus, RetentionPolicy};
 use inbox_shared::queue::{QueueMessage, QueuePublisher};
+use inbox_shared::service::erasure::Eraser;
 use inbox_shared::store::{Page, PageRequest, Store};
 use inbox_shared::sweep::{Budget, Deadline, SweepOutcome, TenantSweeper};
 use inbox_shared::telemetry::Metrics;

@@ -250,7 +250,7 @@ impl Rig {
             clock::system(),
         );
         let vault = TokenVault::new(direct.kms.clone(), &provisioned.kms_alias);
-        DemoTenant::create(&store, &vault, AiMode::Auto).await?;
+        DemoTenant::create(&store, vault, AiMode::Auto).await?;
         let platforms = PlatformStandIn::start().await;
         let proxy = AwsProxy::start(&moto_url).await?;
         let env = [

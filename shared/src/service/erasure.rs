@@ -21,6 +21,8 @@ use crate::keys::{self, Key};
 use crate::model::*;
 use crate::store::{Result, Store};
 
+use super::channels::{self, DisconnectReason};
+
 /// Items deleted, by kind.
 pub type Counts = BTreeMap<String, u64>;
 
@@ -123,15 +125,18 @@ impl Eraser {
     /// deletes everything ingested through it, then the channel itself. With `request`, counts are added
     /// to that deletion request batch by batch.
     pub async fn erase_channel(&self, channel: &Channel, request: Option<&str>) -> Result<Counts> {
-        let now = self.store.now();
         if channel.status != ChannelStatus::Disconnected {
-            // The promised deadline as the backstop; the channel item must stay readable (unexpired)
+            // The tenant's deadline as the backstop; the channel item must stay readable (unexpired)
             // until its data is gone, or an interrupted run could not find it again.
-            let deadline = now
-                + time::Duration::days(RetentionPolicy::default().disconnected_channel_days.into());
-            self.store
-                .disconnect_channel(&channel.tenant_id, &channel.channel_id, now, deadline)
-                .await?;
+            let owner = channels::owner_of(&self.store, channel).await?;
+            channels::disconnect(
+                &self.store,
+                self.actor,
+                &owner,
+                &channel.channel_id,
+                DisconnectReason::Erased,
+            )
+            .await?;
         }
         let mut counts = Counts::new();
         for conversation in self
@@ -294,13 +299,14 @@ impl Eraser {
         Ok(counts)
     }
 
-    /// An end user's access request: one document with everything stored about that contact.
+    /// An end user's access request: one document with everything stored about that contact, audited.
     pub async fn export_contact(
         &self,
-        tenant_id: &str,
+        tenant: &Tenant,
         platform: Platform,
         user_id: &str,
     ) -> Result<ContactExport> {
+        let tenant_id = &tenant.tenant_id;
         let mut conversations = Vec::new();
         for conversation in self
             .conversations_of_contact(tenant_id, platform, user_id)
@@ -320,7 +326,7 @@ impl Eraser {
                 drafts,
             });
         }
-        Ok(ContactExport {
+        let export = ContactExport {
             format_version: EXPORT_FORMAT_VERSION,
             exported_at: self.store.now(),
             tenant_id: tenant_id.to_owned(),
@@ -328,6 +334,16 @@ impl Eraser {
             user_id: user_id.to_owned(),
             contact: self.store.get_contact(tenant_id, platform, user_id).await?,
             conversations,
-        })
+        };
+        let event = AuditEvent::new(
+            Some(tenant_id),
+            self.actor,
+            "contact.export",
+            Some(platform.as_str()),
+            export.exported_at,
+            tenant.retention.audit_days,
+        );
+        self.store.record_audit(&event).await?;
+        Ok(export)
     }
 }

@@ -1,0 +1,66 @@
+//! Ending a tenant's contract.
+
+use time::OffsetDateTime;
+
+use crate::model::{ChannelStatus, Tenant, TenantStatus};
+use crate::store::Store;
+
+use super::channels::{self, DisconnectReason};
+use super::{Actor, Result, ServiceError, audit};
+
+/// What a termination did and when the sweep deletes the rest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Terminated {
+    pub tenant: Tenant,
+    pub channels_disconnected: u64,
+    pub account_data_deleted_after: OffsetDateTime,
+    pub content_deleted_after: OffsetDateTime,
+}
+
+/// Terminates a tenant as of `at` (when the contract ended): its channels are disconnected now (tokens
+/// destroyed, routes removed, each with the tenant's deadline), then the tenant is marked terminated;
+/// the sweep deletes its account data after `terminated_account_days` and its content after
+/// `terminated_content_days`, counted from `at`.
+pub async fn terminate(
+    store: &Store,
+    actor: Actor,
+    tenant_id: &str,
+    at: OffsetDateTime,
+) -> Result<Terminated> {
+    let mut tenant = store.require_tenant(tenant_id).await?;
+    if tenant.status == TenantStatus::Terminated {
+        return Err(ServiceError::Invalid(format!(
+            "tenant {tenant_id} is already terminated"
+        )));
+    }
+    let channels = store.channels_of_tenant(&tenant.tenant_id).await?;
+    let mut channels_disconnected = 0;
+    for channel in channels
+        .iter()
+        .filter(|c| c.status != ChannelStatus::Disconnected)
+    {
+        if channels::disconnect(
+            store,
+            actor,
+            &tenant,
+            &channel.channel_id,
+            DisconnectReason::TenantTerminated,
+        )
+        .await?
+        .is_some()
+        {
+            channels_disconnected += 1;
+        }
+    }
+    tenant.status = TenantStatus::Terminated;
+    tenant.terminated_at = Some(at);
+    store.save_tenant(&tenant).await?;
+    audit(store, actor, &tenant, "tenant.terminate", &tenant.tenant_id).await?;
+    let policy = tenant.retention;
+    Ok(Terminated {
+        account_data_deleted_after: policy.terminated_account_deadline(at),
+        content_deleted_after: policy.terminated_content_deadline(at),
+        channels_disconnected,
+        tenant,
+    })
+}

@@ -1,0 +1,232 @@
+//! The domain services against the emulator: the rules that every edge (inboxctl, the callbacks, the
+//! sweep) reaches through them.
+
+use inbox_shared::keys;
+use inbox_shared::model::{Channel, ChannelStatus, Platform, Tenant};
+use inbox_shared::service::channels::{self, DisconnectReason};
+use inbox_shared::service::deletion::{DeletionIntake, DeletionKind};
+use inbox_shared::service::erasure::Eraser;
+use inbox_shared::service::tenants;
+use inbox_tests::{TEST_START, TestEnv};
+use time::Duration;
+
+const POLICY_DAYS: u32 = 45;
+
+/// A tenant whose disconnected channels are kept longer than the 30-day default, with one connected
+/// Messenger channel (connected by `meta_user`).
+async fn tenant_with_long_policy(env: &TestEnv, page: &str, meta_user: &str) -> (Tenant, Channel) {
+    let seeded = env
+        .seed_tenant("Long Policy", &[(Platform::Messenger, page)], "tok", "")
+        .await;
+    let mut tenant = seeded.tenant;
+    tenant.retention.disconnected_channel_days = POLICY_DAYS;
+    env.store.save_tenant(&tenant).await.unwrap();
+    let mut channel = seeded.channels[0].clone();
+    channel.connected_by = Some(meta_user.to_owned());
+    env.store
+        .put(&channel, inbox_shared::store::Write::Replace)
+        .await
+        .unwrap();
+    (tenant, channel)
+}
+
+/// The deadline the channel item carries, and its TTL, as stored.
+async fn stored_deadline(env: &TestEnv, channel: &Channel) -> time::OffsetDateTime {
+    let stored: Channel = env
+        .store
+        .get_stored(&keys::channel(&channel.tenant_id, &channel.channel_id))
+        .await
+        .unwrap()
+        .expect("the channel item stays until its data is gone");
+    assert_eq!(stored.status, ChannelStatus::Disconnected);
+    assert!(stored.credentials.is_none(), "the token is destroyed");
+    assert!(
+        env.store
+            .route(channel.platform, &channel.account_id)
+            .await
+            .unwrap()
+            .is_none(),
+        "the route is removed"
+    );
+    let item = env
+        .clients
+        .dynamodb
+        .get_item()
+        .table_name(&env.provisioned.table_name)
+        .set_key(Some(inbox_shared::store::key_item(&keys::channel(
+            &channel.tenant_id,
+            &channel.channel_id,
+        ))))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let deadline = stored
+        .retain_until
+        .expect("a disconnected channel has a deadline");
+    assert_eq!(
+        item[keys::TTL].as_n().unwrap(),
+        &deadline.unix_timestamp().to_string(),
+        "the TTL backstop is the same deadline"
+    );
+    deadline
+}
+
+#[tokio::test]
+async fn the_disconnected_channel_deadline_follows_the_tenants_policy_on_every_path() {
+    let env = TestEnv::new().await;
+    let expected = TEST_START + Duration::days(POLICY_DAYS.into());
+
+    // An operator's disconnect (inboxctl channel disconnect calls exactly this).
+    let (tenant, channel) = tenant_with_long_policy(&env, "700000000000001", "u-op").await;
+    channels::disconnect(
+        &env.store,
+        "test",
+        &tenant,
+        &channel.channel_id,
+        DisconnectReason::Requested,
+    )
+    .await
+    .unwrap()
+    .expect("it was connected");
+    assert_eq!(stored_deadline(&env, &channel).await, expected, "operator");
+
+    // Meta's deauthorize callback.
+    let (_, channel) = tenant_with_long_policy(&env, "700000000000002", "u-deauth").await;
+    let intake = DeletionIntake::new(
+        env.store.clone(),
+        env.publisher(),
+        env.provisioned.erasure_queue_url.clone(),
+        "test",
+    );
+    let accepted = intake
+        .accept(DeletionKind::Deauthorize, "u-deauth", 1_700_000_000)
+        .await
+        .unwrap();
+    assert_eq!(accepted.channels_disconnected, 1);
+    assert_eq!(
+        stored_deadline(&env, &channel).await,
+        expected,
+        "deauthorize"
+    );
+
+    // An erasure cut short after the disconnect (its first delete fails): the channel item left behind
+    // carries the tenant's deadline, so the sweep still finds it.
+    let (_, channel) = tenant_with_long_policy(&env, "700000000000003", "u-erase").await;
+    env.calls.fail("BatchWriteItem", 0);
+    Eraser::new(env.store.clone(), "test")
+        .erase_channel(&channel, None)
+        .await
+        .expect_err("the injected failure stops the erasure");
+    assert_eq!(stored_deadline(&env, &channel).await, expected, "erasure");
+
+    // A termination.
+    let (tenant, channel) = tenant_with_long_policy(&env, "700000000000004", "u-term").await;
+    let terminated = tenants::terminate(&env.store, "test", &tenant.tenant_id, TEST_START)
+        .await
+        .unwrap();
+    assert_eq!(terminated.channels_disconnected, 1);
+    assert_eq!(
+        stored_deadline(&env, &channel).await,
+        expected,
+        "termination"
+    );
+}
+
+#[tokio::test]
+async fn every_disconnect_is_audited_with_its_reason_and_a_repeat_changes_nothing() {
+    let env = TestEnv::new().await;
+    let (tenant, channel) = tenant_with_long_policy(&env, "700000000000005", "u-audit").await;
+    // Audit events sort by time: the disconnect comes an hour after the connect.
+    env.clock.advance(Duration::hours(1));
+    let first = channels::disconnect(
+        &env.store,
+        "test",
+        &tenant,
+        &channel.channel_id,
+        DisconnectReason::Deauthorized,
+    )
+    .await
+    .unwrap();
+    assert!(first.is_some());
+    env.clock.advance(Duration::days(3));
+    let again = channels::disconnect(
+        &env.store,
+        "test",
+        &tenant,
+        &channel.channel_id,
+        DisconnectReason::Requested,
+    )
+    .await
+    .unwrap();
+    assert!(again.is_none(), "already disconnected");
+    assert_eq!(
+        stored_deadline(&env, &channel).await,
+        TEST_START + Duration::hours(1) + Duration::days(POLICY_DAYS.into()),
+        "a repeat does not move the deadline"
+    );
+    let actions: Vec<String> = env
+        .store
+        .audit_events(Some(&tenant.tenant_id))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        vec!["channel.connect", "channel.disconnect:deauthorized"]
+    );
+}
+
+#[tokio::test]
+async fn a_terminated_tenant_cannot_connect_and_a_line_channel_needs_its_secret() {
+    use inbox_shared::secret::{ChannelSecret, PlatformToken};
+    use inbox_shared::service::ServiceError;
+    use inbox_shared::service::channels::{ChannelService, NewChannel};
+
+    let env = TestEnv::new().await;
+    let seeded = env.seed_tenant("Rules", &[], "tok", "").await;
+    let service = ChannelService::new(env.store.clone(), env.vault(), "test");
+    let new = |platform, secret: Option<&str>| NewChannel {
+        platform,
+        account_id: "U0123456789abcdef0123456789abcdef".into(),
+        token: PlatformToken::new("tok"),
+        secret: secret.map(ChannelSecret::new),
+        connected_by: None,
+    };
+    let err = service
+        .connect(&seeded.tenant, new(Platform::Line, None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ServiceError::Invalid(m) if m.contains("channel secret")),
+        "{err}"
+    );
+    let err = service
+        .connect(&seeded.tenant, new(Platform::Whatsapp, Some("s")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::Invalid(_)), "{err}");
+    assert!(
+        env.store
+            .channels_of_tenant(&seeded.tenant.tenant_id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing is stored for a refused connect"
+    );
+
+    let done = tenants::terminate(&env.store, "test", &seeded.tenant.tenant_id, TEST_START)
+        .await
+        .unwrap();
+    let err = service
+        .connect(&done.tenant, new(Platform::Line, Some("s")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ServiceError::Invalid(m) if m.contains("terminated")),
+        "{err}"
+    );
+}
