@@ -429,6 +429,33 @@ named_enum!(ReplyOutcome {
     SendFailed => "send_failed",
 });
 
+/// Why a conversation went to a human: a short machine reason, stored on the conversation (no content).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandoffReason {
+    /// The customer asked for a person, in words or with a handoff button.
+    CustomerAskedForAPerson,
+    /// The AI answered that it cannot answer this.
+    AiCouldNotAnswer,
+    /// No provider answered on the job's last delivery.
+    AiUnavailable,
+    MonthlyMessageLimitReached,
+    MonthlyTokenLimitReached,
+    /// Every delivery of the job failed (a platform or AWS error that did not clear).
+    ReplyFailed,
+    /// Someone replied from the platform's own inbox (Meta Business Suite): the bot steps back.
+    AgentRepliedInPlatformInbox,
+}
+named_enum!(HandoffReason {
+    CustomerAskedForAPerson => "customer_asked_for_a_person",
+    AiCouldNotAnswer => "ai_could_not_answer",
+    AiUnavailable => "ai_unavailable",
+    MonthlyMessageLimitReached => "monthly_message_limit_reached",
+    MonthlyTokenLimitReached => "monthly_token_limit_reached",
+    ReplyFailed => "reply_failed",
+    AgentRepliedInPlatformInbox => "agent_replied_in_platform_inbox",
+});
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DraftStatus {

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ai_reply::{Replier, handoff_reason};
+use ai_reply::Replier;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use inbox_shared::ids::new_id;
 use inbox_shared::jobs::InboundJob;
@@ -582,7 +582,7 @@ async fn every_provider_down_retries_then_dead_letters_and_hands_off() {
     assert!(w.sends().is_empty());
     assert_eq!(
         w.conversation(&job).await.handoff_reason.as_deref(),
-        Some(handoff_reason::AI_UNAVAILABLE)
+        Some(HandoffReason::AiUnavailable.as_str())
     );
     assert_eq!(
         w.outcome(&job).await,
@@ -625,7 +625,7 @@ async fn a_send_that_keeps_failing_is_handed_to_a_person_on_the_last_receive() {
     assert_eq!(conversation.mode, ConversationMode::Human);
     assert_eq!(
         conversation.handoff_reason.as_deref(),
-        Some(handoff_reason::REPLY_FAILED)
+        Some(HandoffReason::ReplyFailed.as_str())
     );
 }
 
@@ -746,7 +746,7 @@ async fn a_human_in_charge_keeps_the_bot_silent_until_released() {
     assert_eq!(conversation.mode, ConversationMode::Human);
     assert_eq!(
         conversation.handoff_reason.as_deref(),
-        Some(handoff_reason::CUSTOMER_ASKED)
+        Some(HandoffReason::CustomerAskedForAPerson.as_str())
     );
     assert!(w.llm.requests().is_empty());
 
@@ -886,7 +886,7 @@ async fn the_offline_provider_answers_a_matching_faq_and_hands_off_otherwise() {
     assert_eq!(w.outcome(&other).await, Some(ReplyOutcome::HandedOff));
     assert_eq!(
         w.conversation(&other).await.handoff_reason.as_deref(),
-        Some(handoff_reason::AI_DECIDED)
+        Some(HandoffReason::AiCouldNotAnswer.as_str())
     );
     assert_eq!(w.graph.requests().len(), 1);
 }
@@ -908,7 +908,7 @@ async fn a_tenant_over_its_monthly_message_limit_is_handed_off() {
     assert_eq!(w.outcome(&second).await, Some(ReplyOutcome::HandedOff));
     assert_eq!(
         w.conversation(&second).await.handoff_reason.as_deref(),
-        Some(handoff_reason::OVER_MESSAGE_LIMIT)
+        Some(HandoffReason::MonthlyMessageLimitReached.as_str())
     );
     assert_eq!(w.graph.requests().len(), 1);
 }

@@ -41,8 +41,6 @@ const UNKNOWN_ROUTE_TTL: StdDuration = StdDuration::from_secs(10);
 const MAX_CACHED_ACCOUNTS: usize = 10_000;
 /// Conversations ingested concurrently (events of one conversation go in order).
 const CONCURRENT_CONVERSATIONS: usize = 16;
-/// Why a conversation went to a human when someone replied in the platform's own inbox.
-pub const AGENT_REPLIED: &str = "agent_replied_in_platform_inbox";
 
 #[derive(Debug, thiserror::Error)]
 enum IngestError {
@@ -397,7 +395,14 @@ impl Ingest {
                     None,
                 );
                 self.store
-                    .ingest_message(&reply, &touch(None, Some(AGENT_REPLIED)), None)
+                    .ingest_message(
+                        &reply,
+                        &touch(
+                            None,
+                            Some(HandoffReason::AgentRepliedInPlatformInbox.as_str()),
+                        ),
+                        None,
+                    )
                     .await?;
                 self.metrics.count("HumanTookOver", 1);
                 return Ok(None);

@@ -387,7 +387,7 @@ async fn echoes_of_our_sends_are_ignored_and_a_human_echo_hands_off() {
     assert_eq!(conversation.mode, ConversationMode::Human);
     assert_eq!(
         conversation.handoff_reason.as_deref(),
-        Some(webhook_ingest::AGENT_REPLIED)
+        Some(HandoffReason::AgentRepliedInPlatformInbox.as_str())
     );
     let stored = w.messages(Platform::Messenger, user).await;
     let ids: Vec<(&str, Author)> = stored

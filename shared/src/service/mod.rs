@@ -18,6 +18,7 @@ pub mod channels;
 pub mod deletion;
 pub mod erasure;
 pub mod outbound;
+pub mod reply;
 pub mod tenants;
 
 use crate::model::{AuditEvent, Tenant};

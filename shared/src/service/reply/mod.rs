@@ -1,0 +1,503 @@
+//! Answering one inbound message, at most once: the facts are read, [`policy::decide`] says what to do,
+//! and this module does it — a skip or a handoff recorded, or the providers asked and their answer
+//! stored as a draft or sent through the [`Outbox`], which holds the send-once guarantee. What was done
+//! is recorded on the inbound message (its `reply_outcome`), so a redelivery does nothing twice.
+
+pub mod policy;
+
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use crate::jobs::InboundJob;
+use crate::llm::offline::KnowledgeIndex;
+use crate::llm::{Answer, AnsweredBy, ChainOutcome, Prompt, Providers};
+use crate::model::{
+    AiMode, Author, Conversation, ConversationMode, Draft, DraftStatus, HandoffReason,
+    KnowledgeEntry, ProviderKind, ReplyOutcome, UsageDelta, month_of,
+};
+use crate::platform::send::{LINE_REPLY_TOKEN_LIFETIME, SendError};
+use crate::secret::MessageText;
+use crate::service::outbound::{Delivered, Delivery, DeliveryError, Outbox};
+use crate::store::{Store, StoreError};
+use crate::telemetry::Metrics;
+
+use policy::{Decision, MonthUsage, ReplyFacts};
+
+/// Messages read for the prompt (and to find a newer customer message).
+const HISTORY_MESSAGES: i32 = 30;
+/// Tokens of conversation history the prompt may carry.
+const HISTORY_BUDGET_TOKENS: usize = 2_000;
+/// Knowledge entries the prompt carries.
+const KNOWLEDGE_IN_PROMPT: usize = 3;
+
+/// Why a job must be tried again. Everything that will never succeed is recorded as an outcome
+/// instead, and is not an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("every provider failed ({tried} tried)")]
+    ProvidersUnavailable { tried: usize },
+    #[error("send: {0}")]
+    Delivery(DeliveryError),
+}
+
+impl ReplyError {
+    /// False for a failure that will repeat on every delivery (DynamoDB refused the request, a stored
+    /// item does not decode): the job goes to the dead-letter queue, where it can be read.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Store(e) => e.is_retryable(),
+            Self::ProvidersUnavailable { .. } => true,
+            Self::Delivery(e) => e.is_retryable(),
+        }
+    }
+}
+
+type Result<T, E = ReplyError> = std::result::Result<T, E>;
+
+/// One delivery of a job.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt {
+    /// The queue's last delivery of it (its `maxReceiveCount`): if this one fails too, a person takes
+    /// the conversation.
+    pub last: bool,
+    /// When the invocation must have finished (providers are given what remains).
+    pub deadline: Instant,
+}
+
+pub struct ReplyService {
+    store: Store,
+    outbox: Outbox,
+    providers: Providers,
+    metrics: Metrics,
+}
+
+impl ReplyService {
+    pub fn new(store: Store, outbox: Outbox, providers: Providers, metrics: Metrics) -> Self {
+        Self {
+            store,
+            outbox,
+            providers,
+            metrics,
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The send path, for approving drafts in the same process (the local stack, tests).
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// Handles one job and records its outcome. On the last attempt a failure first hands the
+    /// conversation to a person (see [`Self::give_up`]), then is returned like any other.
+    pub async fn handle(&self, job: &InboundJob, attempt: Attempt) -> Result<()> {
+        let outcome = match self.reply(job, attempt).await {
+            Ok(outcome) => outcome,
+            Err(err) => {
+                if attempt.last {
+                    self.give_up(job).await;
+                }
+                return Err(err);
+            }
+        };
+        if let Some((outcome, code)) = outcome {
+            self.metrics.count(outcome_metric(outcome), 1);
+            self.record_outcome(job, outcome, code).await?;
+            tracing::info!(
+                tenant_id = %job.tenant_id,
+                conversation_id = %job.conversation_id,
+                message_id = %job.message_id,
+                outcome = outcome.as_str(),
+                "inbound message handled"
+            );
+        }
+        Ok(())
+    }
+
+    /// Reads the facts, decides and acts. `None`: nothing to record (the message or its tenant is
+    /// gone, or an earlier delivery handled it).
+    async fn reply(
+        &self,
+        job: &InboundJob,
+        attempt: Attempt,
+    ) -> Result<Option<(ReplyOutcome, Option<i64>)>> {
+        let Some(tenant) = self.store.get_tenant(&job.tenant_id).await? else {
+            self.metrics.count("TenantGone", 1);
+            return Ok(None);
+        };
+        let Some(conversation) = self
+            .store
+            .get_conversation(&job.tenant_id, &job.channel_id, &job.conversation_id)
+            .await?
+        else {
+            self.metrics.count("ConversationGone", 1);
+            return Ok(None);
+        };
+        let history = self
+            .store
+            .recent_messages(&job.tenant_id, &job.conversation_id, HISTORY_MESSAGES)
+            .await?;
+        let Some(inbound) = history.iter().find(|m| m.message_id == job.message_id) else {
+            // Erased, or older than the history window: nothing sensible to answer.
+            self.metrics.count("MessageGone", 1);
+            return Ok(None);
+        };
+        let channel = self
+            .store
+            .get_channel(&job.tenant_id, &job.channel_id)
+            .await?;
+        let now = self.store.now();
+        let usage = if policy::needs_usage(&tenant) {
+            self.month_usage(&tenant.tenant_id, now).await?
+        } else {
+            MonthUsage::default()
+        };
+        let decision = policy::decide(&ReplyFacts {
+            tenant: &tenant,
+            channel: channel.as_ref(),
+            conversation: &conversation,
+            inbound,
+            history: &history,
+            usage,
+            now,
+        });
+        let mode = match decision {
+            Decision::Skip(reason) => {
+                if reason.outcome().is_none() {
+                    self.metrics.count("AlreadyHandled", 1);
+                }
+                return Ok(reason.outcome().map(|outcome| (outcome, None)));
+            }
+            Decision::HandOff(reason) => {
+                self.hand_off(&conversation, reason).await?;
+                return Ok(Some((ReplyOutcome::HandedOff, None)));
+            }
+            Decision::Draft => AiMode::Draft,
+            Decision::Send => AiMode::Auto,
+        };
+        let channel = channel.expect("the policy sends only through a connected channel");
+
+        let question = inbound.text.as_ref().map_or("", MessageText::expose);
+        let knowledge = self.store.knowledge_of_tenant(&tenant.tenant_id).await?;
+        let index = KnowledgeIndex::new(&knowledge);
+        let in_prompt: Vec<&KnowledgeEntry> = index
+            .rank(question)
+            .iter()
+            .take(KNOWLEDGE_IN_PROMPT)
+            .map(|r| r.entry)
+            .collect();
+        let prompt = Prompt::build(&tenant, &in_prompt, &history, HISTORY_BUDGET_TOKENS);
+        let knowledge_match = index.best_match(question).map(|r| r.entry);
+        let outcome = self
+            .providers
+            .answer(
+                &tenant.provider_order,
+                &prompt,
+                knowledge_match,
+                attempt.deadline,
+            )
+            .await;
+        let (answer, usage) = match self.account(outcome) {
+            Ok(answered) => answered,
+            Err(tried) => {
+                let calls = UsageDelta {
+                    provider_calls: tried as u64,
+                    ..UsageDelta::default()
+                };
+                self.record_usage(job, now, calls).await?;
+                if attempt.last {
+                    // The last delivery: a person takes over; the record goes to the dead-letter queue.
+                    self.hand_off(&conversation, HandoffReason::AiUnavailable)
+                        .await?;
+                    self.metrics.count("HandedOffAiUnavailable", 1);
+                }
+                return Err(ReplyError::ProvidersUnavailable { tried });
+            }
+        };
+        let text = match answer {
+            Answer::Handoff => {
+                self.record_usage(job, now, usage).await?;
+                self.hand_off(&conversation, HandoffReason::AiCouldNotAnswer)
+                    .await?;
+                return Ok(Some((ReplyOutcome::HandedOff, None)));
+            }
+            Answer::Reply(text) => text,
+        };
+        let retain_until = now + tenant.retention.content();
+        let replied = UsageDelta {
+            replies: 1,
+            ..usage
+        };
+        if mode == AiMode::Draft {
+            self.draft(job, text, now, retain_until).await?;
+            self.record_usage(job, now, replied).await?;
+            return Ok(Some((ReplyOutcome::Drafted, None)));
+        }
+
+        let reply_token = job
+            .reply_token
+            .as_deref()
+            .filter(|_| now - job.received_at < LINE_REPLY_TOKEN_LIFETIME);
+        let idempotency_key = format!("reply:{}", job.message_id);
+        let delivered = self
+            .outbox
+            .deliver(&Delivery {
+                channel: &channel,
+                conversation: &conversation,
+                text: &text,
+                author: Author::Ai,
+                idempotency_key: &idempotency_key,
+                reply_token,
+                retain_until,
+            })
+            .await;
+        match delivered {
+            Ok(Delivered::Sent { .. }) => {
+                self.record_usage(job, now, replied).await?;
+                Ok(Some((ReplyOutcome::Replied, None)))
+            }
+            Ok(Delivered::AlreadySent { .. }) => {
+                self.metrics.count("AlreadySent", 1);
+                Ok(Some((ReplyOutcome::Replied, None)))
+            }
+            Err(err) if err.is_retryable() => {
+                self.record_usage(job, now, usage).await?;
+                Err(ReplyError::Delivery(err))
+            }
+            Err(err) => {
+                self.record_usage(job, now, usage).await?;
+                self.metrics.count("SendRefused", 1);
+                tracing::warn!(tenant_id = %job.tenant_id, conversation_id = %job.conversation_id, error = %err, "send refused");
+                Ok(Some(refused_outcome(&err)))
+            }
+        }
+    }
+
+    /// Counts what the provider chain did; `Err(tried)` when no provider answered.
+    fn account(&self, outcome: ChainOutcome) -> Result<(Answer, UsageDelta), usize> {
+        match outcome {
+            ChainOutcome::Unavailable { failures } => Err(failures.len()),
+            ChainOutcome::Answered {
+                by,
+                answer,
+                input_tokens,
+                output_tokens,
+                latency,
+                failures,
+            } => {
+                let llm_calls = failures.len() as u64 + u64::from(by != AnsweredBy::Offline);
+                self.metrics
+                    .count("ProviderFailures", failures.len() as u64);
+                self.metrics.count(
+                    match by {
+                        AnsweredBy::Llm(ProviderKind::Anthropic) => "AnsweredByAnthropic",
+                        AnsweredBy::Llm(ProviderKind::Openai) => "AnsweredByOpenai",
+                        AnsweredBy::Offline => "AnsweredOffline",
+                    },
+                    1,
+                );
+                let usage = UsageDelta {
+                    input_tokens,
+                    output_tokens,
+                    provider_calls: llm_calls,
+                    anthropic_answers: u64::from(by == AnsweredBy::Llm(ProviderKind::Anthropic)),
+                    openai_answers: u64::from(by == AnsweredBy::Llm(ProviderKind::Openai)),
+                    offline_answers: u64::from(by == AnsweredBy::Offline),
+                    provider_latency_ms: latency.as_millis() as u64,
+                    ..UsageDelta::default()
+                };
+                Ok((answer, usage))
+            }
+        }
+    }
+
+    /// Stores the answer for a person to approve; a redelivery finds the draft of the first attempt.
+    async fn draft(
+        &self,
+        job: &InboundJob,
+        text: MessageText,
+        now: OffsetDateTime,
+        retain_until: OffsetDateTime,
+    ) -> Result<()> {
+        let draft = Draft {
+            tenant_id: job.tenant_id.clone(),
+            conversation_id: job.conversation_id.clone(),
+            channel_id: job.channel_id.clone(),
+            draft_id: draft_id_for(&job.message_id),
+            in_reply_to: job.message_id.clone(),
+            text,
+            status: DraftStatus::Pending,
+            created_at: now,
+            decided_at: None,
+            retain_until,
+        };
+        match self.store.create_draft(&draft).await {
+            Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// The last delivery failed too, and the record goes to the dead-letter queue (its alarm fires): a
+    /// person takes the conversation unless one already has it, and the message is recorded as handed
+    /// off. So it counts as answered, and a later redelivery of its webhook does not queue it again to
+    /// be answered hours late. Best effort: a failure here is logged.
+    async fn give_up(&self, job: &InboundJob) {
+        self.metrics.count("GaveUp", 1);
+        let result: Result<()> = async {
+            let conversation = self
+                .store
+                .get_conversation(&job.tenant_id, &job.channel_id, &job.conversation_id)
+                .await?;
+            if let Some(conversation) = conversation.filter(|c| c.mode == ConversationMode::Bot) {
+                self.hand_off(&conversation, HandoffReason::ReplyFailed)
+                    .await?;
+            }
+            self.record_outcome(job, ReplyOutcome::HandedOff, None)
+                .await
+        }
+        .await;
+        if let Err(err) = result {
+            tracing::error!(message_id = %job.message_id, error = %err, "could not record the give-up");
+        }
+    }
+
+    /// Records on the inbound message what was done about it.
+    async fn record_outcome(
+        &self,
+        job: &InboundJob,
+        outcome: ReplyOutcome,
+        code: Option<i64>,
+    ) -> Result<()> {
+        self.store
+            .set_reply_outcome(
+                &job.tenant_id,
+                &job.conversation_id,
+                job.sent_at,
+                &job.message_id,
+                outcome,
+                code,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn hand_off(&self, conversation: &Conversation, reason: HandoffReason) -> Result<()> {
+        self.store
+            .set_conversation_mode(
+                &conversation.tenant_id,
+                &conversation.channel_id,
+                &conversation.conversation_id,
+                ConversationMode::Human,
+                Some(reason.as_str()),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The tenant's replies and tokens this month (all channels).
+    async fn month_usage(&self, tenant_id: &str, now: OffsetDateTime) -> Result<MonthUsage> {
+        let rows = self.store.usage_of_month(tenant_id, &month_of(now)).await?;
+        Ok(MonthUsage {
+            replies: rows.iter().map(|u| u.replies).sum(),
+            tokens: rows.iter().map(|u| u.input_tokens + u.output_tokens).sum(),
+        })
+    }
+
+    async fn record_usage(
+        &self,
+        job: &InboundJob,
+        now: OffsetDateTime,
+        delta: UsageDelta,
+    ) -> Result<()> {
+        if delta == UsageDelta::default() {
+            return Ok(());
+        }
+        self.store
+            .add_usage(&job.tenant_id, &job.channel_id, &month_of(now), delta)
+            .await?;
+        Ok(())
+    }
+}
+
+/// What is recorded when the platform refused a send for good.
+fn refused_outcome(err: &DeliveryError) -> (ReplyOutcome, Option<i64>) {
+    match err {
+        DeliveryError::WindowClosed(_) => (ReplyOutcome::WindowClosed, None),
+        DeliveryError::ChannelUnavailable(_) => (ReplyOutcome::ChannelUnavailable, None),
+        DeliveryError::Send(SendError::TokenInvalid { code }) => {
+            (ReplyOutcome::ChannelUnavailable, Some(*code))
+        }
+        DeliveryError::Send(SendError::WindowClosed { code }) => {
+            (ReplyOutcome::WindowClosed, Some(*code))
+        }
+        DeliveryError::Send(send) => (ReplyOutcome::SendFailed, send.code()),
+        DeliveryError::InProgress | DeliveryError::Store(_) | DeliveryError::Vault(_) => {
+            (ReplyOutcome::SendFailed, None)
+        }
+    }
+}
+
+fn outcome_metric(outcome: ReplyOutcome) -> &'static str {
+    match outcome {
+        ReplyOutcome::Replied => "Replied",
+        ReplyOutcome::Drafted => "Drafted",
+        ReplyOutcome::Superseded => "Superseded",
+        ReplyOutcome::AiOff => "AiOff",
+        ReplyOutcome::HumanMode => "HumanMode",
+        ReplyOutcome::HandedOff => "HandedOff",
+        ReplyOutcome::WindowClosed => "WindowClosed",
+        ReplyOutcome::ChannelUnavailable => "ChannelUnavailable",
+        ReplyOutcome::SendFailed => "SendFailed",
+    }
+}
+
+/// One draft per inbound message, whatever the number of deliveries: the id derives from the message id.
+fn draft_id_for(message_id: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, message_id.as_bytes());
+    format!("dft_{}", hex::encode(&digest.as_ref()[..16]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::send::SendError;
+
+    #[test]
+    fn draft_ids_are_stable_per_message() {
+        assert_eq!(draft_id_for("m_1"), draft_id_for("m_1"));
+        assert_ne!(draft_id_for("m_1"), draft_id_for("m_2"));
+        assert_eq!(draft_id_for("m_1").len(), 36);
+    }
+
+    #[test]
+    fn a_refused_send_is_recorded_by_its_kind_with_the_platforms_code() {
+        let cases = [
+            (
+                DeliveryError::Send(SendError::TokenInvalid { code: 190 }),
+                (ReplyOutcome::ChannelUnavailable, Some(190)),
+            ),
+            (
+                DeliveryError::Send(SendError::WindowClosed { code: 10 }),
+                (ReplyOutcome::WindowClosed, Some(10)),
+            ),
+            (
+                DeliveryError::Send(SendError::Rejected {
+                    code: Some(100),
+                    message: "bad".into(),
+                }),
+                (ReplyOutcome::SendFailed, Some(100)),
+            ),
+            (
+                DeliveryError::ChannelUnavailable("disconnected"),
+                (ReplyOutcome::ChannelUnavailable, None),
+            ),
+        ];
+        for (err, expected) in cases {
+            assert_eq!(refused_outcome(&err), expected, "{err}");
+        }
+    }
+}
