@@ -1,0 +1,260 @@
+//! `inboxctl knowledge …`, `drafts …` and `conversation …`: the inbox a tenant's staff work.
+
+use super::*;
+
+#[derive(Subcommand)]
+pub enum KnowledgeCommand {
+    Add {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        question: String,
+        #[arg(long)]
+        answer: String,
+    },
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DraftsCommand {
+    /// Pending drafts of a tenant, oldest first, with their text.
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+    /// Send a draft to the customer (once: approving again after a failed send retries the send).
+    Approve {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        conversation: String,
+        #[arg(long)]
+        draft: String,
+    },
+    /// Discard a draft; nothing is sent.
+    Reject {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        conversation: String,
+        #[arg(long)]
+        draft: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ConversationCommand {
+    /// Conversations of a tenant, with their mode and why a human has them.
+    List {
+        #[arg(long)]
+        tenant: String,
+        /// Only those a human has.
+        #[arg(long)]
+        human: bool,
+    },
+    /// Hand a conversation back to the bot.
+    Release {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        channel: String,
+        #[arg(long)]
+        conversation: String,
+    },
+}
+
+pub async fn knowledge(ctx: &Operator, command: KnowledgeCommand) -> Result<Output> {
+    match command {
+        KnowledgeCommand::Add {
+            tenant,
+            question,
+            answer,
+        } => {
+            let t = ctx.store.require_tenant(&tenant).await?;
+            if question.trim().is_empty() || answer.trim().is_empty() {
+                bail!("--question and --answer must not be empty");
+            }
+            let entry = KnowledgeEntry {
+                tenant_id: t.tenant_id.clone(),
+                entry_id: new_id("kb"),
+                question: question.trim().to_owned(),
+                answer: answer.trim().to_owned(),
+                created_at: ctx.clock.now(),
+            };
+            ctx.store.add_knowledge(&entry).await?;
+            Ok(Output::new(
+                json!({ "entry_id": entry.entry_id, "entry": entry }),
+                format!("added knowledge entry {}", entry.entry_id),
+            ))
+        }
+        KnowledgeCommand::List { tenant } => {
+            let entries = ctx.store.knowledge_of_tenant(&tenant).await?;
+            let text: Vec<String> = entries
+                .iter()
+                .map(|e| format!("{}\n  Q: {}\n  A: {}", e.entry_id, e.question, e.answer))
+                .collect();
+            Ok(Output::new(
+                json!({ "entries": entries }),
+                if text.is_empty() {
+                    "no knowledge entries".into()
+                } else {
+                    text.join("\n")
+                },
+            ))
+        }
+    }
+}
+
+pub async fn drafts(ctx: &Operator, command: DraftsCommand) -> Result<Output> {
+    match command {
+        DraftsCommand::List { tenant } => {
+            let drafts = ctx.store.pending_drafts(&tenant).await?;
+            let listed: Vec<Value> = drafts
+                .iter()
+                .map(|d| {
+                    json!({
+                        "draft_id": d.draft_id,
+                        "conversation_id": d.conversation_id,
+                        "channel_id": d.channel_id,
+                        "in_reply_to": d.in_reply_to,
+                        "created_at": d.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                        "text": d.text.expose(),
+                    })
+                })
+                .collect();
+            let text: Vec<String> = drafts
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{} (conversation {}, channel {})\n  {}",
+                        d.draft_id,
+                        d.conversation_id,
+                        d.channel_id,
+                        d.text.expose()
+                    )
+                })
+                .collect();
+            Ok(Output::new(
+                json!({ "drafts": listed }),
+                if text.is_empty() {
+                    "no pending drafts".into()
+                } else {
+                    text.join("\n")
+                },
+            ))
+        }
+        DraftsCommand::Approve {
+            tenant,
+            conversation,
+            draft,
+        } => {
+            let t = ctx.store.require_tenant(&tenant).await?;
+            let delivered = ctx
+                .outbox()?
+                .approve_draft(&t.tenant_id, &conversation, &draft)
+                .await?;
+            ctx.audit(&t, "draft.approve", &draft).await?;
+            let (message_id, text) = match delivered {
+                Delivered::Sent { message_id } => {
+                    let text = format!("sent draft {draft} as message {message_id}");
+                    (Some(message_id), text)
+                }
+                Delivered::AlreadySent { message_id } => {
+                    (message_id, format!("draft {draft} was already sent"))
+                }
+            };
+            Ok(Output::new(
+                json!({ "draft_id": draft, "status": "sent", "message_id": message_id }),
+                text,
+            ))
+        }
+        DraftsCommand::Reject {
+            tenant,
+            conversation,
+            draft,
+        } => {
+            let t = ctx.store.require_tenant(&tenant).await?;
+            ctx.store
+                .decide_draft(
+                    &t.tenant_id,
+                    &conversation,
+                    &draft,
+                    DraftStatus::Rejected,
+                    ctx.clock.now(),
+                )
+                .await?;
+            ctx.audit(&t, "draft.reject", &draft).await?;
+            Ok(Output::new(
+                json!({ "draft_id": draft, "status": "rejected" }),
+                format!("rejected draft {draft}"),
+            ))
+        }
+    }
+}
+
+pub async fn conversation(ctx: &Operator, command: ConversationCommand) -> Result<Output> {
+    match command {
+        ConversationCommand::List { tenant, human } => {
+            let t = ctx.store.require_tenant(&tenant).await?;
+            let mut conversations = Vec::new();
+            for channel in ctx.store.channels_of_tenant(&t.tenant_id).await? {
+                conversations.extend(
+                    ctx.store
+                        .conversations_of_channel(&t.tenant_id, &channel.channel_id)
+                        .await?
+                        .into_iter()
+                        .filter(|c| !human || c.mode == ConversationMode::Human),
+                );
+            }
+            let text: Vec<String> = conversations
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {} channel {} user {}: {}{}",
+                        c.conversation_id,
+                        c.platform,
+                        c.channel_id,
+                        c.user_id,
+                        c.mode,
+                        c.handoff_reason
+                            .as_deref()
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect();
+            Ok(Output::new(
+                json!({ "conversations": conversations }),
+                if text.is_empty() {
+                    "no conversations".into()
+                } else {
+                    text.join("\n")
+                },
+            ))
+        }
+        ConversationCommand::Release {
+            tenant,
+            channel,
+            conversation,
+        } => {
+            let t = ctx.store.require_tenant(&tenant).await?;
+            ctx.store
+                .set_conversation_mode(
+                    &t.tenant_id,
+                    &channel,
+                    &conversation,
+                    ConversationMode::Bot,
+                    None,
+                )
+                .await?;
+            ctx.audit(&t, "conversation.release", &conversation).await?;
+            Ok(Output::new(
+                json!({ "conversation_id": conversation, "mode": "bot" }),
+                format!("conversation {conversation} is back with the bot"),
+            ))
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! The commands. Each returns an [`Output`]: one JSON object (`--json`) or the same facts as text.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use inbox_shared::aws::AwsClients;
+use inbox_shared::clock::ManualClock;
+use inbox_shared::clock::{self, SharedClock};
+use inbox_shared::config::Config;
+use inbox_shared::ids::new_id;
+use inbox_shared::jobs::SweepStage;
+use inbox_shared::model::*;
+use inbox_shared::platform::send::Sender;
+use inbox_shared::provision::{self, ProvisionPlan};
+use inbox_shared::secret::{ChannelSecret, PlatformToken};
+use inbox_shared::service::channels::{self, ChannelService, DisconnectReason, NewChannel};
+use inbox_shared::service::erasure::Eraser;
+use inbox_shared::service::outbound::{Delivered, Outbox};
+use inbox_shared::service::tenants;
+use inbox_shared::store::Store;
+use inbox_shared::sweep::{TenantSweeper, Unlimited};
+use inbox_shared::vault::TokenVault;
+use serde_json::{Value, json};
+
+const ACTOR: &str = "inboxctl";
+
+#[derive(Parser)]
+#[command(
+    name = "inboxctl",
+    version,
+    about = "Operate the inbox backend: tenants, channels, knowledge, drafts, conversations, end-user export and erasure, provisioning"
+)]
+pub struct Cli {
+    /// Print one JSON object instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the table, queues and KMS key where missing (the shapes of infra/template.yaml).
+    Provision,
+    /// Tenants: the companies using the inbox.
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
+    /// Channels: connected Pages, Instagram accounts, WhatsApp numbers, LINE channels.
+    #[command(subcommand)]
+    Channel(channel::ChannelCommand),
+    /// Knowledge entries the AI answers from.
+    #[command(subcommand)]
+    Knowledge(inbox::KnowledgeCommand),
+    /// AI drafts waiting for a person (tenant AI mode `draft`).
+    #[command(subcommand)]
+    Drafts(inbox::DraftsCommand),
+    /// Conversations: who has them (the bot or a human), and handing them back to the bot.
+    #[command(subcommand)]
+    Conversation(inbox::ConversationCommand),
+    /// Run one tenant's retention sweep now (every rule of its policy), optionally as of another time.
+    Sweep {
+        #[arg(long)]
+        tenant: String,
+        /// The instant the sweep enforces the policy at (RFC 3339); default now.
+        #[arg(long, value_parser = rfc3339)]
+        now: Option<time::OffsetDateTime>,
+    },
+    /// An end user's access request: print everything stored about one contact as one JSON document.
+    Export(contact::ContactArgs),
+    /// An end user's deletion request: delete everything of one contact in one tenant and print the counts.
+    Erase(contact::ContactArgs),
+}
+
+mod channel;
+mod contact;
+mod inbox;
+mod tenant;
+
+fn parse<T: std::str::FromStr<Err = UnknownName>>(s: &str) -> Result<T, String> {
+    s.parse().map_err(|e: UnknownName| e.to_string())
+}
+
+fn rfc3339(s: &str) -> Result<time::OffsetDateTime, String> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time such as 2026-11-24T09:00:00Z: {e}"))
+}
+
+fn retention_days(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(days @ 1..=3650) => Ok(days),
+        _ => Err(format!("{s:?} is not a number of days from 1 to 3650")),
+    }
+}
+
+/// What a command prints.
+pub struct Output {
+    json: Value,
+    text: String,
+}
+
+impl Output {
+    fn new(json: Value, text: impl Into<String>) -> Self {
+        Self {
+            json,
+            text: text.into(),
+        }
+    }
+
+    pub fn print(&self, json: bool) {
+        if json {
+            println!("{}", self.json);
+        } else {
+            println!("{}", self.text.trim_end());
+        }
+    }
+}
+
+struct Operator {
+    config: Config,
+    clients: AwsClients,
+    store: Store,
+    clock: SharedClock,
+}
+
+impl Operator {
+    async fn load() -> Result<Self> {
+        let config = Config::from_env()?;
+        let clients = AwsClients::from_env().await;
+        let clock = clock::system();
+        let store = Store::new(clients.dynamodb.clone(), &config.table_name, clock.clone());
+        Ok(Self {
+            config,
+            clients,
+            store,
+            clock,
+        })
+    }
+
+    fn vault(&self) -> TokenVault {
+        TokenVault::new(self.clients.kms.clone(), &self.config.kms_key_id)
+    }
+
+    fn channels(&self) -> ChannelService {
+        ChannelService::new(self.store.clone(), self.vault(), ACTOR)
+    }
+
+    fn eraser(&self) -> Eraser {
+        Eraser::new(self.store.clone(), ACTOR)
+    }
+
+    fn outbox(&self) -> Result<Outbox> {
+        let http = inbox_shared::https::client(std::time::Duration::from_secs(3));
+        Ok(Outbox::new(
+            self.store.clone(),
+            self.vault(),
+            Sender::new(&self.config, http),
+        ))
+    }
+
+    async fn audit(&self, tenant: &Tenant, action: &str, subject: &str) -> Result<()> {
+        let event = AuditEvent::new(
+            Some(&tenant.tenant_id),
+            ACTOR,
+            action,
+            Some(subject),
+            self.clock.now(),
+            tenant.retention.audit_days,
+        );
+        self.store.record_audit(&event).await?;
+        Ok(())
+    }
+}
+
+pub async fn run(cli: Cli) -> Result<Output> {
+    let ctx = Operator::load().await?;
+    match cli.command {
+        Command::Provision => {
+            let done = provision::provision(&ctx.clients, &ProvisionPlan::from_config(&ctx.config))
+                .await?;
+            let text = format!(
+                "table {}\ninbound queue {}\nerasure queue {}\nKMS key {} ({})\ncreated: {}",
+                done.table_name,
+                done.inbound_queue_url,
+                done.erasure_queue_url,
+                done.kms_alias,
+                done.kms_key_id,
+                if done.created.is_empty() {
+                    "nothing, all present".into()
+                } else {
+                    done.created.join(", ")
+                }
+            );
+            Ok(Output::new(serde_json::to_value(&done)?, text))
+        }
+        Command::Tenant(command) => tenant::tenant(&ctx, command).await,
+        Command::Channel(command) => channel::channel(&ctx, command).await,
+        Command::Knowledge(command) => inbox::knowledge(&ctx, command).await,
+        Command::Drafts(command) => inbox::drafts(&ctx, command).await,
+        Command::Conversation(command) => inbox::conversation(&ctx, command).await,
+        Command::Sweep { tenant, now } => tenant::sweep(&ctx, &tenant, now).await,
+        Command::Export(args) => contact::export(&ctx, args).await,
+        Command::Erase(args) => contact::erase(&ctx, args).await,
+    }
+}

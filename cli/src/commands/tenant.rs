@@ -1,0 +1,271 @@
+//! `inboxctl tenant …` and `inboxctl sweep`.
+
+use super::*;
+
+#[derive(Subcommand)]
+pub enum TenantCommand {
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = parse::<AiMode>)]
+        ai_mode: Option<AiMode>,
+        /// Days conversation content is kept (default 365).
+        #[arg(long, value_parser = retention_days)]
+        retention_days: Option<u32>,
+    },
+    Show {
+        tenant_id: String,
+    },
+    List,
+    Set(TenantSettings),
+    /// End a tenant's contract: its channels are disconnected (tokens destroyed) now; the sweep deletes
+    /// its account data after `terminated_account_days` (30) and its content after
+    /// `terminated_content_days` (90).
+    Terminate {
+        tenant_id: String,
+        /// When the contract ended (RFC 3339); default now.
+        #[arg(long, value_parser = rfc3339)]
+        at: Option<time::OffsetDateTime>,
+    },
+}
+
+#[derive(Args)]
+pub struct TenantSettings {
+    tenant_id: String,
+    #[arg(long, value_parser = parse::<AiMode>)]
+    ai_mode: Option<AiMode>,
+    #[arg(long, value_parser = retention_days)]
+    retention_days: Option<u32>,
+    /// Days after a channel's disconnection its data is deleted (default 30).
+    #[arg(long, value_parser = retention_days)]
+    disconnected_channel_days: Option<u32>,
+    /// Days after termination the content is deleted (default 90).
+    #[arg(long, value_parser = retention_days)]
+    terminated_content_days: Option<u32>,
+    /// Days after termination the account data is deleted (default 30).
+    #[arg(long, value_parser = retention_days)]
+    terminated_account_days: Option<u32>,
+    /// Days audit events are kept (default 365).
+    #[arg(long, value_parser = retention_days)]
+    audit_days: Option<u32>,
+    /// Instructions to the AI (tone, what to say and not to say).
+    #[arg(long)]
+    instructions: Option<String>,
+    /// Providers to try before the offline one, comma-separated: anthropic,openai.
+    #[arg(long, value_delimiter = ',', value_parser = parse::<ProviderKind>)]
+    provider_order: Option<Vec<ProviderKind>>,
+    /// Mask emails, phone numbers and card numbers before text goes to a provider.
+    #[arg(long)]
+    mask_personal_data: Option<bool>,
+    #[arg(long)]
+    monthly_message_limit: Option<u64>,
+    #[arg(long)]
+    monthly_token_limit: Option<u64>,
+}
+
+fn tenant_json(t: &Tenant) -> Value {
+    serde_json::to_value(t).expect("a tenant serialises")
+}
+
+fn tenant_text(t: &Tenant) -> String {
+    let providers: Vec<&str> = t.provider_order.iter().map(|p| p.as_str()).collect();
+    format!(
+        "tenant {}\n  name: {}\n  status: {}{}\n  ai mode: {}\n  retention: content {} days, disconnected channel {} days, \
+         after termination content {} / account {} days, audit {} days\n  providers: {} then offline\n  mask personal data: {}\n  \
+         monthly limits: messages {}, tokens {}",
+        t.tenant_id,
+        t.name,
+        t.status,
+        t.terminated_at
+            .map(|at| format!(" since {at}"))
+            .unwrap_or_default(),
+        t.ai_mode,
+        t.retention.content_days,
+        t.retention.disconnected_channel_days,
+        t.retention.terminated_content_days,
+        t.retention.terminated_account_days,
+        t.retention.audit_days,
+        if providers.is_empty() {
+            "none".into()
+        } else {
+            providers.join(", ")
+        },
+        t.mask_personal_data,
+        t.monthly_message_limit
+            .map_or("none".into(), |n| n.to_string()),
+        t.monthly_token_limit
+            .map_or("none".into(), |n| n.to_string()),
+    )
+}
+
+pub async fn tenant(ctx: &Operator, command: TenantCommand) -> Result<Output> {
+    match command {
+        TenantCommand::Create {
+            name,
+            ai_mode,
+            retention_days,
+        } => {
+            if name.trim().is_empty() {
+                bail!("--name must not be empty");
+            }
+            let mut t = Tenant::new(new_id("ten"), name.trim().to_owned(), ctx.clock.now());
+            if let Some(mode) = ai_mode {
+                t.ai_mode = mode;
+            }
+            if let Some(days) = retention_days {
+                t.retention.content_days = days;
+            }
+            ctx.store.create_tenant(&t).await?;
+            ctx.audit(&t, "tenant.create", &t.tenant_id).await?;
+            Ok(Output::new(
+                json!({ "tenant_id": t.tenant_id, "tenant": tenant_json(&t) }),
+                tenant_text(&t),
+            ))
+        }
+        TenantCommand::Show { tenant_id } => {
+            let t = ctx.store.require_tenant(&tenant_id).await?;
+            Ok(Output::new(tenant_json(&t), tenant_text(&t)))
+        }
+        TenantCommand::List => {
+            let tenants = ctx.store.list_tenants_all().await?;
+            let text = tenants
+                .iter()
+                .map(|t| format!("{}  {}  {}  {}", t.tenant_id, t.status, t.ai_mode, t.name))
+                .collect::<Vec<_>>();
+            Ok(Output::new(
+                json!({ "tenants": tenants.iter().map(tenant_json).collect::<Vec<_>>() }),
+                if text.is_empty() {
+                    "no tenants".into()
+                } else {
+                    text.join("\n")
+                },
+            ))
+        }
+        TenantCommand::Terminate { tenant_id, at } => {
+            let at = at.unwrap_or_else(|| ctx.clock.now());
+            let done = tenants::terminate(&ctx.store, ACTOR, &tenant_id, at).await?;
+            let disconnected = done.channels_disconnected;
+            Ok(Output::new(
+                json!({
+                    "tenant_id": done.tenant.tenant_id,
+                    "status": "terminated",
+                    "channels_disconnected": disconnected,
+                    "account_data_deleted_after": done.account_data_deleted_after.format(&time::format_description::well_known::Rfc3339)?,
+                    "content_deleted_after": done.content_deleted_after.format(&time::format_description::well_known::Rfc3339)?,
+                }),
+                format!(
+                    "terminated {}: {disconnected} channel(s) disconnected; account data goes after {}, content after {}",
+                    done.tenant.tenant_id,
+                    done.account_data_deleted_after.date(),
+                    done.content_deleted_after.date()
+                ),
+            ))
+        }
+        TenantCommand::Set(settings) => {
+            let mut t = ctx.store.require_tenant(&settings.tenant_id).await?;
+            let mut changed = Vec::new();
+            if let Some(mode) = settings.ai_mode {
+                t.ai_mode = mode;
+                changed.push("ai_mode");
+            }
+            for (value, field, name) in [
+                (
+                    settings.retention_days,
+                    &mut t.retention.content_days,
+                    "retention_days",
+                ),
+                (
+                    settings.disconnected_channel_days,
+                    &mut t.retention.disconnected_channel_days,
+                    "disconnected_channel_days",
+                ),
+                (
+                    settings.terminated_content_days,
+                    &mut t.retention.terminated_content_days,
+                    "terminated_content_days",
+                ),
+                (
+                    settings.terminated_account_days,
+                    &mut t.retention.terminated_account_days,
+                    "terminated_account_days",
+                ),
+                (
+                    settings.audit_days,
+                    &mut t.retention.audit_days,
+                    "audit_days",
+                ),
+            ] {
+                if let Some(days) = value {
+                    *field = days;
+                    changed.push(name);
+                }
+            }
+            if let Some(instructions) = settings.instructions {
+                t.instructions = instructions;
+                changed.push("instructions");
+            }
+            if let Some(order) = settings.provider_order {
+                t.provider_order = order;
+                changed.push("provider_order");
+            }
+            if let Some(mask) = settings.mask_personal_data {
+                t.mask_personal_data = mask;
+                changed.push("mask_personal_data");
+            }
+            if let Some(limit) = settings.monthly_message_limit {
+                t.monthly_message_limit = Some(limit);
+                changed.push("monthly_message_limit");
+            }
+            if let Some(limit) = settings.monthly_token_limit {
+                t.monthly_token_limit = Some(limit);
+                changed.push("monthly_token_limit");
+            }
+            if changed.is_empty() {
+                bail!(
+                    "nothing to set: give at least one of --ai-mode, --retention-days, --instructions, --provider-order, --mask-personal-data, --monthly-message-limit, --monthly-token-limit"
+                );
+            }
+            ctx.store.save_tenant(&t).await?;
+            ctx.audit(
+                &t,
+                &format!("tenant.set:{}", changed.join(",")),
+                &t.tenant_id,
+            )
+            .await?;
+            Ok(Output::new(tenant_json(&t), tenant_text(&t)))
+        }
+    }
+}
+
+/// Runs one tenant's retention sweep now, or as of `now`.
+pub async fn sweep(
+    ctx: &Operator,
+    tenant: &str,
+    now: Option<time::OffsetDateTime>,
+) -> Result<Output> {
+    let t = ctx.store.require_tenant_stored(tenant).await?;
+    let now = now.unwrap_or_else(|| ctx.clock.now());
+    // The store reads with the sweep's clock, so what is expired is judged as of `now`.
+    let store = Store::new(
+        ctx.clients.dynamodb.clone(),
+        &ctx.config.table_name,
+        std::sync::Arc::new(ManualClock::new(now)),
+    );
+    let report = TenantSweeper::new(store, ACTOR)
+        .sweep(&t.tenant_id, now, SweepStage::default(), &mut Unlimited)
+        .await?;
+    let text = if report.deleted.is_empty() {
+        format!("swept {}: nothing to delete", t.tenant_id)
+    } else {
+        let lines: Vec<String> = report
+            .deleted
+            .iter()
+            .map(|(what, n)| format!("  {what}: {n}"))
+            .collect();
+        format!("swept {} as of {now}:\n{}", t.tenant_id, lines.join("\n"))
+    };
+    Ok(Output::new(
+        json!({ "tenant_id": t.tenant_id, "as_of": now.format(&time::format_description::well_known::Rfc3339)?, "deleted": report.deleted }),
+        text,
+    ))
+}
