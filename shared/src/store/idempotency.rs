@@ -5,12 +5,14 @@
 //!
 //! Webhook dedup claims `("webhook", platform id)`; the reply sender claims `("send", inbound id)`.
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use time::serde::rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use super::{Record, Result, Store, StoreError, dynamo_error, key_item, to_item};
+use super::error::{Result, StoreError, condition_held};
+use super::expr::Expr;
+use super::records::Record;
+use super::table::{Store, Write, number, string};
 use crate::keys::{self, Key};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,24 +81,7 @@ impl Store {
         };
         // Two attempts: a record released (deleted) between our failed put and our read is claimable.
         for _ in 0..2 {
-            let put = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(to_item(&record)?))
-                .condition_expression(
-                    "attribute_not_exists(#pk) OR #ttl <= :now_s OR (#status = :in_progress AND lease_until_ms < :now_ms)",
-                )
-                .expression_attribute_names("#pk", keys::PK)
-                .expression_attribute_names("#ttl", keys::TTL)
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":now_s", AttributeValue::N(now.unix_timestamp().to_string()))
-                .expression_attribute_values(":now_ms", AttributeValue::N(millis(now).to_string()))
-                .expression_attribute_values(":in_progress", AttributeValue::S("in_progress".into()))
-                .send()
-                .await
-                .map_err(dynamo_error);
-            match put {
+            match self.put_if(&record, claimable(now)).await {
                 Ok(_) => return Ok(Claim::Acquired),
                 Err(StoreError::Conflict(_)) => {}
                 Err(other) => return Err(other),
@@ -131,28 +116,34 @@ impl Store {
             result,
             keep_until: now + keep_for,
         };
-        self.put(&record, super::Write::Upsert).await
+        self.put(&record, Write::Upsert).await
     }
 
     /// Gives up a claim after a failure, so the next delivery can do the work.
     pub async fn release(&self, tenant_id: &str, scope: &str, key: &str) -> Result<()> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key_item(&keys::idempotency(tenant_id, scope, key))))
-            .condition_expression("#status = :in_progress")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":in_progress", AttributeValue::S("in_progress".into()))
-            .send()
-            .await
-            .map_err(dynamo_error);
-        match result {
-            // Already completed or gone: nothing to release.
-            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
-            Err(other) => Err(other),
-        }
+        let mut condition = Expr::new();
+        condition.require(|e| e.eq("status", string("in_progress")));
+        let released = self
+            .delete_if(&keys::idempotency(tenant_id, scope, key), condition)
+            .await;
+        // A failed condition: already completed or gone, nothing to release.
+        condition_held(released)?;
+        Ok(())
     }
+}
+
+/// When a claim may be taken at `now`: no record, an expired one TTL has not removed yet, or an
+/// in-progress one whose lease has run out.
+fn claimable(now: OffsetDateTime) -> Expr {
+    let mut condition = Expr::new();
+    condition.require(|e| {
+        let absent = e.not_exists(keys::PK);
+        let expired = e.le(keys::TTL, number(now.unix_timestamp()));
+        let in_progress = e.eq("status", string("in_progress"));
+        let lapsed = e.lt("lease_until_ms", number(millis(now)));
+        absent.or(expired).or(in_progress.and(lapsed))
+    });
+    condition
 }
 
 fn millis(at: OffsetDateTime) -> i64 {

@@ -1,0 +1,136 @@
+//! Channels (a tenant's connected platform accounts) and routes (which channel owns an account).
+
+use time::OffsetDateTime;
+
+use super::error::{Result, StoreError, condition_held, dynamo_error};
+use super::expr::Expr;
+use super::table::{Store, epoch_seconds, string, timestamp_value};
+use crate::keys;
+use crate::model::{Channel, ChannelStatus, Platform, Route};
+
+impl Store {
+    /// Stores a new channel and claims its platform account in one transaction: an account belongs to
+    /// one channel at a time, so of two concurrent connects of one account exactly one succeeds.
+    pub async fn connect_channel(&self, channel: &Channel) -> Result<()> {
+        let route = Route {
+            platform: channel.platform,
+            account_id: channel.account_id.clone(),
+            tenant_id: channel.tenant_id.clone(),
+            channel_id: channel.channel_id.clone(),
+        };
+        self.transact(
+            vec![
+                self.create_in_transaction(channel)?,
+                self.create_in_transaction(&route)?,
+            ],
+            |index| match index {
+                0 => format!("channel {} already exists", channel.channel_id),
+                _ => format!(
+                    "{} account {} is already connected",
+                    channel.platform, channel.account_id
+                ),
+            },
+        )
+        .await
+    }
+
+    pub async fn get_channel(&self, tenant_id: &str, channel_id: &str) -> Result<Option<Channel>> {
+        self.get(&keys::channel(tenant_id, channel_id)).await
+    }
+
+    pub async fn require_channel(&self, tenant_id: &str, channel_id: &str) -> Result<Channel> {
+        self.get_channel(tenant_id, channel_id)
+            .await?
+            .ok_or_else(|| channel_not_found(tenant_id, channel_id))
+    }
+
+    pub async fn channels_of_tenant(&self, tenant_id: &str) -> Result<Vec<Channel>> {
+        self.query_all(&keys::channels_of_tenant(tenant_id)).await
+    }
+
+    /// Channels a Meta user connected, across tenants (eventually consistent index).
+    pub async fn channels_of_meta_user(&self, meta_user_id: &str) -> Result<Vec<Channel>> {
+        self.query_all(&keys::channels_of_meta_user(meta_user_id))
+            .await
+    }
+
+    /// Which tenant and channel own a platform account, if it is connected.
+    pub async fn route(&self, platform: Platform, account_id: &str) -> Result<Option<Route>> {
+        self.get(&keys::route(platform, account_id)).await
+    }
+
+    /// Disconnects a channel: in one transaction the wrapped credentials are removed from the item (the
+    /// token is destroyed: nothing can decrypt it any more), the channel is marked disconnected with its
+    /// deletion deadline, and the route is deleted so webhooks for the account ingest nothing.
+    pub async fn disconnect_channel(
+        &self,
+        tenant_id: &str,
+        channel_id: &str,
+        at: OffsetDateTime,
+        delete_data_by: OffsetDateTime,
+    ) -> Result<Channel> {
+        let channel_key = keys::channel(tenant_id, channel_id);
+        let channel: Channel = self
+            .get_stored(&channel_key)
+            .await?
+            .ok_or_else(|| channel_not_found(tenant_id, channel_id))?;
+        if channel.status == ChannelStatus::Disconnected {
+            return Err(StoreError::Conflict(format!(
+                "channel {channel_id} is already disconnected"
+            )));
+        }
+        let disconnected = string(ChannelStatus::Disconnected.as_str());
+        let mut update = Expr::new();
+        update
+            .set("status", disconnected.clone())
+            .set("disconnected_at", timestamp_value(at))
+            .set("retain_until", timestamp_value(delete_data_by))
+            .set(keys::TTL, epoch_seconds(delete_data_by))
+            .remove("credentials")
+            .require(|e| e.exists(keys::PK).and(e.ne("status", disconnected)));
+        let mut delete_route = Expr::new();
+        delete_route.require(|e| {
+            e.not_exists(keys::PK)
+                .or(e.eq("channel_id", string(channel_id)))
+        });
+        self.transact(
+            vec![
+                self.update_in_transaction(&channel_key, update),
+                self.delete_in_transaction(
+                    &keys::route(channel.platform, &channel.account_id),
+                    delete_route,
+                ),
+            ],
+            |index| match index {
+                0 => format!("channel {channel_id} is already disconnected"),
+                _ => format!("the route of channel {channel_id} belongs to another channel"),
+            },
+        )
+        .await?;
+        // As stored: a deadline already past (a late disconnect) must not hide the result.
+        self.get_stored(&channel_key)
+            .await?
+            .ok_or_else(|| channel_not_found(tenant_id, channel_id))
+    }
+
+    /// Flags a connected channel whose token the platform rejected. Returns false if it was not connected.
+    pub async fn mark_channel_needs_reauth(
+        &self,
+        tenant_id: &str,
+        channel_id: &str,
+    ) -> Result<bool> {
+        let mut expr = Expr::new();
+        expr.set("status", string(ChannelStatus::NeedsReauth.as_str()))
+            .require(|e| e.eq("status", string(ChannelStatus::Connected.as_str())));
+        condition_held(
+            self.update(&keys::channel(tenant_id, channel_id), expr)
+                .send()
+                .await
+                .map_err(dynamo_error),
+        )
+    }
+}
+
+fn channel_not_found(tenant_id: &str, channel_id: &str) -> StoreError {
+    StoreError::NotFound(format!("channel {channel_id} of tenant {tenant_id}"))
+}

@@ -1,0 +1,315 @@
+//! Contacts, conversations and their messages: ingesting a delivery, our sent messages' delivery
+//! status, and what ai-reply did about each inbound message.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use time::OffsetDateTime;
+
+use super::error::{Result, StoreError, condition_held, dynamo_error};
+use super::expr::Expr;
+use super::page::PageRequest;
+use super::records::{Record, SentMarker};
+use super::table::{Store, Write, epoch_seconds, number, string, timestamp_value};
+use crate::keys;
+use crate::model::*;
+
+/// What an inbound item changes on its conversation.
+#[derive(Debug, Clone)]
+pub struct ConversationTouch<'a> {
+    pub conversation_id: &'a str,
+    pub channel_id: &'a str,
+    pub platform: Platform,
+    pub user_id: &'a str,
+    /// Set for a customer's message.
+    pub last_inbound_at: Option<OffsetDateTime>,
+    /// Set when a person on the business side replied from the platform's own inbox.
+    pub hand_to_human: Option<&'a str>,
+    pub retain_until: OffsetDateTime,
+}
+
+/// The outcome of [`Store::ingest_message`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ingested {
+    /// First delivery: stored.
+    Stored,
+    /// Stored before; `answered` says whether ai-reply has recorded what it did about it.
+    Duplicate { answered: bool },
+}
+
+impl Store {
+    pub async fn save_contact(&self, contact: &Contact) -> Result<()> {
+        self.put(contact, Write::Upsert).await
+    }
+
+    pub async fn get_contact(
+        &self,
+        tenant_id: &str,
+        platform: Platform,
+        user_id: &str,
+    ) -> Result<Option<Contact>> {
+        self.get(&keys::contact(tenant_id, platform, user_id)).await
+    }
+
+    pub async fn save_conversation(&self, conversation: &Conversation) -> Result<()> {
+        self.put(conversation, Write::Upsert).await
+    }
+
+    pub async fn get_conversation(
+        &self,
+        tenant_id: &str,
+        channel_id: &str,
+        conversation_id: &str,
+    ) -> Result<Option<Conversation>> {
+        self.get(&keys::conversation(tenant_id, channel_id, conversation_id))
+            .await
+    }
+
+    pub async fn conversations_of_channel(
+        &self,
+        tenant_id: &str,
+        channel_id: &str,
+    ) -> Result<Vec<Conversation>> {
+        self.query_all(&keys::conversations_of_channel(tenant_id, channel_id))
+            .await
+    }
+
+    /// Hands a conversation to a human (with a machine reason) or back to the bot.
+    pub async fn set_conversation_mode(
+        &self,
+        tenant_id: &str,
+        channel_id: &str,
+        conversation_id: &str,
+        mode: ConversationMode,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        let mut expr = Expr::new();
+        expr.set("mode", string(mode.as_str()))
+            .set(
+                "handoff_reason",
+                reason.map_or(AttributeValue::Null(true), string),
+            )
+            .require(|e| e.exists(keys::PK));
+        let key = keys::conversation(tenant_id, channel_id, conversation_id);
+        self.update(&key, expr)
+            .send()
+            .await
+            .map_err(dynamo_error)
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => {
+                    StoreError::NotFound(format!("conversation {conversation_id}"))
+                }
+                other => other,
+            })?;
+        Ok(())
+    }
+
+    /// Stores a message once: false if one with the same key was already stored.
+    pub async fn insert_message(&self, message: &Message) -> Result<bool> {
+        condition_held(self.put(message, Write::Create).await)
+    }
+
+    /// Stores a message with its conversation and contact in one transaction. The message put is
+    /// conditional on the key being new, so of any number of concurrent deliveries exactly one stores it;
+    /// the conversation and contact are updated field by field (never replaced: a human takeover set
+    /// meanwhile survives).
+    pub async fn ingest_message(
+        &self,
+        message: &Message,
+        conversation: &ConversationTouch<'_>,
+        profile_name: Option<&crate::secret::ProfileName>,
+    ) -> Result<Ingested> {
+        let owner = Owner {
+            tenant_id: &message.tenant_id,
+            platform: conversation.platform,
+            user_id: conversation.user_id,
+            retain_until: conversation.retain_until,
+        };
+        let mut update = Expr::new();
+        owner.set_on::<Conversation>(&mut update);
+        update
+            .set("conversation_id", string(conversation.conversation_id))
+            .set("channel_id", string(conversation.channel_id))
+            .set_if_absent("created_at", timestamp_value(self.now()));
+        if let Some(at) = conversation.last_inbound_at {
+            update.set("last_inbound_at", timestamp_value(at));
+        }
+        match conversation.hand_to_human {
+            Some(reason) => update
+                .set("mode", string(ConversationMode::Human.as_str()))
+                .set("handoff_reason", string(reason)),
+            None => update.set_if_absent("mode", string(ConversationMode::Bot.as_str())),
+        };
+        let conversation_key = keys::conversation(
+            &message.tenant_id,
+            conversation.channel_id,
+            conversation.conversation_id,
+        );
+        let mut items = vec![
+            self.create_in_transaction(message)?,
+            self.update_in_transaction(&conversation_key, update),
+        ];
+        if message.direction == Direction::Inbound {
+            let mut contact = Expr::new();
+            owner.set_on::<Contact>(&mut contact);
+            contact
+                .set_if_absent("first_seen_at", timestamp_value(message.sent_at))
+                .set("last_seen_at", timestamp_value(message.sent_at));
+            if let Some(name) = profile_name {
+                contact.set("profile_name", string(name.expose()));
+            }
+            let contact_key = keys::contact(
+                &message.tenant_id,
+                conversation.platform,
+                conversation.user_id,
+            );
+            items.push(self.update_in_transaction(&contact_key, contact));
+        }
+        match self.transact(items, |_| "duplicate".into()).await {
+            Ok(()) => Ok(Ingested::Stored),
+            Err(StoreError::Conflict(_)) => {
+                let stored: Option<Message> = self.get(&message.key()).await?;
+                Ok(Ingested::Duplicate {
+                    answered: stored.is_some_and(|m| m.reply_outcome.is_some()),
+                })
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The newest `limit` messages of a conversation, oldest first.
+    pub async fn recent_messages(
+        &self,
+        tenant_id: &str,
+        conversation_id: &str,
+        limit: i32,
+    ) -> Result<Vec<Message>> {
+        let page = self
+            .query::<Message>(
+                &keys::messages_of_conversation(tenant_id, conversation_id),
+                PageRequest {
+                    limit: Some(limit),
+                    backwards: true,
+                    after: None,
+                },
+            )
+            .await?;
+        let mut messages = page.items;
+        messages.reverse();
+        Ok(messages)
+    }
+
+    pub async fn messages_of_conversation(
+        &self,
+        tenant_id: &str,
+        conversation_id: &str,
+    ) -> Result<Vec<Message>> {
+        self.query_all(&keys::messages_of_conversation(tenant_id, conversation_id))
+            .await
+    }
+
+    pub async fn record_sent(&self, marker: &SentMarker) -> Result<()> {
+        self.put(marker, Write::Upsert).await
+    }
+
+    pub async fn sent_marker(
+        &self,
+        tenant_id: &str,
+        conversation_id: &str,
+        message_id: &str,
+    ) -> Result<Option<SentMarker>> {
+        self.get(&keys::sent_marker(tenant_id, conversation_id, message_id))
+            .await
+    }
+
+    /// Moves our sent message to a newer delivery status, never backwards (a `delivered` arriving after
+    /// `read` is ignored). Returns false when the message is unknown or the status is not newer.
+    pub async fn advance_message_status(
+        &self,
+        tenant_id: &str,
+        conversation_id: &str,
+        message_id: &str,
+        status: MessageStatus,
+        error_code: Option<i64>,
+    ) -> Result<bool> {
+        let Some(marker) = self
+            .sent_marker(tenant_id, conversation_id, message_id)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let older: Vec<MessageStatus> = match status {
+            MessageStatus::Failed => vec![
+                MessageStatus::Received,
+                MessageStatus::Sent,
+                MessageStatus::Delivered,
+            ],
+            newer => MessageStatus::ALL
+                .iter()
+                .copied()
+                .filter(|s| *s < newer && *s != MessageStatus::Failed)
+                .collect(),
+        };
+        if older.is_empty() {
+            return Ok(false);
+        }
+        let mut expr = with_error_code("status", string(status.as_str()), error_code);
+        expr.require(|e| {
+            let older = older.iter().map(|s| string(s.as_str()));
+            e.exists(keys::PK).and(e.is_in("status", older))
+        });
+        condition_held(
+            self.update(&marker.message_key(), expr)
+                .send()
+                .await
+                .map_err(dynamo_error),
+        )
+    }
+
+    /// Records what ai-reply did about an inbound message. A message erased meanwhile stays erased.
+    pub async fn set_reply_outcome(
+        &self,
+        tenant_id: &str,
+        conversation_id: &str,
+        sent_at: OffsetDateTime,
+        message_id: &str,
+        outcome: ReplyOutcome,
+        error_code: Option<i64>,
+    ) -> Result<()> {
+        let mut expr = with_error_code("reply_outcome", string(outcome.as_str()), error_code);
+        expr.require(|e| e.exists(keys::PK));
+        let key = keys::message(tenant_id, conversation_id, sent_at, message_id);
+        // A failed condition is the erased message: nothing to record.
+        condition_held(self.update(&key, expr).send().await.map_err(dynamo_error))?;
+        Ok(())
+    }
+}
+
+/// Sets `attribute` to `value` and, if there is one, the platform's error code beside it.
+fn with_error_code(attribute: &str, value: AttributeValue, error_code: Option<i64>) -> Expr {
+    let mut expr = Expr::new();
+    expr.set(attribute, value);
+    if let Some(code) = error_code {
+        expr.set("error_code", number(code));
+    }
+    expr
+}
+
+/// Whose a conversation or contact is and how long it is kept: the attributes an ingested message
+/// sets on both.
+struct Owner<'a> {
+    tenant_id: &'a str,
+    platform: Platform,
+    user_id: &'a str,
+    retain_until: OffsetDateTime,
+}
+
+impl Owner<'_> {
+    /// Sets the owner, the retention and the kind `R` on an item updated field by field.
+    fn set_on<R: Record>(&self, expr: &mut Expr) {
+        expr.set("tenant_id", string(self.tenant_id))
+            .set("platform", string(self.platform.as_str()))
+            .set("user_id", string(self.user_id))
+            .set("retain_until", timestamp_value(self.retain_until))
+            .set(keys::TTL, epoch_seconds(self.retain_until))
+            .set(keys::KIND, string(R::KIND));
+    }
+}
