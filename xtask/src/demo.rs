@@ -367,7 +367,8 @@ async fn story() -> Result<()> {
     );
     outbox
         .approve_draft(
-            &demo.kumo.tenant.tenant_id,
+            "demo",
+            &demo.kumo.tenant,
             &draft.conversation_id,
             &draft.draft_id,
         )
@@ -378,7 +379,8 @@ async fn story() -> Result<()> {
     ));
     outbox
         .approve_draft(
-            &demo.kumo.tenant.tenant_id,
+            "demo",
+            &demo.kumo.tenant,
             &draft.conversation_id,
             &draft.draft_id,
         )

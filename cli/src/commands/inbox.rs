@@ -154,9 +154,8 @@ pub async fn drafts(ctx: &Operator, command: DraftsCommand) -> Result<Output> {
             let t = ctx.store.require_tenant(&tenant).await?;
             let delivered = ctx
                 .outbox()?
-                .approve_draft(&t.tenant_id, &conversation, &draft)
+                .approve_draft(ACTOR, &t, &conversation, &draft)
                 .await?;
-            ctx.audit(&t, "draft.approve", &draft).await?;
             let (message_id, text) = match delivered {
                 Delivered::Sent { message_id } => {
                     let text = format!("sent draft {draft} as message {message_id}");
@@ -177,16 +176,9 @@ pub async fn drafts(ctx: &Operator, command: DraftsCommand) -> Result<Output> {
             draft,
         } => {
             let t = ctx.store.require_tenant(&tenant).await?;
-            ctx.store
-                .decide_draft(
-                    &t.tenant_id,
-                    &conversation,
-                    &draft,
-                    DraftStatus::Rejected,
-                    ctx.clock.now(),
-                )
+            ctx.outbox()?
+                .reject_draft(ACTOR, &t, &conversation, &draft)
                 .await?;
-            ctx.audit(&t, "draft.reject", &draft).await?;
             Ok(Output::new(
                 json!({ "draft_id": draft, "status": "rejected" }),
                 format!("rejected draft {draft}"),
@@ -241,16 +233,7 @@ pub async fn conversation(ctx: &Operator, command: ConversationCommand) -> Resul
             conversation,
         } => {
             let t = ctx.store.require_tenant(&tenant).await?;
-            ctx.store
-                .set_conversation_mode(
-                    &t.tenant_id,
-                    &channel,
-                    &conversation,
-                    ConversationMode::Bot,
-                    None,
-                )
-                .await?;
-            ctx.audit(&t, "conversation.release", &conversation).await?;
+            conversations::release(&ctx.store, ACTOR, &t, &channel, &conversation).await?;
             Ok(Output::new(
                 json!({ "conversation_id": conversation, "mode": "bot" }),
                 format!("conversation {conversation} is back with the bot"),

@@ -17,7 +17,7 @@ use inbox_shared::secret::{ChannelSecret, PlatformToken};
 use inbox_shared::service::channels::{self, ChannelService, DisconnectReason, NewChannel};
 use inbox_shared::service::erasure::Eraser;
 use inbox_shared::service::outbound::{Delivered, Outbox};
-use inbox_shared::service::tenants;
+use inbox_shared::service::{self, conversations, tenants};
 use inbox_shared::store::Store;
 use inbox_shared::sweep::{TenantSweeper, Unlimited};
 use inbox_shared::vault::TokenVault;
@@ -159,16 +159,7 @@ impl Operator {
     }
 
     async fn audit(&self, tenant: &Tenant, action: &str, subject: &str) -> Result<()> {
-        let event = AuditEvent::new(
-            Some(&tenant.tenant_id),
-            ACTOR,
-            action,
-            Some(subject),
-            self.clock.now(),
-            tenant.retention.audit_days,
-        );
-        self.store.record_audit(&event).await?;
-        Ok(())
+        Ok(service::audit(&self.store, ACTOR, tenant, action, subject).await?)
     }
 }
 

@@ -462,12 +462,22 @@ async fn draft_mode_stores_a_draft_that_a_person_approves_once() {
 
     let outbox = w.replier.outbox();
     let first = outbox
-        .approve_draft(w.tenant_id(), &job.conversation_id, &drafts[0].draft_id)
+        .approve_draft(
+            "test",
+            &w.seeded.tenant,
+            &job.conversation_id,
+            &drafts[0].draft_id,
+        )
         .await
         .unwrap();
     assert!(matches!(first, Delivered::Sent { .. }));
     let again = outbox
-        .approve_draft(w.tenant_id(), &job.conversation_id, &drafts[0].draft_id)
+        .approve_draft(
+            "test",
+            &w.seeded.tenant,
+            &job.conversation_id,
+            &drafts[0].draft_id,
+        )
         .await
         .unwrap();
     assert!(matches!(again, Delivered::AlreadySent { .. }));

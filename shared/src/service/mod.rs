@@ -12,9 +12,11 @@
 //! | ingest a webhook delivery's events | [`ingest::Ingestor`] |
 //! | decide on a reply (pure) | [`reply::policy::decide`] |
 //! | act on the decision: draft, send once, hand off | [`reply::ReplyService`] |
-//! | deliver one text once, approve a draft | [`outbound::Outbox`] |
+//! | deliver one text once; approve or reject a draft | [`outbound::Outbox`] |
+//! | hand a conversation back to the bot | [`conversations::release`] |
 
 pub mod channels;
+pub mod conversations;
 pub mod deletion;
 pub mod erasure;
 pub mod outbound;
@@ -58,7 +60,7 @@ impl ServiceError {
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
 /// Records one audit event of a tenant, kept as long as the tenant's policy says.
-async fn audit(
+pub async fn audit(
     store: &Store,
     actor: Actor,
     tenant: &Tenant,

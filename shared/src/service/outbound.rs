@@ -12,13 +12,15 @@ use time::{Duration, OffsetDateTime};
 
 use crate::model::{
     Author, Channel, ChannelStatus, Conversation, Direction, DraftStatus, Message, MessageStatus,
-    Platform,
+    Platform, Tenant,
 };
 use crate::platform::ECHO_TAG_PREFIX;
 use crate::platform::send::{OutboundText, SendError, Sender};
 use crate::secret::MessageText;
 use crate::store::{Claim, SentMarker, Store, StoreError};
 use crate::vault::{SealContext, TokenVault, VaultError};
+
+use super::{Actor, audit};
 
 /// Messenger, Instagram and WhatsApp: free-form replies within 24 h of the customer's last message.
 pub const REPLY_WINDOW: Duration = Duration::hours(24);
@@ -246,13 +248,15 @@ impl From<StoreError> for ApproveError {
 
 impl Outbox {
     /// A person approved a draft: it is sent once (approving again after a failed send retries the send;
-    /// after a successful one it does nothing) and marked sent.
+    /// after a successful one it does nothing), marked sent, and the approval audited.
     pub async fn approve_draft(
         &self,
-        tenant_id: &str,
+        actor: Actor,
+        tenant: &Tenant,
         conversation_id: &str,
         draft_id: &str,
     ) -> Result<Delivered, ApproveError> {
+        let tenant_id = &tenant.tenant_id;
         let not_found = || ApproveError::NotFound(draft_id.to_owned());
         let draft = self
             .store
@@ -308,8 +312,30 @@ impl Outbox {
             .mark_draft_sent(tenant_id, conversation_id, draft_id)
             .await
         {
-            Ok(()) | Err(StoreError::Conflict(_)) => Ok(delivered),
-            Err(other) => Err(other.into()),
+            Ok(()) | Err(StoreError::Conflict(_)) => {}
+            Err(other) => return Err(other.into()),
         }
+        audit(&self.store, actor, tenant, "draft.approve", draft_id).await?;
+        Ok(delivered)
+    }
+
+    /// A person discarded a draft: nothing is sent, ever; audited.
+    pub async fn reject_draft(
+        &self,
+        actor: Actor,
+        tenant: &Tenant,
+        conversation_id: &str,
+        draft_id: &str,
+    ) -> Result<(), StoreError> {
+        self.store
+            .decide_draft(
+                &tenant.tenant_id,
+                conversation_id,
+                draft_id,
+                DraftStatus::Rejected,
+                self.store.now(),
+            )
+            .await?;
+        audit(&self.store, actor, tenant, "draft.reject", draft_id).await
     }
 }
