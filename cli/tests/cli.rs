@@ -378,6 +378,7 @@ async fn drafts_are_approved_once_rejected_and_conversations_released() {
     let now = time::OffsetDateTime::now_utc();
     let mut drafts = Vec::new();
     for user in ["psid-1", "psid-2"] {
+        let user = &inbox_shared::secret::PlatformUserId::new(user);
         let conversation_id = keys::conversation_id(&channel.channel_id, user);
         let inbound = Message {
             tenant_id: tenant_id.clone(),
@@ -417,7 +418,7 @@ async fn drafts_are_approved_once_rejected_and_conversations_released() {
             channel_id: channel.channel_id.clone(),
             draft_id: new_id("dft"),
             in_reply_to: inbound.message_id.clone(),
-            text: MessageText::new(format!("Yes, we ship to Osaka ({user}).")),
+            text: MessageText::new(format!("Yes, we ship to Osaka ({}).", user.expose())),
             status: DraftStatus::Pending,
             created_at: now,
             decided_at: None,
@@ -555,6 +556,7 @@ async fn an_end_users_export_and_erasure() {
     let channel = seeded.channel(Platform::Whatsapp).clone();
     let now = env.store.now();
     for (user, count) in [("819012345678", 3), ("819087654321", 2)] {
+        let user = &inbox_shared::secret::PlatformUserId::new(user);
         let conversation_id = keys::conversation_id(&channel.channel_id, user);
         for i in 0..count {
             let message = Message {
@@ -564,7 +566,7 @@ async fn an_end_users_export_and_erasure() {
                 message_id: new_id("wamid"),
                 direction: Direction::Inbound,
                 author: Author::Customer,
-                text: Some(MessageText::new(format!("{user} says {i}"))),
+                text: Some(MessageText::new(format!("{} says {i}", user.expose()))),
                 attachments: Vec::new(),
                 payload: None,
                 status: MessageStatus::Received,
@@ -694,7 +696,7 @@ async fn retention_settings_termination_and_an_operator_sweep() {
         .as_str()
         .unwrap()
         .to_owned();
-    let conversation_id = keys::conversation_id(&channel_id, "psid-1");
+    let conversation_id = keys::conversation_id(&channel_id, &"psid-1".into());
     for (id, sent_at) in [
         ("m_old", datetime!(2025-10-01 0:00 UTC)),
         ("m_new", datetime!(2026-10-01 0:00 UTC)),
@@ -722,7 +724,7 @@ async fn retention_settings_termination_and_an_operator_sweep() {
                     conversation_id: &conversation_id,
                     channel_id: &channel_id,
                     platform: Platform::Messenger,
-                    user_id: "psid-1",
+                    user_id: &"psid-1".into(),
                     last_inbound_at: Some(sent_at),
                     hand_to_human: None,
                     retain_until: message.retain_until,

@@ -55,6 +55,7 @@ use aws_lc_rs::digest;
 use time::OffsetDateTime;
 
 use crate::model::Platform;
+use crate::secret::PlatformUserId;
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
@@ -197,20 +198,20 @@ pub fn route(platform: Platform, account_id: &str) -> Key {
 
 // --- contacts and conversations ------------------------------------------------------------------
 
-pub fn contact(tenant_id: &str, platform: Platform, user_id: &str) -> Key {
+pub fn contact(tenant_id: &str, platform: Platform, user_id: &PlatformUserId) -> Key {
     key(
         tenant_pk(tenant_id),
-        format!("CONTACT#{platform}#{user_id}"),
+        format!("CONTACT#{platform}#{}", user_id.expose()),
     )
 }
 
 /// The conversation of `user_id` on `channel_id`: a digest, so ingest finds it without a lookup and the
 /// id (used as the SQS group id and in logs) does not carry the platform user id.
-pub fn conversation_id(channel_id: &str, user_id: &str) -> String {
+pub fn conversation_id(channel_id: &str, user_id: &PlatformUserId) -> String {
     let mut ctx = digest::Context::new(&digest::SHA256);
     ctx.update(channel_id.as_bytes());
     ctx.update(&[0]);
-    ctx.update(user_id.as_bytes());
+    ctx.update(user_id.expose().as_bytes());
     format!("conv_{}", hex::encode(&ctx.finish().as_ref()[..16]))
 }
 
@@ -491,7 +492,7 @@ mod tests {
         for k in [
             tenant("t1"),
             channel("t1", "ch_1"),
-            contact("t1", Platform::Whatsapp, "819012345678"),
+            contact("t1", Platform::Whatsapp, &"819012345678".into()),
             conversation("t1", "ch_1", "conv_1"),
             message("t1", "conv_1", at, "wamid.X"),
             sent_marker("t1", "conv_1", "m_1"),
@@ -507,10 +508,13 @@ mod tests {
 
     #[test]
     fn conversation_id_is_stable_and_hides_the_user_id() {
-        let a = conversation_id("ch_1", "7234500000000001");
-        assert_eq!(a, conversation_id("ch_1", "7234500000000001"));
-        assert_ne!(a, conversation_id("ch_2", "7234500000000001"));
-        assert_ne!(conversation_id("ch_1", "2"), conversation_id("ch_12", ""));
+        let a = conversation_id("ch_1", &"7234500000000001".into());
+        assert_eq!(a, conversation_id("ch_1", &"7234500000000001".into()));
+        assert_ne!(a, conversation_id("ch_2", &"7234500000000001".into()));
+        assert_ne!(
+            conversation_id("ch_1", &"2".into()),
+            conversation_id("ch_12", &"".into())
+        );
         assert!(!a.contains("7234500000000001"));
         assert!(!a.contains('#'));
     }

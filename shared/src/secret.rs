@@ -1,5 +1,5 @@
-//! Types for values that must never reach a log line: platform tokens, channel and app secrets, and the
-//! text customers write. Their `Debug` prints a placeholder and none of them implements `Display`, so a
+//! Types for values that must never reach a log line: platform tokens, channel and app secrets, the
+//! text customers write and their platform ids. Their `Debug` prints a placeholder and none of them implements `Display`, so a
 //! stray `{:?}` or a tracing field cannot leak them; the value is reached only through an explicit
 //! `expose_…` call at the point of use.
 
@@ -50,7 +50,7 @@ secret_string!(
 macro_rules! personal_string {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+        #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
         #[serde(transparent)]
         pub struct $name(String);
 
@@ -82,6 +82,12 @@ macro_rules! personal_string {
                 write!(f, concat!(stringify!($name), "(<{} chars>)"), self.char_count())
             }
         }
+
+        impl From<&str> for $name {
+            fn from(text: &str) -> Self {
+                Self::new(text)
+            }
+        }
     };
 }
 
@@ -92,6 +98,11 @@ personal_string!(
 personal_string!(
     /// A customer's profile name as a platform reports it (WhatsApp `profile.name`, Instagram username).
     ProfileName
+);
+personal_string!(
+    /// A customer's id on a platform (PSID, IGSID, LINE user id, WhatsApp `wa_id`). A WhatsApp id is the
+    /// customer's phone number, so it is personal data: stored and used in keys, never logged.
+    PlatformUserId
 );
 
 #[cfg(test)]
@@ -104,8 +115,9 @@ mod tests {
         let secret = ChannelSecret::new("line-channel-secret");
         let app = AppSecret::new("meta-app-secret");
         let text = MessageText::new("my card is 4242 4242 4242 4242");
-        let printed = format!("{token:?} {secret:?} {app:?} {text:?}");
-        for leaked in ["EAAG", "line-channel", "meta-app", "4242"] {
+        let phone = PlatformUserId::new("818012345678");
+        let printed = format!("{token:?} {secret:?} {app:?} {text:?} {phone:?}");
+        for leaked in ["EAAG", "line-channel", "meta-app", "4242", "8180"] {
             assert!(!printed.contains(leaked), "{printed} leaks {leaked}");
         }
         assert_eq!(token.expose_secret(), "EAAG-super-secret-token");

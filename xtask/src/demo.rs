@@ -112,7 +112,8 @@ impl Demo {
         user: &str,
         message_id: &str,
     ) -> Result<ReplyOutcome> {
-        let conversation = keys::conversation_id(&self.kumo.channel(platform).channel_id, user);
+        let conversation =
+            keys::conversation_id(&self.kumo.channel(platform).channel_id, &user.into());
         let waited = std::time::Instant::now();
         loop {
             let messages = self

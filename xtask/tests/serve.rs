@@ -122,8 +122,10 @@ async fn serve_ingests_webhooks_and_its_poller_replies() {
         .unwrap();
     assert_eq!(signed.status(), 200);
 
-    let conversation =
-        keys::conversation_id(&seeded.channel(Platform::Messenger).channel_id, "u-1");
+    let conversation = keys::conversation_id(
+        &seeded.channel(Platform::Messenger).channel_id,
+        &"u-1".into(),
+    );
     let stored = env
         .store
         .messages_of_conversation(&seeded.tenant.tenant_id, &conversation)

@@ -1,6 +1,7 @@
 //! `inboxctl export` and `inboxctl erase`: an end user's access and deletion requests.
 
 use super::*;
+use inbox_shared::secret::PlatformUserId;
 
 #[derive(Args)]
 pub struct ContactArgs {
@@ -18,7 +19,7 @@ pub async fn export(ctx: &Operator, args: ContactArgs) -> Result<Output> {
     let t = ctx.store.require_tenant(&args.tenant).await?;
     let export = ctx
         .eraser()
-        .export_contact(&t, args.platform, &args.contact)
+        .export_contact(&t, args.platform, &PlatformUserId::new(args.contact))
         .await?;
     let document = serde_json::to_value(&export)?;
     // The document is the output in both modes: it is meant to be handed over as it is.
@@ -33,7 +34,7 @@ pub async fn erase(ctx: &Operator, args: ContactArgs) -> Result<Output> {
     let t = ctx.store.require_tenant(&args.tenant).await?;
     let counts = ctx
         .eraser()
-        .erase_contact(&t, args.platform, &args.contact)
+        .erase_contact(&t, args.platform, &PlatformUserId::new(args.contact))
         .await?;
     let text = if counts.is_empty() {
         "nothing stored for this contact".to_owned()

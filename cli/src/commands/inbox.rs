@@ -209,7 +209,7 @@ pub async fn conversation(ctx: &Operator, command: ConversationCommand) -> Resul
                         c.conversation_id,
                         c.platform,
                         c.channel_id,
-                        c.user_id,
+                        c.user_id.expose(),
                         c.mode,
                         c.handoff_reason
                             .as_deref()

@@ -12,7 +12,7 @@ use inbox_shared::jobs::InboundJob;
 use inbox_shared::keys;
 use inbox_shared::model::*;
 use inbox_shared::queue::QueueMessage;
-use inbox_shared::secret::MessageText;
+use inbox_shared::secret::{MessageText, PlatformUserId};
 use inbox_shared::service::outbound::Delivered;
 use inbox_shared::store::ConversationTouch;
 use inbox_tests::fake_http::{FakeHttp, Recorded, Reply};
@@ -204,7 +204,8 @@ impl World {
         age: Duration,
     ) -> InboundJob {
         let channel = self.seeded.channel(platform);
-        let conversation_id = keys::conversation_id(&channel.channel_id, user);
+        let user = PlatformUserId::new(user);
+        let conversation_id = keys::conversation_id(&channel.channel_id, &user);
         let sent_at = self.env.store.now() - age;
         let message = Message {
             tenant_id: self.tenant_id().into(),
@@ -230,7 +231,7 @@ impl World {
                     conversation_id: &conversation_id,
                     channel_id: &channel.channel_id,
                     platform,
-                    user_id: user,
+                    user_id: &user,
                     last_inbound_at: Some(sent_at),
                     hand_to_human: None,
                     retain_until: message.retain_until,

@@ -10,7 +10,7 @@ use inbox_shared::keys;
 use inbox_shared::model::*;
 use inbox_shared::platform::send::Sender;
 use inbox_shared::platform::signed_request::sign_request;
-use inbox_shared::secret::{MessageText, ProfileName};
+use inbox_shared::secret::{MessageText, PlatformUserId, ProfileName};
 use inbox_shared::service::erasure::Eraser;
 use inbox_shared::service::outbound::{Delivery, DeliveryError, Outbox};
 use inbox_shared::store::{ConversationTouch, SentMarker, Write};
@@ -137,7 +137,7 @@ impl World {
         let now = store.now();
         let mut ids = Vec::new();
         for c in 0..conversations {
-            let user = format!("user-{}-{c}", channel.platform);
+            let user = PlatformUserId::new(format!("user-{}-{c}", channel.platform));
             let conversation_id = keys::conversation_id(&channel.channel_id, &user);
             let message = |i: usize| Message {
                 tenant_id: channel.tenant_id.clone(),
@@ -596,7 +596,7 @@ async fn erasing_a_meta_user_leaves_nothing_and_touches_nothing_else_even_after_
     let erased_contacts: BTreeSet<keys::Key> =
         [Platform::Messenger, Platform::Instagram, Platform::Whatsapp]
             .into_iter()
-            .flat_map(|p| (0..10).map(move |c| (p, format!("user-{p}-{c}"))))
+            .flat_map(|p| (0..10).map(move |c| (p, PlatformUserId::new(format!("user-{p}-{c}")))))
             .map(|(p, user)| keys::contact(&seeded.tenant.tenant_id, p, &user))
             .collect();
     let before = w.env.scan_all().await;
@@ -715,7 +715,7 @@ async fn a_contact_export_holds_all_their_messages_and_nothing_of_another_contac
     let messenger = seeded.channel(Platform::Messenger);
     w.seed_conversations(messenger, 2, 4).await;
     let eraser = Eraser::new(w.env.store.clone(), "inboxctl");
-    let user = format!("user-{}-0", Platform::Messenger);
+    let user = PlatformUserId::new(format!("user-{}-0", Platform::Messenger));
     let export = eraser
         .export_contact(&seeded.tenant, Platform::Messenger, &user)
         .await
@@ -755,7 +755,11 @@ async fn a_contact_export_holds_all_their_messages_and_nothing_of_another_contac
         .unwrap();
     assert!(again.contact.is_none() && again.conversations.is_empty());
     let other = eraser
-        .export_contact(&seeded.tenant, Platform::Messenger, "user-messenger-1")
+        .export_contact(
+            &seeded.tenant,
+            Platform::Messenger,
+            &"user-messenger-1".into(),
+        )
         .await
         .unwrap();
     assert_eq!(

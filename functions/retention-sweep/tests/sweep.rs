@@ -74,6 +74,7 @@ async fn conversation(
     user: &str,
     ages: &[i64],
 ) -> (String, Vec<(i64, String)>) {
+    let user = &inbox_shared::secret::PlatformUserId::new(user);
     let conversation_id = keys::conversation_id(&channel.channel_id, user);
     let mut ids = Vec::new();
     for &age in ages {
@@ -330,14 +331,14 @@ impl Scenario {
         );
         assert!(
             store
-                .get_stored::<Contact>(&keys::contact(t, Platform::Messenger, "psid-old"))
+                .get_stored::<Contact>(&keys::contact(t, Platform::Messenger, &"psid-old".into()))
                 .await
                 .unwrap()
                 .is_none()
         );
         assert!(
             store
-                .get_stored::<Contact>(&keys::contact(t, Platform::Messenger, "psid-mixed"))
+                .get_stored::<Contact>(&keys::contact(t, Platform::Messenger, &"psid-mixed".into()))
                 .await
                 .unwrap()
                 .is_some()
@@ -353,8 +354,11 @@ impl Scenario {
                 .is_none()
         );
         assert_eq!(
-            self.stored_messages(t, &keys::conversation_id(&d31.channel_id, "psid-d31"))
-                .await,
+            self.stored_messages(
+                t,
+                &keys::conversation_id(&d31.channel_id, &"psid-d31".into())
+            )
+            .await,
             0
         );
         let d29 = &self.disconnected_29;
@@ -366,8 +370,11 @@ impl Scenario {
                 .is_some()
         );
         assert_eq!(
-            self.stored_messages(t, &keys::conversation_id(&d29.channel_id, "psid-d29"))
-                .await,
+            self.stored_messages(
+                t,
+                &keys::conversation_id(&d29.channel_id, &"psid-d29".into())
+            )
+            .await,
             2
         );
 
@@ -574,7 +581,7 @@ async fn sweeping_ten_thousand_expired_messages_takes_few_calls() {
     let mut messages = Vec::new();
     for c in 0..100 {
         let user = format!("psid-{c}");
-        let conversation_id = keys::conversation_id(&channel.channel_id, &user);
+        let conversation_id = keys::conversation_id(&channel.channel_id, &user.as_str().into());
         conversation(&env, channel, &user, &[400]).await;
         for i in 1..100 {
             messages.push(message(

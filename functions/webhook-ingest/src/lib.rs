@@ -22,7 +22,7 @@ use inbox_shared::model::*;
 use inbox_shared::platform::signature::{self, SignatureError};
 use inbox_shared::platform::{self, EventKind, InboundEvent, Parsed};
 use inbox_shared::queue::{QueueError, QueueMessage, QueuePublisher};
-use inbox_shared::secret::{AppSecret, ChannelSecret, MessageText};
+use inbox_shared::secret::{AppSecret, ChannelSecret, MessageText, PlatformUserId};
 use inbox_shared::single_flight::LoadLocks;
 use inbox_shared::store::{ConversationTouch, Ingested, Store, StoreError};
 use inbox_shared::telemetry::Metrics;
@@ -245,7 +245,7 @@ impl Ingest {
     async fn ingest_events(&self, events: Vec<InboundEvent>) -> Result<(), IngestError> {
         // One group per conversation, in timestamp order; groups run concurrently.
         let mut groups: Vec<Vec<InboundEvent>> = Vec::new();
-        let mut index: HashMap<(Platform, String, String), usize> = HashMap::new();
+        let mut index: HashMap<(Platform, String, PlatformUserId), usize> = HashMap::new();
         for event in events {
             let key = (
                 event.platform,

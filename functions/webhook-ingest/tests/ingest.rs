@@ -99,7 +99,7 @@ impl World {
     }
 
     async fn messages(&self, platform: Platform, user: &str) -> Vec<Message> {
-        let conv = keys::conversation_id(&self.channel(platform).channel_id, user);
+        let conv = keys::conversation_id(&self.channel(platform).channel_id, &user.into());
         self.env
             .store
             .messages_of_conversation(&self.tenant.tenant_id, &conv)
@@ -185,7 +185,11 @@ async fn messenger_message_is_stored_and_queued_once() {
     let contact = w
         .env
         .store
-        .get_contact(&w.tenant.tenant_id, Platform::Messenger, "7234500000000001")
+        .get_contact(
+            &w.tenant.tenant_id,
+            Platform::Messenger,
+            &"7234500000000001".into(),
+        )
         .await
         .unwrap();
     assert!(contact.is_some());
@@ -228,7 +232,7 @@ async fn five_concurrent_deliveries_store_one_message_and_queue_one_job() {
     // Redelivered after it was answered: nothing is queued, nothing is written.
     let conversation = keys::conversation_id(
         &w.channel(Platform::Messenger).channel_id,
-        "7234500000000001",
+        &"7234500000000001".into(),
     );
     let tenant = &w.tenant.tenant_id;
     let message = &w.messages(Platform::Messenger, "7234500000000001").await[0];
@@ -369,7 +373,7 @@ async fn bad_bodies_get_clear_answers_and_unusable_ones_are_acknowledged() {
 async fn echoes_of_our_sends_are_ignored_and_a_human_echo_hands_off() {
     let w = World::new().await;
     let user = "7234500000000001";
-    let conv = keys::conversation_id(&w.channel(Platform::Messenger).channel_id, user);
+    let conv = keys::conversation_id(&w.channel(Platform::Messenger).channel_id, &user.into());
     // A send of ours recorded by message id (the echo body's second item has no tag and no app_id).
     let response = w.meta(fixture!("messenger_mixed.json")).await;
     assert_eq!(status(&response), 200);
@@ -410,7 +414,7 @@ async fn echoes_of_our_sends_are_ignored_and_a_human_echo_hands_off() {
     let other = World::new().await;
     let conv = keys::conversation_id(
         &other.channel(Platform::Instagram).channel_id,
-        "5820000000000001",
+        &"5820000000000001".into(),
     );
     let marker = SentMarker {
         tenant_id: other.tenant.tenant_id.clone(),
@@ -446,7 +450,7 @@ async fn echoes_of_our_sends_are_ignored_and_a_human_echo_hands_off() {
 async fn whatsapp_messages_and_statuses_in_one_delivery() {
     let w = World::new().await;
     let user = "819012345678";
-    let conv = keys::conversation_id(&w.channel(Platform::Whatsapp).channel_id, user);
+    let conv = keys::conversation_id(&w.channel(Platform::Whatsapp).channel_id, &user.into());
     let sent = Message {
         tenant_id: w.tenant.tenant_id.clone(),
         conversation_id: conv.clone(),
@@ -505,7 +509,7 @@ async fn whatsapp_messages_and_statuses_in_one_delivery() {
     let contact = w
         .env
         .store
-        .get_contact(&w.tenant.tenant_id, Platform::Whatsapp, user)
+        .get_contact(&w.tenant.tenant_id, Platform::Whatsapp, &user.into())
         .await
         .unwrap()
         .unwrap();

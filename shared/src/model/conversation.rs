@@ -8,7 +8,7 @@ pub struct Contact {
     pub tenant_id: String,
     pub platform: Platform,
     /// PSID, IGSID, WhatsApp `wa_id`, or LINE user id.
-    pub user_id: String,
+    pub user_id: PlatformUserId,
     #[serde(default)]
     pub profile_name: Option<ProfileName>,
     #[serde(with = "rfc3339")]
@@ -38,7 +38,7 @@ pub struct Conversation {
     pub conversation_id: String,
     pub channel_id: String,
     pub platform: Platform,
-    pub user_id: String,
+    pub user_id: PlatformUserId,
     pub mode: ConversationMode,
     /// Why the conversation went to a human (no content: a short machine reason).
     #[serde(default)]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use time::serde::rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use crate::secret::{MessageText, ProfileName};
+use crate::secret::{MessageText, PlatformUserId, ProfileName};
 use crate::vault::WrappedCredentials;
 
 /// Implements `as_str`, `Display` and `FromStr` for a unit-variant enum from one list of names, so the

@@ -129,7 +129,7 @@ fn event(destination: &str, e: Event) -> Option<Result<InboundEvent, Skipped>> {
     Some(Ok(InboundEvent {
         platform: Platform::Line,
         account_id: destination.to_owned(),
-        user_id,
+        user_id: PlatformUserId::new(user_id),
         timestamp,
         event_id: Some(event_id),
         standby: e.mode.as_deref() == Some("standby"),

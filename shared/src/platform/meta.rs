@@ -190,7 +190,7 @@ fn messaging(
     let event = |account_id: String, user_id: String, kind: EventKind| InboundEvent {
         platform,
         account_id,
-        user_id,
+        user_id: PlatformUserId::new(user_id),
         timestamp,
         event_id: None,
         standby: false,
@@ -398,7 +398,7 @@ fn whatsapp(value: &RawValue, parsed: &mut Parsed) {
     let event = |user_id: String, timestamp, kind| InboundEvent {
         platform: Platform::Whatsapp,
         account_id: account_id.clone(),
-        user_id,
+        user_id: PlatformUserId::new(user_id),
         timestamp,
         event_id: None,
         standby: false,
@@ -518,7 +518,7 @@ fn instagram_comment(
     Some(InboundEvent {
         platform: Platform::Instagram,
         account_id: entry_id?.to_owned(),
-        user_id: comment.from.and_then(|f| f.id)?,
+        user_id: PlatformUserId::new(comment.from.and_then(|f| f.id)?),
         timestamp: comment
             .timestamp
             .or(entry_time)

@@ -16,7 +16,7 @@ use serde::{Deserialize, Deserializer};
 use time::OffsetDateTime;
 
 use crate::model::{Attachment, MessageStatus, Platform};
-use crate::secret::{MessageText, ProfileName};
+use crate::secret::{MessageText, PlatformUserId, ProfileName};
 
 /// One webhook item, normalised.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,7 +27,7 @@ pub struct InboundEvent {
     pub account_id: String,
     /// The customer: PSID, IGSID, `wa_id`, LINE user (or group/room) id. For echoes and statuses, the
     /// customer our message went to.
-    pub user_id: String,
+    pub user_id: PlatformUserId,
     /// The platform's timestamp.
     pub timestamp: OffsetDateTime,
     /// LINE's `webhookEventId` (unique per event, kept on redelivery).
@@ -244,7 +244,7 @@ mod tests {
             (
                 event.platform,
                 event.account_id.as_str(),
-                event.user_id.as_str()
+                event.user_id.expose()
             ),
             (Platform::Messenger, "104857600000001", "7234500000000001")
         );
@@ -278,7 +278,8 @@ mod tests {
         assert!(ours.is_tagged_ours());
         assert_eq!(ours.app_id.as_deref(), Some("1234567890"));
         assert_eq!(
-            parsed.events[0].user_id, "7234500000000001",
+            parsed.events[0].user_id.expose(),
+            "7234500000000001",
             "an echo's user is its recipient"
         );
         let EventKind::Echo(human) = &parsed.events[1].kind else {

@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 
 use crate::keys::{self, Key};
 use crate::model::*;
+use crate::secret::PlatformUserId;
 use crate::store::{Result, Store};
 
 use super::channels::{self, DisconnectReason};
@@ -51,7 +52,7 @@ pub struct ContactExport {
     pub exported_at: OffsetDateTime,
     pub tenant_id: String,
     pub platform: Platform,
-    pub user_id: String,
+    pub user_id: PlatformUserId,
     pub contact: Option<Contact>,
     pub conversations: Vec<ConversationExport>,
 }
@@ -245,7 +246,7 @@ impl Eraser {
         &self,
         tenant_id: &str,
         platform: Platform,
-        user_id: &str,
+        user_id: &PlatformUserId,
     ) -> Result<Vec<Conversation>> {
         let mut found = Vec::new();
         for channel in self.store.channels_of_tenant(tenant_id).await? {
@@ -269,7 +270,7 @@ impl Eraser {
         &self,
         tenant: &Tenant,
         platform: Platform,
-        user_id: &str,
+        user_id: &PlatformUserId,
     ) -> Result<Counts> {
         let mut counts = Counts::new();
         for conversation in self
@@ -304,7 +305,7 @@ impl Eraser {
         &self,
         tenant: &Tenant,
         platform: Platform,
-        user_id: &str,
+        user_id: &PlatformUserId,
     ) -> Result<ContactExport> {
         let tenant_id = &tenant.tenant_id;
         let mut conversations = Vec::new();
@@ -331,7 +332,7 @@ impl Eraser {
             exported_at: self.store.now(),
             tenant_id: tenant_id.to_owned(),
             platform,
-            user_id: user_id.to_owned(),
+            user_id: user_id.clone(),
             contact: self.store.get_contact(tenant_id, platform, user_id).await?,
             conversations,
         };

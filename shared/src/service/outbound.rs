@@ -184,7 +184,7 @@ impl Outbox {
                 &OutboundText {
                     platform: channel.platform,
                     account_id: &channel.account_id,
-                    recipient: &delivery.conversation.user_id,
+                    recipient: delivery.conversation.user_id.expose(),
                     text: delivery.text,
                     echo_tag: &echo_tag,
                     reply_token: delivery.reply_token,

@@ -11,6 +11,7 @@ use super::records::{Record, SentMarker};
 use super::table::{Store, Write, epoch_seconds, number, string, timestamp_value};
 use crate::keys;
 use crate::model::*;
+use crate::secret::PlatformUserId;
 
 /// What an inbound item changes on its conversation.
 #[derive(Debug, Clone)]
@@ -18,7 +19,7 @@ pub struct ConversationTouch<'a> {
     pub conversation_id: &'a str,
     pub channel_id: &'a str,
     pub platform: Platform,
-    pub user_id: &'a str,
+    pub user_id: &'a PlatformUserId,
     /// Set for a customer's message.
     pub last_inbound_at: Option<OffsetDateTime>,
     /// Set when a person on the business side replied from the platform's own inbox.
@@ -44,7 +45,7 @@ impl Store {
         &self,
         tenant_id: &str,
         platform: Platform,
-        user_id: &str,
+        user_id: &PlatformUserId,
     ) -> Result<Option<Contact>> {
         self.get(&keys::contact(tenant_id, platform, user_id)).await
     }
@@ -298,7 +299,7 @@ fn with_error_code(attribute: &str, value: AttributeValue, error_code: Option<i6
 struct Owner<'a> {
     tenant_id: &'a str,
     platform: Platform,
-    user_id: &'a str,
+    user_id: &'a PlatformUserId,
     retain_until: OffsetDateTime,
 }
 
@@ -307,7 +308,7 @@ impl Owner<'_> {
     fn set_on<R: Record>(&self, expr: &mut Expr) {
         expr.set("tenant_id", string(self.tenant_id))
             .set("platform", string(self.platform.as_str()))
-            .set("user_id", string(self.user_id))
+            .set("user_id", string(self.user_id.expose()))
             .set("retain_until", timestamp_value(self.retain_until))
             .set(keys::TTL, epoch_seconds(self.retain_until))
             .set(keys::KIND, string(R::KIND));
