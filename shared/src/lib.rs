@@ -16,6 +16,7 @@ pub mod outbound;
 pub mod platform;
 pub mod provision;
 pub mod queue;
+pub mod runner;
 pub mod secret;
 pub mod single_flight;
 pub mod store;

@@ -26,12 +26,14 @@ use inbox_shared::llm::{Answer, AnsweredBy, ChainOutcome, Prompt, Providers};
 use inbox_shared::model::*;
 use inbox_shared::outbound::{self, Delivered, Delivery, DeliveryError, Outbox};
 use inbox_shared::platform::send::{LINE_REPLY_TOKEN_LIFETIME, Sender};
+use inbox_shared::runner::{EventFunction, Function, Invocation};
 use inbox_shared::secret::MessageText;
 use inbox_shared::store::{Store, StoreError};
 use inbox_shared::telemetry::Metrics;
 use inbox_shared::vault::TokenVault;
-use lambda_runtime::LambdaEvent;
 use tokio::time::Instant;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 pub const FUNCTION: &str = "ai-reply";
 /// Messages read for the prompt (and to find a newer customer message).
@@ -123,22 +125,6 @@ impl Replier {
         &self.outbox
     }
 
-    /// The Lambda entry point: the batch within the invocation's deadline, then the metrics as one EMF line.
-    pub async fn handle_lambda(
-        &self,
-        event: LambdaEvent<SqsEvent>,
-    ) -> Result<SqsBatchResponse, Infallible> {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let remaining = StdDuration::from_millis(event.context.deadline.saturating_sub(now_ms));
-        let response = self
-            .handle_batch(event.payload, Instant::now() + remaining)
-            .await;
-        self.metrics.flush(self.store.now().unix_timestamp() * 1000);
-        Ok(response)
-    }
-
     /// Handles a batch: groups run concurrently, the records of a group in order; a failed record fails
     /// the rest of its group.
     pub async fn handle_batch(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
@@ -182,9 +168,23 @@ impl Replier {
                 failed.push(id);
                 continue;
             }
-            if let Err(Retry(reason)) = self.handle_record(record, deadline).await {
+            // The job's ids are recorded once its body is read: every line about the record, the
+            // retry warning included, names the message it is about.
+            let span = tracing::info_span!(
+                "record",
+                sqs_message_id = %id,
+                tenant_id = Empty,
+                channel_id = Empty,
+                conversation_id = Empty,
+                message_id = Empty,
+            );
+            let handled = self
+                .handle_record(record, deadline)
+                .instrument(span.clone())
+                .await;
+            if let Err(Retry(reason)) = handled {
                 self.metrics.count("Retried", 1);
-                tracing::warn!(sqs_message_id = %id, %reason, "will be retried");
+                span.in_scope(|| tracing::warn!(%reason, "will be retried"));
                 failed.push(id);
             }
         }
@@ -198,6 +198,11 @@ impl Replier {
                 self.metrics.count("MalformedJob", 1);
                 Retry(format!("the body is not an inbound job: {e}"))
             })?;
+        let span = tracing::Span::current();
+        span.record("tenant_id", job.tenant_id.as_str());
+        span.record("channel_id", job.channel_id.as_str());
+        span.record("conversation_id", job.conversation_id.as_str());
+        span.record("message_id", job.message_id.as_str());
         let receive_count: u32 = record
             .attributes
             .get("ApproximateReceiveCount")
@@ -214,13 +219,7 @@ impl Replier {
         if let Some((outcome, code)) = outcome {
             self.metrics.count(outcome_metric(outcome), 1);
             self.record_outcome(&job, outcome, code).await?;
-            tracing::info!(
-                tenant_id = %job.tenant_id,
-                conversation_id = %job.conversation_id,
-                message_id = %job.message_id,
-                outcome = outcome.as_str(),
-                "inbound message handled"
-            );
+            tracing::info!(outcome = outcome.as_str(), "inbound message handled");
         }
         Ok(())
     }
@@ -552,37 +551,52 @@ impl Replier {
     }
 }
 
-/// What one poll of the queue did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Polled {
-    pub received: usize,
-    pub failed: usize,
+impl Function for Replier {
+    const NAME: &'static str = FUNCTION;
+
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
 }
 
+/// The Lambda entry point (through `inbox_shared::runner`): the batch within the invocation's
+/// deadline; failed records are reported in the response, never as a failed invocation.
+impl EventFunction for Replier {
+    type Event = SqsEvent;
+    type Output = SqsBatchResponse;
+    type Error = Infallible;
+
+    async fn handle_event(
+        &self,
+        event: SqsEvent,
+        deadline: Instant,
+    ) -> Result<SqsBatchResponse, Infallible> {
+        Ok(self.handle_batch(event, deadline).await)
+    }
+}
+
+/// What one poll of the queue did.
+pub use inbox_shared::lambda::Polled;
+
 impl Replier {
-    /// Without Lambda's event source mapping (the local stack, tests): receives one batch from the inbound
-    /// queue, handles it as Lambda would, deletes what succeeded and makes the failures visible again
-    /// after `retry_after`, as a redrive would.
+    /// Without Lambda's event source mapping (the local stack, tests): one batch from the inbound queue
+    /// in one `invocation`, as Lambda would run it (see [`lambda::poll_once`]).
     pub async fn poll_once(
         &self,
         sqs: &aws_sdk_sqs::Client,
         queue_url: &str,
         retry_after: StdDuration,
+        invocation: Invocation,
     ) -> Result<Polled, aws_sdk_sqs::Error> {
-        let batch = lambda::receive_batch(sqs, queue_url).await?;
-        if batch.is_empty() {
-            return Ok(Polled::default());
-        }
-        let received = batch.len();
-        let response = self
-            .handle_batch(
-                batch.event.clone(),
-                Instant::now() + StdDuration::from_secs(60),
-            )
-            .await;
-        let failed = response.batch_item_failures.len();
-        lambda::settle(sqs, queue_url, batch, &response, retry_after).await?;
-        Ok(Polled { received, failed })
+        lambda::poll_once(
+            self,
+            sqs,
+            queue_url,
+            retry_after,
+            invocation,
+            |event, deadline| self.handle_batch(event, deadline),
+        )
+        .await
     }
 }
 

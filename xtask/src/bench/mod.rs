@@ -46,11 +46,11 @@ const SINGLE_DELIVERIES: usize = 10;
 const STARTS: usize = 7;
 /// Each function as `infra/template.yaml` deploys it: its resource, the memory Lambda bills by, and its
 /// timeout (the invocation deadline it is handed).
-struct Deployed {
+pub(crate) struct Deployed {
     function: &'static str,
     resource: &'static str,
     memory_mb: u32,
-    timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 const DEPLOYED: [Deployed; 4] = [
@@ -80,7 +80,7 @@ const DEPLOYED: [Deployed; 4] = [
     },
 ];
 
-fn deployed(function: &str) -> &'static Deployed {
+pub(crate) fn deployed(function: &str) -> &'static Deployed {
     DEPLOYED
         .iter()
         .find(|d| d.function == function)
