@@ -13,6 +13,9 @@
 //! `cargo xtask serve` drives the same [`invoke_http`] and [`invoke_events`] with an [`Invocation`] made
 //! locally, so what a function logs there is what it logs deployed.
 //!
+//! Every span of the functions (this one, and their per-record spans) is at ERROR level, the level a
+//! span needs to be recorded under any `RUST_LOG` but `off`: at `warn`, a warning still names its ids.
+//!
 //! The runtime's own per-invocation span (`lambda_runtime::run` adds one) is left out: ours carries the
 //! same ids under the names the rest of the logs use, and every line would otherwise carry them twice.
 
@@ -140,7 +143,7 @@ impl Invocation {
     }
 
     fn span(&self, function: &'static str) -> tracing::Span {
-        tracing::info_span!(
+        tracing::error_span!(
             "invocation",
             function,
             request_id = %self.request_id,
@@ -311,7 +314,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_invocation_is_logged_with_its_category_in_its_span_and_its_metrics_flushed() {
-        let (logs, _guard) = crate::telemetry::CapturedLogs::start();
+        // At `warn`, as a quiet deployment would log: the ERROR line keeps its spans.
+        let (logs, _guard) = crate::telemetry::CapturedLogs::at("warn");
         let function = Failing {
             failure: || Sample::Outage("inbox"),
             metrics: Metrics::new("failing"),
@@ -325,13 +329,11 @@ mod tests {
             "flushed at the end of the invocation"
         );
         let lines = logs.lines();
-        assert_eq!(lines.len(), 2, "{lines:?}");
-        for line in &lines {
-            assert_eq!(line["spans"][0]["name"], "invocation", "{line}");
-            assert_eq!(line["spans"][0]["function"], "failing");
-            assert_eq!(line["spans"][0]["request_id"], request_id.as_str());
-        }
-        let failed = &lines[1];
+        assert_eq!(lines.len(), 1, "the info line is filtered out: {lines:?}");
+        let failed = &lines[0];
+        assert_eq!(failed["spans"][0]["name"], "invocation", "{failed}");
+        assert_eq!(failed["spans"][0]["function"], "failing");
+        assert_eq!(failed["spans"][0]["request_id"], request_id.as_str());
         assert_eq!(failed["level"], "ERROR");
         assert_eq!(failed["fields"]["error_type"], "Retryable");
         assert_eq!(

@@ -85,10 +85,16 @@ impl CapturedLogs {
     /// Captures this thread's log lines, as a function writes them (JSON, `info` unless `RUST_LOG`
     /// says otherwise), until the guard is dropped.
     pub fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        Self::at("info")
+    }
+
+    /// As [`CapturedLogs::start`], `default_level` when `RUST_LOG` is unset.
+    pub fn at(default_level: &str) -> (Self, tracing::subscriber::DefaultGuard) {
         let logs = Self::default();
         let writer = logs.clone();
-        let guard =
-            tracing::subscriber::set_default(json_subscriber("info", move || writer.clone()));
+        let guard = tracing::subscriber::set_default(json_subscriber(default_level, move || {
+            writer.clone()
+        }));
         (logs, guard)
     }
 

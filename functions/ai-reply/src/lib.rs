@@ -170,7 +170,7 @@ impl Replier {
             }
             // The job's ids are recorded once its body is read: every line about the record, the
             // retry warning included, names the message it is about.
-            let span = tracing::info_span!(
+            let span = tracing::error_span!(
                 "record",
                 sqs_message_id = %id,
                 tenant_id = Empty,

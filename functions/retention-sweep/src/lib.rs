@@ -215,7 +215,7 @@ impl Sweeper {
     /// an operator), logged with its category.
     pub async fn handle_batch(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
         let results = futures::future::join_all(event.records.iter().map(|record| {
-            let span = tracing::info_span!(
+            let span = tracing::error_span!(
                 "job",
                 sqs_message_id = record.message_id.as_deref(),
                 tenant_id = Empty,

@@ -230,7 +230,7 @@ impl Ingest {
     ) -> Response<Body> {
         // The ids of the messages a failed SendMessageBatch left unqueued are recorded here, so the
         // error line names them.
-        let span = tracing::info_span!("delivery", webhook, queued_message_ids = Empty);
+        let span = tracing::error_span!("delivery", webhook, queued_message_ids = Empty);
         self.ingest_delivery(parsed).instrument(span).await
     }
 
@@ -302,7 +302,7 @@ impl Ingest {
     ) -> Result<Vec<InboundJob>, IngestError> {
         let mut to_queue = Vec::new();
         for event in events {
-            let span = tracing::info_span!(
+            let span = tracing::error_span!(
                 "item",
                 platform = ?event.platform,
                 tenant_id = Empty,
