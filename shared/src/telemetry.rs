@@ -90,11 +90,17 @@ impl CapturedLogs {
 
     /// As [`CapturedLogs::start`], `default_level` when `RUST_LOG` is unset.
     pub fn at(default_level: &str) -> (Self, tracing::subscriber::DefaultGuard) {
+        // Tests run concurrently on their own threads, most without a subscriber: a log call first
+        // reached by one of those can be cached as never enabled, and this thread's capture would
+        // miss it. A process-wide subscriber that leaves every call undecided makes each one ask the
+        // thread's own subscriber.
+        let _ = tracing::subscriber::set_global_default(Undecided);
         let logs = Self::default();
         let writer = logs.clone();
         let guard = tracing::subscriber::set_default(json_subscriber(default_level, move || {
             writer.clone()
         }));
+        tracing::callsite::rebuild_interest_cache();
         (logs, guard)
     }
 
@@ -106,6 +112,40 @@ impl CapturedLogs {
             .map(|line| serde_json::from_str(line).expect("a JSON log line"))
             .collect()
     }
+}
+
+/// Enables nothing, decides nothing ahead: see [`CapturedLogs::at`].
+struct Undecided;
+
+impl tracing::Subscriber for Undecided {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::TRACE)
+    }
+
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        false
+    }
+
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, _: &tracing::Event<'_>) {}
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 impl std::io::Write for CapturedLogs {
