@@ -14,6 +14,7 @@ pub mod model;
 pub mod platform;
 pub mod provision;
 pub mod queue;
+pub mod runner;
 pub mod secret;
 pub mod service;
 pub mod single_flight;

@@ -9,7 +9,7 @@
 //! CloudWatch Logs and CloudWatch turns into metrics without any API call on the request path.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tracing_subscriber::EnvFilter;
 
@@ -45,18 +45,121 @@ pub fn log_filter(default: &str) -> EnvFilter {
     })
 }
 
-/// JSON logs for a Lambda function (level from `RUST_LOG`, default `info`).
+/// JSON logs for a Lambda function (level from `RUST_LOG`, default `info`) on stderr.
 pub fn init_json_logs() {
-    let filter = log_filter("info");
+    init_json_logs_at("info");
+}
+
+/// JSON logs on stderr, `default_level` when `RUST_LOG` is unset.
+pub fn init_json_logs_at(default_level: &str) {
     // A second init (tests, local stack hosting several functions) keeps the first subscriber.
-    let _ = tracing_subscriber::fmt()
+    let _ =
+        tracing::subscriber::set_global_default(json_subscriber(default_level, std::io::stderr));
+}
+
+/// The JSON log subscriber writing to `writer` (tests capture the lines with their own writer).
+///
+/// Each line carries the fields of every span it was logged in, outermost first (`spans`): the
+/// runner's `invocation` (request and trace ids), then a function's per-record spans (tenant, channel,
+/// conversation and message ids). So one customer message is followed by its `message_id` from
+/// webhook-ingest's line to ai-reply's. Spans carry ids only, as log calls do.
+pub fn json_subscriber<W>(default_level: &str, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
+        .with_env_filter(log_filter(default_level))
         .with_current_span(false)
-        .with_span_list(false)
+        .with_span_list(true)
         .with_ansi(false)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(writer)
+        .finish()
+}
+
+/// JSON log lines kept in memory, so a test asserts what a function logs (and that it logs no content).
+#[derive(Debug, Clone, Default)]
+pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    /// Captures this thread's log lines, as a function writes them (JSON, `info` unless `RUST_LOG`
+    /// says otherwise), until the guard is dropped.
+    pub fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        Self::at("info")
+    }
+
+    /// As [`CapturedLogs::start`], `default_level` when `RUST_LOG` is unset.
+    pub fn at(default_level: &str) -> (Self, tracing::subscriber::DefaultGuard) {
+        // Tests run concurrently on their own threads, most without a subscriber: a log call first
+        // reached by one of those can be cached as never enabled, and this thread's capture would
+        // miss it. A process-wide subscriber that leaves every call undecided makes each one ask the
+        // thread's own subscriber.
+        let _ = tracing::subscriber::set_global_default(Undecided);
+        let logs = Self::default();
+        let writer = logs.clone();
+        let guard = tracing::subscriber::set_default(json_subscriber(default_level, move || {
+            writer.clone()
+        }));
+        tracing::callsite::rebuild_interest_cache();
+        (logs, guard)
+    }
+
+    /// Every line so far, parsed.
+    pub fn lines(&self) -> Vec<serde_json::Value> {
+        let bytes = self.0.lock().expect("log capture poisoned").clone();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON log line"))
+            .collect()
+    }
+}
+
+/// Enables nothing, decides nothing ahead: see [`CapturedLogs::at`].
+struct Undecided;
+
+impl tracing::Subscriber for Undecided {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::TRACE)
+    }
+
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        false
+    }
+
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, _: &tracing::Event<'_>) {}
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .expect("log capture poisoned")
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Short human-readable logs for command-line tools (level from `RUST_LOG`, default `warn`).

@@ -33,6 +33,10 @@ use crate::serve::Stack;
 const PATIENCE: StdDuration = StdDuration::from_secs(30);
 
 pub fn run() -> Result<ExitCode> {
+    // The functions' JSON logs on stderr at `warn` unless `RUST_LOG` says otherwise: the story on
+    // stdout says what each step did, and the info lines (two or three per message) would double its
+    // length; the warnings (the forged webhook refused) and any error still show.
+    inbox_shared::telemetry::init_json_logs_at("warn");
     step("Starting the AWS emulator (moto) on a loopback port, unless AWS_ENDPOINT_URL names one");
     let own_moto = Moto::unless_endpoint_set()?;
     let runtime = tokio::runtime::Runtime::new()?;

@@ -4,6 +4,12 @@
 //! table, queues and key, prints the environment to point `inboxctl` at it, and serves until Ctrl-C.
 //! Routes are the ones the deployed HTTP API has: a request is handed to the function's own handler as
 //! the `lambda_http::Request` API Gateway would deliver, so what works here works deployed.
+//!
+//! Every request and every poll of a queue is one invocation of the shared runner
+//! (`inbox_shared::runner`), as on Lambda: its span with a request id made here, the function's own
+//! timeout as its deadline, the metrics flushed at its end. The functions' JSON log lines go to stderr
+//! (level from `RUST_LOG`, default `info`: each message's ingest and ai-reply lines are what a
+//! developer watching the stack wants to see).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -19,7 +25,8 @@ use inbox_shared::aws::AwsClients;
 use inbox_shared::clock;
 use inbox_shared::config::Config;
 use inbox_shared::provision::{self, ProvisionPlan, Provisioned};
-use retention_sweep::Sweeper;
+use inbox_shared::runner::{self, Emf, Function, Invocation};
+use retention_sweep::{SweepEvent, Sweeper};
 use tokio::net::TcpListener;
 use webhook_ingest::Ingest;
 
@@ -80,6 +87,7 @@ const LOCAL_DEFAULTS: &[(&str, &str)] = &[
 ];
 
 pub fn run() -> Result<ExitCode> {
+    inbox_shared::telemetry::init_json_logs_at("info");
     let runtime = tokio::runtime::Runtime::new()?;
     let own_moto = Moto::unless_endpoint_set()?;
     if let Some(moto) = &own_moto {
@@ -101,20 +109,22 @@ struct LocalStack {
     ingest: Ingest,
     data_deletion: DataDeletion,
     sweeper: Arc<Sweeper>,
-    /// Print each request's metrics line, as Lambda would log it.
-    verbose: bool,
+    /// Print each request's metrics line, as Lambda would log it, or drop it.
+    emf: Emf,
 }
 
 impl LocalStack {
-    fn flush(&self, metrics: &inbox_shared::telemetry::Metrics) {
-        flush(metrics, self.verbose);
-    }
-
     async fn route(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
         let path = request.uri().path().to_owned();
         match (request.method().as_str(), path.as_str()) {
             ("GET", "/_local/health") => text(StatusCode::OK, "ok\n".to_owned()),
-            ("POST", "/_local/sweep") => match self.sweeper.fan_out().await {
+            ("POST", "/_local/sweep") => match runner::invoke_events(
+                &*self.sweeper,
+                SweepEvent::Schedule,
+                invocation::<Sweeper>(self.emf),
+            )
+            .await
+            {
                 Ok(done) => text(
                     StatusCode::OK,
                     format!(
@@ -128,11 +138,10 @@ impl LocalStack {
                 ),
             },
             (_, "/webhooks/meta" | "/webhooks/line") => match to_lambda(request).await {
-                Ok(request) => {
-                    let response = self.ingest.handle(request).await;
-                    self.flush(self.ingest.metrics());
-                    from_lambda(response)
-                }
+                Ok(request) => from_lambda(
+                    runner::invoke_http(&self.ingest, request, invocation::<Ingest>(self.emf))
+                        .await,
+                ),
                 Err(err) => text(StatusCode::BAD_REQUEST, format!("unreadable body: {err}\n")),
             },
             (
@@ -142,11 +151,14 @@ impl LocalStack {
                 | "/meta/deletion-status"
                 | "/privacy/data-deletion",
             ) => match to_lambda(request).await {
-                Ok(request) => {
-                    let response = self.data_deletion.handle(request).await;
-                    self.flush(self.data_deletion.metrics());
-                    from_lambda(response)
-                }
+                Ok(request) => from_lambda(
+                    runner::invoke_http(
+                        &self.data_deletion,
+                        request,
+                        invocation::<DataDeletion>(self.emf),
+                    )
+                    .await,
+                ),
                 Err(err) => text(StatusCode::BAD_REQUEST, format!("unreadable body: {err}\n")),
             },
             (method, path) => text(
@@ -201,7 +213,7 @@ impl Stack {
             ingest: Ingest::new(&config, clients, clock::system())?,
             data_deletion: DataDeletion::new(&config, clients, clock::system())?,
             sweeper: sweeper.clone(),
-            verbose,
+            emf: emf(verbose),
         });
         let tasks = vec![
             tokio::spawn(poll_inbound(
@@ -288,6 +300,15 @@ async fn serve() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A locally made invocation of `F`, with the function's deployed timeout as its deadline.
+fn invocation<F: Function>(emf: Emf) -> Invocation {
+    Invocation::local(crate::bench::deployed(F::NAME).timeout, emf)
+}
+
+fn emf(verbose: bool) -> Emf {
+    if verbose { Emf::Stdout } else { Emf::Discard }
+}
+
 /// ai-reply as Lambda's SQS event source would run it: a batch at a time, failures back after a pause.
 async fn poll_inbound(
     replier: Replier,
@@ -296,7 +317,11 @@ async fn poll_inbound(
     verbose: bool,
 ) {
     loop {
-        match replier.poll_once(&sqs, &queue_url, RETRY_AFTER).await {
+        let invocation = invocation::<Replier>(emf(verbose));
+        match replier
+            .poll_once(&sqs, &queue_url, RETRY_AFTER, invocation)
+            .await
+        {
             Ok(polled) if polled.received > 0 => {
                 if verbose {
                     println!(
@@ -304,7 +329,6 @@ async fn poll_inbound(
                         polled.received, polled.failed
                     );
                 }
-                flush(replier.metrics(), verbose);
             }
             Ok(_) => tokio::time::sleep(POLL_IDLE).await,
             Err(err) => {
@@ -323,29 +347,22 @@ async fn poll_erasure(
     verbose: bool,
 ) {
     loop {
-        match sweeper.poll_once(&sqs, &queue_url, RETRY_AFTER).await {
+        let invocation = invocation::<Sweeper>(emf(verbose));
+        match sweeper
+            .poll_once(&sqs, &queue_url, RETRY_AFTER, invocation)
+            .await
+        {
             Ok(0) => tokio::time::sleep(POLL_IDLE).await,
             Ok(handled) => {
                 if verbose {
                     println!("retention-sweep: handled {handled} job(s)");
                 }
-                flush(sweeper.metrics(), verbose);
             }
             Err(err) => {
                 eprintln!("retention-sweep poller: {err}");
                 tokio::time::sleep(RETRY_AFTER).await;
             }
         }
-    }
-}
-
-/// Prints the metrics as Lambda would log them (verbose), or just resets them.
-fn flush(metrics: &inbox_shared::telemetry::Metrics, verbose: bool) {
-    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
-    if verbose {
-        metrics.flush(now_ms);
-    } else {
-        metrics.take_emf(now_ms);
     }
 }
 

@@ -1,8 +1,10 @@
 //! `cargo xtask serve` end to end: the real binary on a free loopback port, pointed at this test's
-//! table and queues on moto and at a fake Graph API: a signed webhook goes in, a reply comes out.
+//! table and queues on moto and at a fake Graph API: a signed webhook goes in, a reply comes out, and
+//! the functions' JSON log lines on its stderr follow the message by its id.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use inbox_shared::keys;
 use inbox_shared::model::{AiMode, KnowledgeEntry, Platform};
@@ -17,6 +19,33 @@ const PAGE: &str = "104857600000001";
 struct Served {
     child: Child,
     base_url: String,
+    /// The stack's stderr: the functions' JSON log lines.
+    logs: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl Served {
+    /// The first log line `matches` accepts, waiting up to 10 s for it.
+    async fn log_line(&self, matches: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let waited = std::time::Instant::now();
+        loop {
+            if let Some(line) = self.logs.lock().unwrap().iter().find(|l| matches(l)) {
+                return line.clone();
+            }
+            if waited.elapsed() > std::time::Duration::from_secs(10) {
+                panic!("no such log line in {:#?}", self.logs.lock().unwrap());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The value of `field` in the innermost span of `line` that has it.
+fn span_field<'l>(line: &'l serde_json::Value, field: &str) -> Option<&'l serde_json::Value> {
+    line["spans"]
+        .as_array()?
+        .iter()
+        .rev()
+        .find_map(|span| span.get(field))
 }
 
 impl Drop for Served {
@@ -34,9 +63,22 @@ fn serve(env: &TestEnv, graph_url: &str) -> Served {
         .env("PORT", "0")
         .env("META_APP_SECRET", APP_SECRET)
         .env("META_VERIFY_TOKEN", "serve-verify")
+        .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start xtask serve");
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let kept = logs.clone();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            // Only the JSON lines: cargo and moto may write plain text too.
+            if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line) {
+                kept.lock().unwrap().push(json);
+            }
+        }
+    });
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let mut base_url = None;
     for line in stdout.by_ref() {
@@ -51,6 +93,7 @@ fn serve(env: &TestEnv, graph_url: &str) -> Served {
     Served {
         child,
         base_url: base_url.expect("serve printed its address"),
+        logs,
     }
 }
 
@@ -156,6 +199,46 @@ async fn serve_ingests_webhooks_and_its_poller_replies() {
     );
     assert_eq!(sent[0].json()["recipient"]["id"], "u-1");
 
+    // The message is followed by its id from ingest's log line to ai-reply's, each in its invocation.
+    let of_message = |function: &'static str| {
+        move |line: &serde_json::Value| {
+            span_field(line, "function") == Some(&function.into())
+                && span_field(line, "message_id") == Some(&"m_served".into())
+        }
+    };
+    let ingested = served.log_line(of_message("webhook-ingest")).await;
+    let replied = served.log_line(of_message("ai-reply")).await;
+    for line in [&ingested, &replied] {
+        assert_eq!(
+            span_field(line, "conversation_id"),
+            Some(&conversation.as_str().into())
+        );
+        assert_eq!(
+            span_field(line, "tenant_id"),
+            Some(&seeded.tenant.tenant_id.as_str().into())
+        );
+        assert!(
+            span_field(line, "request_id")
+                .is_some_and(|id| id.as_str().unwrap().starts_with("req_"))
+        );
+    }
+    assert_ne!(
+        span_field(&ingested, "request_id"),
+        span_field(&replied, "request_id"),
+        "two invocations"
+    );
+    assert_eq!(replied["fields"]["outcome"], "replied", "{replied}");
+    // The forged webhook's warning shows locally too.
+    let refused = served
+        .log_line(|line| line["fields"]["message"] == "webhook signature rejected")
+        .await;
+    assert_eq!(refused["level"], "WARN");
+    assert_eq!(
+        span_field(&refused, "function"),
+        Some(&"webhook-ingest".into())
+    );
+    println!("ingest: {ingested}\nai-reply: {replied}");
+
     // Meta's data-deletion callback, then its status page once the stack's erasure poller ran.
     let signed = inbox_shared::platform::signed_request::sign_request(
         APP_SECRET,
@@ -209,4 +292,13 @@ async fn serve_ingests_webhooks_and_its_poller_replies() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+
+    // Ids only: never the customer's words, nor their platform id.
+    let logged = serde_json::to_string(&*served.logs.lock().unwrap()).unwrap();
+    for content in ["opening hours", "8:00 to 18:00", "\"u-1\""] {
+        assert!(
+            !logged.contains(content),
+            "{content:?} was logged: {logged}"
+        );
+    }
 }

@@ -21,13 +21,15 @@ use inbox_shared::jobs::InboundJob;
 use inbox_shared::lambda;
 use inbox_shared::llm::Providers;
 use inbox_shared::platform::send::Sender;
+use inbox_shared::runner::{EventFunction, Function, Invocation};
 use inbox_shared::service::outbound::Outbox;
 use inbox_shared::service::reply::{Attempt, ReplyError, ReplyService};
 use inbox_shared::store::Store;
 use inbox_shared::telemetry::Metrics;
 use inbox_shared::vault::TokenVault;
-use lambda_runtime::LambdaEvent;
 use tokio::time::Instant;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 pub const FUNCTION: &str = "ai-reply";
 /// Why a record is reported failed (SQS delivers it again, or after the last receive moves it to the
@@ -94,23 +96,6 @@ impl Replier {
         self.service.outbox()
     }
 
-    /// The Lambda entry point: the batch within the invocation's deadline, then the metrics as one EMF line.
-    pub async fn handle_lambda(
-        &self,
-        event: LambdaEvent<SqsEvent>,
-    ) -> Result<SqsBatchResponse, Infallible> {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        let remaining = StdDuration::from_millis(event.context.deadline.saturating_sub(now_ms));
-        let response = self
-            .handle_batch(event.payload, Instant::now() + remaining)
-            .await;
-        self.metrics()
-            .flush(time::OffsetDateTime::now_utc().unix_timestamp() * 1000);
-        Ok(response)
-    }
-
     /// Handles a batch: groups run concurrently, the records of a group in order; a failed record fails
     /// the rest of its group.
     pub async fn handle_batch(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
@@ -154,9 +139,25 @@ impl Replier {
                 failed.push(id);
                 continue;
             }
-            if let Err(err) = self.handle_record(record, deadline).await {
+            // The job's ids are recorded once its body is read: every line about the record, the
+            // retry warning included, names the message it is about.
+            let span = tracing::error_span!(
+                "record",
+                sqs_message_id = %id,
+                tenant_id = Empty,
+                channel_id = Empty,
+                conversation_id = Empty,
+                message_id = Empty,
+            );
+            let handled = self
+                .handle_record(record, deadline)
+                .instrument(span.clone())
+                .await;
+            if let Err(err) = handled {
                 self.metrics().count("Retried", 1);
-                tracing::warn!(sqs_message_id = %id, category = err.category(), error = %err, "will be retried");
+                span.in_scope(
+                    || tracing::warn!(category = err.category(), error = %err, "will be retried"),
+                );
                 failed.push(id);
             }
         }
@@ -173,6 +174,11 @@ impl Replier {
                 self.metrics().count("MalformedJob", 1);
                 RecordError::Malformed(e)
             })?;
+        let span = tracing::Span::current();
+        span.record("tenant_id", job.tenant_id.as_str());
+        span.record("channel_id", job.channel_id.as_str());
+        span.record("conversation_id", job.conversation_id.as_str());
+        span.record("message_id", job.message_id.as_str());
         let receive_count: u32 = record
             .attributes
             .get("ApproximateReceiveCount")
@@ -186,12 +192,29 @@ impl Replier {
     }
 }
 
-/// What one poll of the queue did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Polled {
-    pub received: usize,
-    pub failed: usize,
+impl Function for Replier {
+    const NAME: &'static str = FUNCTION;
+
+    fn metrics(&self) -> &Metrics {
+        self.service.metrics()
+    }
 }
+
+impl EventFunction for Replier {
+    type Event = SqsEvent;
+    type Output = SqsBatchResponse;
+    type Error = Infallible;
+
+    async fn handle_event(
+        &self,
+        event: SqsEvent,
+        deadline: Instant,
+    ) -> Result<SqsBatchResponse, Infallible> {
+        Ok(self.handle_batch(event, deadline).await)
+    }
+}
+
+pub use inbox_shared::lambda::Polled;
 
 impl Replier {
     /// Without Lambda's event source mapping (the local stack, tests): receives one batch from the inbound
@@ -202,20 +225,16 @@ impl Replier {
         sqs: &aws_sdk_sqs::Client,
         queue_url: &str,
         retry_after: StdDuration,
+        invocation: Invocation,
     ) -> Result<Polled, aws_sdk_sqs::Error> {
-        let batch = lambda::receive_batch(sqs, queue_url).await?;
-        if batch.is_empty() {
-            return Ok(Polled::default());
-        }
-        let received = batch.len();
-        let response = self
-            .handle_batch(
-                batch.event.clone(),
-                Instant::now() + StdDuration::from_secs(60),
-            )
-            .await;
-        let failed = response.batch_item_failures.len();
-        lambda::settle(sqs, queue_url, batch, &response, retry_after).await?;
-        Ok(Polled { received, failed })
+        lambda::poll_once(
+            self,
+            sqs,
+            queue_url,
+            retry_after,
+            invocation,
+            |event, deadline| self.handle_batch(event, deadline),
+        )
+        .await
     }
 }

@@ -4,8 +4,5 @@ use ai_reply::Replier;
 async fn main() -> Result<(), lambda_runtime::Error> {
     inbox_shared::telemetry::init_json_logs();
     let replier = Replier::from_env().await?;
-    lambda_runtime::run(lambda_runtime::service_fn(|event| {
-        replier.handle_lambda(event)
-    }))
-    .await
+    inbox_shared::runner::run_events(&replier).await
 }

@@ -566,8 +566,12 @@ async fn every_provider_down_retries_then_dead_letters_and_hands_off() {
         .await
         .unwrap();
     let poll = || {
-        w.replier
-            .poll_once(&w.env.clients.sqs, queue, std::time::Duration::ZERO)
+        w.replier.poll_once(
+            &w.env.clients.sqs,
+            queue,
+            std::time::Duration::ZERO,
+            local_invocation(),
+        )
     };
     for attempt in 1..=5 {
         let polled = poll().await.unwrap();
@@ -1064,4 +1068,12 @@ async fn a_failed_record_holds_back_the_rest_of_its_group_only() {
         "held back, not answered out of order"
     );
     assert_eq!(w.outcome(&other).await, Some(ReplyOutcome::Replied));
+}
+
+/// An invocation as the local stack makes one, its metrics dropped.
+fn local_invocation() -> inbox_shared::runner::Invocation {
+    inbox_shared::runner::Invocation::local(
+        std::time::Duration::from_secs(60),
+        inbox_shared::runner::Emf::Discard,
+    )
 }

@@ -13,7 +13,6 @@
 //! queued (Meta retries, and the replay finds the same code and queues again).
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 
 use inbox_shared::aws::AwsClients;
 use inbox_shared::clock::{self, SharedClock};
@@ -21,6 +20,7 @@ use inbox_shared::config::{Config, ConfigError};
 use inbox_shared::model::*;
 use inbox_shared::platform::signed_request::{SignedRequestError, verify_signed_request};
 use inbox_shared::queue::QueuePublisher;
+use inbox_shared::runner::{Function, HttpFunction};
 use inbox_shared::secret::AppSecret;
 use inbox_shared::service::deletion::{DeletionIntake, DeletionKind};
 use inbox_shared::store::Store;
@@ -72,12 +72,6 @@ impl DataDeletion {
 
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
-    }
-
-    pub async fn handle_lambda(&self, request: Request) -> Result<Response<Body>, Infallible> {
-        let response = self.handle(request).await;
-        self.metrics.flush(self.store.now().unix_timestamp() * 1000);
-        Ok(response)
     }
 
     pub async fn handle(&self, request: Request) -> Response<Body> {
@@ -236,6 +230,25 @@ impl DataDeletion {
 enum Callback {
     DataDeletion,
     Deauthorize,
+}
+
+impl Function for DataDeletion {
+    const NAME: &'static str = FUNCTION;
+
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
+/// The Lambda entry point (through `inbox_shared::runner`).
+impl HttpFunction for DataDeletion {
+    async fn handle_http(
+        &self,
+        request: Request,
+        _deadline: tokio::time::Instant,
+    ) -> Response<Body> {
+        self.handle(request).await
+    }
 }
 
 impl Callback {

@@ -4,8 +4,5 @@ use data_deletion::DataDeletion;
 async fn main() -> Result<(), lambda_http::Error> {
     inbox_shared::telemetry::init_json_logs();
     let handler = DataDeletion::from_env().await?;
-    lambda_http::run(lambda_http::service_fn(|request| {
-        handler.handle_lambda(request)
-    }))
-    .await
+    inbox_shared::runner::run_http(&handler).await
 }

@@ -75,6 +75,7 @@ impl World {
                     &self.env.clients.sqs,
                     &self.env.provisioned.erasure_queue_url,
                     std::time::Duration::ZERO,
+                    local_invocation(),
                 )
                 .await
                 .unwrap();
@@ -622,6 +623,7 @@ async fn erasing_a_meta_user_leaves_nothing_and_touches_nothing_else_even_after_
             &w.env.clients.sqs,
             &w.env.provisioned.erasure_queue_url,
             std::time::Duration::ZERO,
+            local_invocation(),
         )
         .await
         .unwrap();
@@ -799,4 +801,12 @@ async fn without_a_configured_origin_the_status_url_uses_the_requests_host() {
         "{answer}"
     );
     assert_eq!(status(&handler.handle(request(None)).await), 400);
+}
+
+/// An invocation as the local stack makes one, its metrics dropped.
+fn local_invocation() -> inbox_shared::runner::Invocation {
+    inbox_shared::runner::Invocation::local(
+        std::time::Duration::from_secs(600),
+        inbox_shared::runner::Emf::Discard,
+    )
 }

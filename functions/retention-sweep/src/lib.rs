@@ -20,12 +20,14 @@ use inbox_shared::keys;
 use inbox_shared::lambda;
 use inbox_shared::model::{DeletionStatus, RetentionPolicy};
 use inbox_shared::queue::{QueueMessage, QueuePublisher};
+use inbox_shared::runner::{Category, EventFunction, Failure, Function, Invocation};
 use inbox_shared::service::erasure::Eraser;
-use inbox_shared::store::{Page, PageRequest, Store};
+use inbox_shared::store::{Page, PageRequest, Store, StoreError};
 use inbox_shared::sweep::{Budget, Deadline, SweepOutcome, TenantSweeper};
 use inbox_shared::telemetry::Metrics;
-use lambda_runtime::LambdaEvent;
 use tokio::time::Instant;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 pub const FUNCTION: &str = "retention-sweep";
 /// Kept back from the invocation's deadline to re-enqueue and audit a sweep cut short.
@@ -49,6 +51,64 @@ pub struct FanOut {
     pub deletion_requests_requeued: usize,
     pub deletion_requests_overdue: usize,
     pub system_audit_events_deleted: usize,
+}
+
+/// What invokes retention-sweep: a batch of jobs from its queue, or the daily schedule.
+#[derive(Debug, Clone)]
+pub enum SweepEvent {
+    Jobs(SqsEvent),
+    Schedule,
+    /// Neither (a wrong trigger, a hand-made test event): refused, never retried. Holds why.
+    Unreadable(String),
+}
+
+/// Dispatched on the shape Lambda delivers: SQS batches carry `Records`, EventBridge scheduled events
+/// `"source": "aws.events"`. Anything else becomes [`SweepEvent::Unreadable`], so the refusal is the
+/// function's (a permanent failure), not the runtime's.
+impl<'de> serde::Deserialize<'de> for SweepEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        Ok(if value.get("Records").is_some() {
+            serde_json::from_value(value).map_or_else(
+                |e| SweepEvent::Unreadable(format!("not an SQS batch: {e}")),
+                SweepEvent::Jobs,
+            )
+        } else if value.get("source").and_then(|s| s.as_str()) == Some("aws.events") {
+            SweepEvent::Schedule
+        } else {
+            SweepEvent::Unreadable(
+                "expected an SQS batch or an EventBridge scheduled event".to_owned(),
+            )
+        })
+    }
+}
+
+/// What an invocation answers: the batch's failed records, or what the schedule's fan-out did.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum SweepOutput {
+    Jobs(SqsBatchResponse),
+    Schedule(FanOut),
+}
+
+/// Why a job or an invocation failed, and whether trying again can help.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// The event or a job's body is not what this function takes: the same every time.
+    #[error("{0}")]
+    Unreadable(String),
+    /// DynamoDB or SQS failed: retryable when it was throttling, a timeout or a 5xx.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Failure for SweepError {
+    fn category(&self) -> Category {
+        match self {
+            SweepError::Store(err) if err.is_retryable() => Category::Retryable,
+            SweepError::Store(_) | SweepError::Unreadable(_) => Category::Permanent,
+        }
+    }
 }
 
 impl Sweeper {
@@ -77,30 +137,9 @@ impl Sweeper {
         &self.metrics
     }
 
-    /// The Lambda entry point: an SQS batch (`Records`) or the schedule's event.
-    pub async fn handle_lambda(
-        &self,
-        event: LambdaEvent<serde_json::Value>,
-    ) -> Result<serde_json::Value, lambda_runtime::Error> {
-        let deadline = lambda::deadline_instant(event.context.deadline);
-        let result = if event.payload.get("Records").is_some() {
-            let batch: SqsEvent = serde_json::from_value(event.payload)?;
-            Ok(serde_json::to_value(
-                self.handle_batch(batch, deadline).await,
-            )?)
-        } else if event.payload.get("source").and_then(|s| s.as_str()) == Some("aws.events") {
-            let fan_out = self.fan_out().await?;
-            Ok(serde_json::to_value(fan_out)?)
-        } else {
-            Err("expected an SQS batch or an EventBridge scheduled event".into())
-        };
-        self.metrics.flush(self.store.now().unix_timestamp() * 1000);
-        result
-    }
-
     /// The schedule's work: one sweep job per tenant, deletion requests re-queued and checked against
     /// their deadline, system audit events past retention deleted.
-    pub async fn fan_out(&self) -> Result<FanOut, inbox_shared::store::StoreError> {
+    pub async fn fan_out(&self) -> Result<FanOut, StoreError> {
         let now = self.store.now();
         let mut done = FanOut::default();
         let mut page = PageRequest {
@@ -160,10 +199,7 @@ impl Sweeper {
         Ok(done)
     }
 
-    async fn publish(
-        &self,
-        jobs: Vec<QueueMessage>,
-    ) -> Result<(), inbox_shared::store::StoreError> {
+    async fn publish(&self, jobs: Vec<QueueMessage>) -> Result<(), StoreError> {
         if jobs.is_empty() {
             return Ok(());
         }
@@ -171,25 +207,39 @@ impl Sweeper {
             .publish(&self.queue_url, jobs)
             .await
             .map(drop)
-            .map_err(|e| {
-                inbox_shared::store::StoreError::Unavailable(format!("queueing jobs: {e}"))
-            })
+            .map_err(|e| StoreError::Unavailable(format!("queueing jobs: {e}")))
     }
 
-    /// Each record on its own (a standard queue); failures are reported for redelivery.
+    /// Each record on its own (a standard queue), in its span; every failure is reported for
+    /// redelivery (a permanent one too: after the retries it lands in the dead-letter queue, kept for
+    /// an operator), logged with its category.
     pub async fn handle_batch(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
-        let results = futures::future::join_all(
-            event
-                .records
-                .iter()
-                .map(|r| self.handle_record(r, deadline)),
-        )
+        let results = futures::future::join_all(event.records.iter().map(|record| {
+            let span = tracing::error_span!(
+                "job",
+                sqs_message_id = record.message_id.as_deref(),
+                tenant_id = Empty,
+                confirmation_code = Empty,
+            );
+            let handled = self
+                .handle_record(record, deadline)
+                .instrument(span.clone());
+            async move { (handled.await, span) }
+        }))
         .await;
         let mut response = SqsBatchResponse::default();
-        for (record, result) in event.records.iter().zip(results) {
-            if let Err(reason) = result {
+        for (record, (result, span)) in event.records.iter().zip(results) {
+            if let Err(err) = result {
                 self.metrics.count("JobRetried", 1);
-                tracing::warn!(sqs_message_id = ?record.message_id, %reason, "erasure job will be retried");
+                let category = err.category().as_str();
+                span.in_scope(|| match err.category() {
+                    Category::Retryable => {
+                        tracing::warn!(error_type = category, error = %err, "job will be retried")
+                    }
+                    Category::Permanent => {
+                        tracing::error!(error_type = category, error = %err, "job cannot succeed")
+                    }
+                });
                 let mut failure = BatchItemFailure::default();
                 failure.item_identifier = record.message_id.clone().unwrap_or_default();
                 response.batch_item_failures.push(failure);
@@ -198,24 +248,28 @@ impl Sweeper {
         response
     }
 
-    async fn handle_record(&self, record: &SqsMessage, deadline: Instant) -> Result<(), String> {
+    async fn handle_record(
+        &self,
+        record: &SqsMessage,
+        deadline: Instant,
+    ) -> Result<(), SweepError> {
         let job: CleanupJob = serde_json::from_str(record.body.as_deref().unwrap_or_default())
             .map_err(|e| {
-                // Kept for an operator: after the retries it lands in the dead-letter queue.
                 self.metrics.count("MalformedJob", 1);
-                format!("not an erasure job: {e}")
+                SweepError::Unreadable(format!("not an erasure or sweep job: {e}"))
             })?;
+        let span = tracing::Span::current();
         match job {
             CleanupJob::DeletionRequest { confirmation_code } => {
+                span.record("confirmation_code", confirmation_code.as_str());
                 let counts = self
                     .eraser
                     .process_deletion_request(&confirmation_code)
-                    .await
-                    .map_err(|e| format!("erasure of {confirmation_code}: {e}"))?;
+                    .await?;
                 match counts {
                     Some(counts) => {
                         self.metrics.count("DeletionRequestCompleted", 1);
-                        tracing::info!(%confirmation_code, deleted = ?counts, "deletion request completed");
+                        tracing::info!(deleted = ?counts, "deletion request completed");
                     }
                     None => self.metrics.count("DeletionRequestUnknown", 1),
                 }
@@ -226,6 +280,7 @@ impl Sweeper {
                 as_of,
                 stage,
             } => {
+                span.record("tenant_id", tenant_id.as_str());
                 let mut budget = Deadline {
                     until: deadline.checked_sub(SWEEP_MARGIN).unwrap_or(deadline),
                 };
@@ -242,59 +297,133 @@ impl Sweeper {
         as_of: time::OffsetDateTime,
         stage: SweepStage,
         budget: &mut dyn Budget,
-    ) -> Result<(), String> {
-        let report = self
-            .tenants
-            .sweep(tenant_id, as_of, stage, budget)
-            .await
-            .map_err(|e| format!("sweep of {tenant_id}: {e}"))?;
+    ) -> Result<(), SweepError> {
+        let report = self.tenants.sweep(tenant_id, as_of, stage, budget).await?;
         let deleted: u64 = report.deleted.values().sum();
         self.metrics.count("ItemsSwept", deleted);
         match report.outcome {
             SweepOutcome::Finished => {
                 self.metrics.count("TenantSwept", 1);
-                tracing::info!(%tenant_id, deleted = ?report.deleted, "tenant swept");
+                tracing::info!(deleted = ?report.deleted, "tenant swept");
                 Ok(())
             }
             SweepOutcome::Interrupted(at) => {
                 self.metrics.count("TenantSweepResumed", 1);
-                tracing::info!(%tenant_id, stage = at.as_str(), "sweep out of time; continuing in a new job");
+                tracing::info!(
+                    stage = at.as_str(),
+                    "sweep out of time; continuing in a new job"
+                );
                 self.publish(vec![job_message(&CleanupJob::TenantSweep {
                     tenant_id: tenant_id.to_owned(),
                     as_of,
                     stage: at,
                 })])
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(SweepError::from)
             }
         }
     }
 
-    /// Without Lambda's event source mapping (the local stack, tests): one batch from the queue, handled
-    /// as Lambda would; successes deleted, failures visible again after `retry_after`. Returns how many
-    /// records it handled.
+    /// Without Lambda's event source mapping (the local stack, tests): one batch from the queue in one
+    /// `invocation`, as Lambda would run it (see [`lambda::poll_once`]). Returns how many records it
+    /// handled.
     pub async fn poll_once(
         &self,
         sqs: &aws_sdk_sqs::Client,
         queue_url: &str,
         retry_after: Duration,
+        invocation: Invocation,
     ) -> Result<usize, aws_sdk_sqs::Error> {
-        let batch = lambda::receive_batch(sqs, queue_url).await?;
-        if batch.is_empty() {
-            return Ok(0);
+        let polled = lambda::poll_once(
+            self,
+            sqs,
+            queue_url,
+            retry_after,
+            invocation,
+            |event, deadline| self.handle_batch(event, deadline),
+        )
+        .await?;
+        Ok(polled.received)
+    }
+}
+
+impl Function for Sweeper {
+    const NAME: &'static str = FUNCTION;
+
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
+/// The Lambda entry point (through `inbox_shared::runner`): a batch of jobs, or the schedule's
+/// fan-out, whose failure fails the invocation (EventBridge retries it).
+impl EventFunction for Sweeper {
+    type Event = SweepEvent;
+    type Output = SweepOutput;
+    type Error = SweepError;
+
+    async fn handle_event(
+        &self,
+        event: SweepEvent,
+        deadline: Instant,
+    ) -> Result<SweepOutput, SweepError> {
+        match event {
+            SweepEvent::Jobs(batch) => {
+                Ok(SweepOutput::Jobs(self.handle_batch(batch, deadline).await))
+            }
+            SweepEvent::Schedule => Ok(SweepOutput::Schedule(self.fan_out().await?)),
+            SweepEvent::Unreadable(why) => Err(SweepError::Unreadable(why)),
         }
-        let handled = batch.len();
-        let response = self
-            .handle_batch(
-                batch.event.clone(),
-                Instant::now() + Duration::from_secs(600),
-            )
-            .await;
-        lambda::settle(sqs, queue_url, batch, &response, retry_after).await?;
-        Ok(handled)
     }
 }
 
 fn job_message(job: &CleanupJob) -> QueueMessage {
     QueueMessage::standard(serde_json::to_string(job).expect("a job serialises"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_outage_is_worth_retrying() {
+        let category = |err: SweepError| err.category();
+        assert_eq!(
+            category(StoreError::Unavailable("throttled".into()).into()),
+            Category::Retryable
+        );
+        assert_eq!(
+            category(StoreError::Rejected("no such table".into()).into()),
+            Category::Permanent
+        );
+        assert_eq!(
+            category(StoreError::Corrupt("TENANT#t1".into()).into()),
+            Category::Permanent
+        );
+        assert_eq!(
+            category(SweepError::Unreadable("not a job".into())),
+            Category::Permanent
+        );
+    }
+
+    #[test]
+    fn the_schedule_and_sqs_batches_are_told_apart_and_anything_else_is_unreadable() {
+        let read = |json: serde_json::Value| serde_json::from_value::<SweepEvent>(json).unwrap();
+        assert!(matches!(
+            read(serde_json::json!({"source": "aws.events", "detail-type": "Scheduled Event"})),
+            SweepEvent::Schedule
+        ));
+        assert!(matches!(
+            read(serde_json::json!({"Records": []})),
+            SweepEvent::Jobs(batch) if batch.records.is_empty()
+        ));
+        assert!(matches!(
+            read(serde_json::json!({"Records": "not a list"})),
+            SweepEvent::Unreadable(why) if why.starts_with("not an SQS batch")
+        ));
+        assert!(matches!(
+            read(serde_json::json!({"hello": 1})),
+            SweepEvent::Unreadable(_)
+        ));
+    }
 }

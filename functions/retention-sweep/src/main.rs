@@ -4,8 +4,5 @@ use retention_sweep::Sweeper;
 async fn main() -> Result<(), lambda_runtime::Error> {
     inbox_shared::telemetry::init_json_logs();
     let sweeper = Sweeper::from_env().await?;
-    lambda_runtime::run(lambda_runtime::service_fn(|event| {
-        sweeper.handle_lambda(event)
-    }))
-    .await
+    inbox_shared::runner::run_events(&sweeper).await
 }

@@ -272,6 +272,7 @@ impl Scenario {
                 &self.env.clients.sqs,
                 &self.env.provisioned.erasure_queue_url,
                 std::time::Duration::ZERO,
+                local_invocation(),
             )
             .await
             .unwrap()
@@ -553,6 +554,7 @@ async fn the_schedule_requeues_open_deletion_requests_and_flags_overdue_ones() {
             &env.clients.sqs,
             &env.provisioned.erasure_queue_url,
             std::time::Duration::ZERO,
+            local_invocation(),
         )
         .await
         .unwrap()
@@ -627,41 +629,55 @@ async fn sweeping_ten_thousand_expired_messages_takes_few_calls() {
 
 #[tokio::test]
 async fn the_lambda_entry_takes_the_schedule_and_sqs_batches_and_refuses_anything_else() {
-    use lambda_runtime::{Context, LambdaEvent};
+    use inbox_shared::runner::{Category, Failure, invoke_events};
+    use retention_sweep::{SweepEvent, SweepOutput};
     let env = TestEnv::new().await;
     let sweeper = Sweeper::new(&env.config(&[]), &env.clients, env.clock.clone()).unwrap();
     env.seed_tenant("Scheduled", &[(Platform::Line, "U1")], "token", "secret")
         .await;
-    let scheduled = serde_json::json!({
+    // Events as Lambda delivers them, read as the runtime reads them.
+    let event = |json: serde_json::Value| -> SweepEvent { serde_json::from_value(json).unwrap() };
+    let scheduled = event(serde_json::json!({
         "version": "0", "id": "53dc4d37", "detail-type": "Scheduled Event", "source": "aws.events",
         "account": "123456789012", "time": "2026-11-24T03:00:00Z", "region": "us-east-1",
         "resources": ["arn:aws:events:us-east-1:123456789012:rule/inbox-daily-sweep"], "detail": {}
-    });
-    let answer = sweeper
-        .handle_lambda(LambdaEvent::new(scheduled, Context::default()))
+    }));
+    let answer = invoke_events(&sweeper, scheduled, local_invocation())
         .await
         .unwrap();
-    assert_eq!(answer["tenant_sweeps"], 1);
-    let batch = serde_json::json!({"Records": [{
+    assert_eq!(serde_json::to_value(answer).unwrap()["tenant_sweeps"], 1);
+    let batch = event(serde_json::json!({"Records": [{
         "messageId": "m-1", "receiptHandle": "r", "body": "{\"job\":\"nonsense\"}", "attributes": {},
         "messageAttributes": {}, "md5OfBody": "x", "eventSource": "aws:sqs",
         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:inbox-erasure", "awsRegion": "us-east-1"
-    }]});
-    let answer = sweeper
-        .handle_lambda(LambdaEvent::new(batch, Context::default()))
+    }]}));
+    let answer = invoke_events(&sweeper, batch, local_invocation())
         .await
         .unwrap();
+    assert!(matches!(answer, SweepOutput::Jobs(_)));
     assert_eq!(
-        answer["batchItemFailures"][0]["itemIdentifier"], "m-1",
+        serde_json::to_value(answer).unwrap()["batchItemFailures"][0]["itemIdentifier"],
+        "m-1",
         "an unreadable job is reported failed"
     );
-    assert!(
-        sweeper
-            .handle_lambda(LambdaEvent::new(
-                serde_json::json!({"hello": 1}),
-                Context::default()
-            ))
-            .await
-            .is_err()
+    let refused = invoke_events(
+        &sweeper,
+        event(serde_json::json!({"hello": 1})),
+        local_invocation(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        refused.category(),
+        Category::Permanent,
+        "an event of the wrong kind never succeeds: {refused}"
     );
+}
+
+/// An invocation as the local stack makes one, its metrics dropped.
+fn local_invocation() -> inbox_shared::runner::Invocation {
+    inbox_shared::runner::Invocation::local(
+        std::time::Duration::from_secs(600),
+        inbox_shared::runner::Emf::Discard,
+    )
 }

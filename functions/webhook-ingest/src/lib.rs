@@ -8,7 +8,6 @@
 //! queueing failed, so the platform redelivers and dedup makes that safe.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
@@ -22,6 +21,7 @@ use inbox_shared::model::*;
 use inbox_shared::platform::signature::{self, SignatureError};
 use inbox_shared::platform::{self, EventKind, InboundEvent, Parsed};
 use inbox_shared::queue::{QueueError, QueueMessage, QueuePublisher};
+use inbox_shared::runner::{Function, HttpFunction};
 use inbox_shared::secret::{AppSecret, ChannelSecret, MessageText, PlatformUserId};
 use inbox_shared::single_flight::LoadLocks;
 use inbox_shared::store::{ConversationTouch, Ingested, Store, StoreError};
@@ -29,6 +29,8 @@ use inbox_shared::telemetry::Metrics;
 use inbox_shared::vault::{SealContext, TokenVault, VaultError};
 use lambda_http::{Body, Request, Response};
 use tokio::time::Instant;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 pub const FUNCTION: &str = "webhook-ingest";
 /// WhatsApp payloads reach 3 MB.
@@ -105,13 +107,6 @@ impl Ingest {
         &self.metrics
     }
 
-    /// The Lambda entry point: handles the request, then flushes the metrics as one EMF line.
-    pub async fn handle_lambda(&self, request: Request) -> Result<Response<Body>, Infallible> {
-        let response = self.handle(request).await;
-        self.metrics.flush(self.store.now().unix_timestamp() * 1000);
-        Ok(response)
-    }
-
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let (parts, body) = request.into_parts();
         let bytes: &[u8] = match &body {
@@ -164,7 +159,7 @@ impl Ingest {
         if let Err(err) = signature::verify_meta(&self.app_secret, body, signature_header) {
             return self.signature_rejected(err, "X-Hub-Signature-256");
         }
-        self.ingest(platform::meta::parse(body)).await
+        self.ingest("meta", platform::meta::parse(body)).await
     }
 
     async fn line(&self, body: &[u8], signature_header: Option<&str>) -> Response<Body> {
@@ -195,7 +190,7 @@ impl Ingest {
         if let Err(err) = signature::verify_line(secret, body, signature_header) {
             return self.signature_rejected(err, "x-line-signature");
         }
-        self.ingest(platform::line::parse(body)).await
+        self.ingest("line", platform::line::parse(body)).await
     }
 
     fn refuse_oversized(&self, body: &[u8], limit: usize) -> Option<Response<Body>> {
@@ -225,7 +220,22 @@ impl Ingest {
         respond(500, "temporarily unable to store the webhook; please retry")
     }
 
-    async fn ingest(&self, parsed: Result<Parsed, platform::ParseError>) -> Response<Body> {
+    /// One verified delivery, in its span: the events it holds are stored and queued for a reply.
+    async fn ingest(
+        &self,
+        webhook: &'static str,
+        parsed: Result<Parsed, platform::ParseError>,
+    ) -> Response<Body> {
+        // The ids of the messages a failed SendMessageBatch left unqueued are recorded here, so the
+        // error line names them.
+        let span = tracing::error_span!("delivery", webhook, queued_message_ids = Empty);
+        self.ingest_delivery(parsed).instrument(span).await
+    }
+
+    async fn ingest_delivery(
+        &self,
+        parsed: Result<Parsed, platform::ParseError>,
+    ) -> Response<Body> {
         let parsed = match parsed {
             Ok(parsed) => parsed,
             Err(err) => return self.invalid_json(&err),
@@ -277,6 +287,8 @@ impl Ingest {
                 )
             })
             .collect();
+        let ids: Vec<&str> = to_queue.iter().map(|job| job.message_id.as_str()).collect();
+        tracing::Span::current().record("queued_message_ids", ids.join(",").as_str());
         self.publisher.publish(&self.queue_url, messages).await?;
         self.metrics.count("Queued", to_queue.len() as u64);
         Ok(())
@@ -288,19 +300,46 @@ impl Ingest {
     ) -> Result<Vec<InboundJob>, IngestError> {
         let mut to_queue = Vec::new();
         for event in events {
-            let Some(account) = self.account(event.platform, &event.account_id).await? else {
-                self.metrics.count("UnknownAccount", 1);
-                continue;
-            };
-            if account.tenant.status != TenantStatus::Active {
-                self.metrics.count("TenantNotActive", 1);
-                continue;
-            }
-            if let Some(job) = self.ingest_event(&account, event).await? {
+            let span = tracing::error_span!(
+                "item",
+                platform = ?event.platform,
+                tenant_id = Empty,
+                channel_id = Empty,
+                conversation_id = Empty,
+                message_id = platform_message_id(&event.kind),
+            );
+            if let Some(job) = self.ingest_item(event).instrument(span).await? {
                 to_queue.push(job);
             }
         }
         Ok(to_queue)
+    }
+
+    /// One webhook item, in its span (ids only: never the platform user id, a phone number on
+    /// WhatsApp): routed to its tenant, stored, and handed back when it is to be queued for a reply.
+    async fn ingest_item(&self, event: InboundEvent) -> Result<Option<InboundJob>, IngestError> {
+        let Some(account) = self.account(event.platform, &event.account_id).await? else {
+            self.metrics.count("UnknownAccount", 1);
+            return Ok(None);
+        };
+        let span = tracing::Span::current();
+        span.record("tenant_id", account.route.tenant_id.as_str());
+        span.record("channel_id", account.route.channel_id.as_str());
+        span.record(
+            "conversation_id",
+            keys::conversation_id(&account.route.channel_id, &event.user_id).as_str(),
+        );
+        if account.tenant.status != TenantStatus::Active {
+            self.metrics.count("TenantNotActive", 1);
+            return Ok(None);
+        }
+        let ingested = self.ingest_event(&account, event).await;
+        match &ingested {
+            Ok(Some(_)) => tracing::info!("message stored; to be queued for a reply"),
+            Ok(None) => {}
+            Err(err) => tracing::warn!(error = %err, "item not stored"),
+        }
+        ingested
     }
 
     async fn ingest_event(
@@ -586,6 +625,36 @@ impl Ingest {
             tenant,
             line_secret,
         }))
+    }
+}
+
+impl Function for Ingest {
+    const NAME: &'static str = FUNCTION;
+
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+}
+
+/// The Lambda entry point (through `inbox_shared::runner`); the deadline is not needed: nothing on
+/// the request path waits for long.
+impl HttpFunction for Ingest {
+    async fn handle_http(&self, request: Request, _deadline: Instant) -> Response<Body> {
+        self.handle(request).await
+    }
+}
+
+/// The platform's id of the message an event is about, for the logs (`None`: the event has none).
+fn platform_message_id(kind: &EventKind) -> Option<&str> {
+    match kind {
+        EventKind::Message(m) => Some(&m.message_id),
+        EventKind::Echo(echo) => Some(&echo.message_id),
+        EventKind::Postback { message_id, .. }
+        | EventKind::Reaction { message_id, .. }
+        | EventKind::Status { message_id, .. } => Some(message_id),
+        EventKind::Comment { comment_id, .. } => Some(comment_id),
+        EventKind::Read { message_id, .. } => message_id.as_deref(),
+        EventKind::Delivery { .. } | EventKind::Follow | EventKind::Unfollow => None,
     }
 }
 

@@ -4,8 +4,5 @@ use webhook_ingest::Ingest;
 async fn main() -> Result<(), lambda_http::Error> {
     inbox_shared::telemetry::init_json_logs();
     let ingest = Ingest::from_env().await?;
-    lambda_http::run(lambda_http::service_fn(|request| {
-        ingest.handle_lambda(request)
-    }))
-    .await
+    inbox_shared::runner::run_http(&ingest).await
 }

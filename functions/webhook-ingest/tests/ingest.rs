@@ -648,3 +648,72 @@ async fn a_disconnected_channel_ingests_nothing() {
     );
     assert_eq!(w.count("UnknownAccount"), 1.0);
 }
+
+#[tokio::test]
+async fn a_500_logs_its_cause_and_the_ids_it_concerns_but_no_content() {
+    use inbox_shared::runner::{self, Emf, Invocation};
+    use inbox_shared::telemetry::CapturedLogs;
+    let w = World::new().await;
+    let (logs, _capture) = CapturedLogs::start();
+    // SQS fails beyond the publisher's retries after the message was stored.
+    w.env.calls.fail_times("SendMessageBatch", 0, 5);
+    let body = fixture!("messenger_text.json");
+    let request = http::Request::builder()
+        .method("POST")
+        .uri("/webhooks/meta")
+        .header(
+            "x-hub-signature-256",
+            meta_signature(APP_SECRET, body.as_bytes()),
+        )
+        .body(Body::Text(body.to_owned()))
+        .unwrap();
+    // Through the runner, as on Lambda: the invocation's span carries the request id.
+    let invocation = Invocation::local(std::time::Duration::from_secs(10), Emf::Discard);
+    let request_id = invocation.request_id.clone();
+    let response = runner::invoke_http(&w.ingest, request, invocation).await;
+    assert_eq!(status(&response), 500, "{}", text(&response));
+
+    let lines = logs.lines();
+    let failed = lines
+        .iter()
+        .find(|line| line["level"] == "ERROR")
+        .unwrap_or_else(|| panic!("no ERROR line: {lines:#?}"));
+    let cause = failed["fields"]["error"].as_str().unwrap();
+    assert!(
+        cause.contains("SQS unavailable") && cause.contains("injected failure of SendMessageBatch"),
+        "{failed}"
+    );
+    let span = |name: &str| {
+        failed["spans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|span| span["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} span: {failed}"))
+            .clone()
+    };
+    assert_eq!(span("invocation")["function"], "webhook-ingest");
+    assert_eq!(span("invocation")["request_id"], request_id.as_str());
+    assert_eq!(span("delivery")["webhook"], "meta");
+    assert_eq!(span("delivery")["queued_message_ids"], "m_AbCdEf123");
+
+    // The item's own line names its tenant, channel and message.
+    let stored = lines
+        .iter()
+        .find(|line| line["fields"]["message"] == "message stored; to be queued for a reply")
+        .unwrap_or_else(|| panic!("no line of the stored item: {lines:#?}"));
+    let item = stored["spans"].as_array().unwrap().last().unwrap();
+    assert_eq!(item["name"], "item");
+    assert_eq!(item["message_id"], "m_AbCdEf123");
+    assert_eq!(item["tenant_id"], w.tenant.tenant_id.as_str());
+    assert_eq!(
+        item["channel_id"],
+        w.channel(Platform::Messenger).channel_id.as_str()
+    );
+
+    // Never the text, nor the customer's platform id (a phone number on WhatsApp).
+    let all = serde_json::to_string(&lines).unwrap();
+    for content in ["Do you ship", "Osaka", "SHIPPING_Q", "7234500000000001"] {
+        assert!(!all.contains(content), "{content:?} was logged: {all}");
+    }
+}
