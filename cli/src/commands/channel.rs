@@ -123,13 +123,10 @@ pub async fn channel(ctx: &Operator, command: ChannelCommand) -> Result<Output> 
                     )
                 })
                 .collect();
-            Ok(Output::new(
+            Ok(Output::listing(
                 json!({ "channels": channels.iter().map(channel_json).collect::<Vec<_>>() }),
-                if text.is_empty() {
-                    "no channels".into()
-                } else {
-                    text.join("\n")
-                },
+                text,
+                "no channels",
             ))
         }
     }

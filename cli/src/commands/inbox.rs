@@ -96,13 +96,10 @@ pub async fn knowledge(ctx: &Operator, command: KnowledgeCommand) -> Result<Outp
                 .iter()
                 .map(|e| format!("{}\n  Q: {}\n  A: {}", e.entry_id, e.question, e.answer))
                 .collect();
-            Ok(Output::new(
+            Ok(Output::listing(
                 json!({ "entries": entries }),
-                if text.is_empty() {
-                    "no knowledge entries".into()
-                } else {
-                    text.join("\n")
-                },
+                text,
+                "no knowledge entries",
             ))
         }
     }
@@ -137,13 +134,10 @@ pub async fn drafts(ctx: &Operator, command: DraftsCommand) -> Result<Output> {
                     )
                 })
                 .collect();
-            Ok(Output::new(
+            Ok(Output::listing(
                 json!({ "drafts": listed }),
-                if text.is_empty() {
-                    "no pending drafts".into()
-                } else {
-                    text.join("\n")
-                },
+                text,
+                "no pending drafts",
             ))
         }
         DraftsCommand::Approve {
@@ -218,13 +212,10 @@ pub async fn conversation(ctx: &Operator, command: ConversationCommand) -> Resul
                     )
                 })
                 .collect();
-            Ok(Output::new(
+            Ok(Output::listing(
                 json!({ "conversations": conversations }),
-                if text.is_empty() {
-                    "no conversations".into()
-                } else {
-                    text.join("\n")
-                },
+                text,
+                "no conversations",
             ))
         }
         ConversationCommand::Release {

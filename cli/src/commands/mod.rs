@@ -107,6 +107,16 @@ impl Output {
         }
     }
 
+    /// A list: one line per item as text, or `none` when there is none.
+    fn listing(json: Value, lines: Vec<String>, none: &str) -> Self {
+        let text = if lines.is_empty() {
+            none.to_owned()
+        } else {
+            lines.join("\n")
+        };
+        Self::new(json, text)
+    }
+
     pub fn print(&self, json: bool) {
         if json {
             println!("{}", self.json);

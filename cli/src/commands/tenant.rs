@@ -132,13 +132,10 @@ pub async fn tenant(ctx: &Operator, command: TenantCommand) -> Result<Output> {
                 .iter()
                 .map(|t| format!("{}  {}  {}  {}", t.tenant_id, t.status, t.ai_mode, t.name))
                 .collect::<Vec<_>>();
-            Ok(Output::new(
+            Ok(Output::listing(
                 json!({ "tenants": tenants.iter().map(tenant_json).collect::<Vec<_>>() }),
-                if text.is_empty() {
-                    "no tenants".into()
-                } else {
-                    text.join("\n")
-                },
+                text,
+                "no tenants",
             ))
         }
         TenantCommand::Terminate { tenant_id, at } => {

@@ -19,6 +19,7 @@ pub mod channels;
 pub mod conversations;
 pub mod deletion;
 pub mod erasure;
+pub mod ingest;
 pub mod outbound;
 pub mod reply;
 pub mod tenants;
