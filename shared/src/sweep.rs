@@ -4,8 +4,9 @@
 //! 1. Conversation content (messages, drafts, sent markers) older than `content_days` is deleted, found
 //!    through the `gsi2` content-age index; a conversation left without messages is deleted with its
 //!    contact.
-//! 2. A channel disconnected more than `disconnected_channel_days` ago: everything ingested through it,
-//!    then the channel, is deleted (channels a termination disconnected follow rule 3 instead).
+//! 2. A disconnected channel past its deadline (set at disconnect from the tenant's
+//!    `disconnected_channel_days`, the same instant as the channel item's TTL): everything ingested
+//!    through it, then the channel, is deleted (channels a termination disconnected follow rule 3).
 //! 3. A terminated tenant: `terminated_account_days` after termination its account data (channels,
 //!    knowledge, usage, and the tenant's name and settings) is deleted, leaving a tombstone that lets the
 //!    sweep find the tenant again; `terminated_content_days` after it, all its content and the tombstone.
@@ -270,9 +271,8 @@ impl TenantSweeper {
         Ok(counts)
     }
 
-    /// Rule 2: channels disconnected longer than the policy allows.
+    /// Rule 2: disconnected channels past the deadline they were given at disconnect.
     async fn disconnected_channels(&self, run: &mut Run<'_>) -> Result<Stage> {
-        let policy = run.tenant.retention;
         let channels: Vec<Channel> = self
             .store
             .query_all_stored(&keys::channels_of_tenant(&run.tenant.tenant_id))
@@ -287,8 +287,8 @@ impl TenantSweeper {
             let due = channel.status == ChannelStatus::Disconnected
                 && !by_termination
                 && channel
-                    .disconnected_at
-                    .is_some_and(|at| policy.disconnected_channel_deadline(at) <= run.as_of);
+                    .retain_until
+                    .is_some_and(|deadline| deadline <= run.as_of);
             if !due {
                 continue;
             }

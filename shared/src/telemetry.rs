@@ -45,6 +45,15 @@ pub fn log_filter(default: &str) -> EnvFilter {
     })
 }
 
+/// How a platform message id appears in logs: a digest, because some ids carry personal data (a
+/// WhatsApp `wamid` encodes the customer's phone number). The same id always gives the same reference,
+/// so one message is still followed from webhook-ingest's lines to ai-reply's.
+pub fn message_ref(platform_message_id: &str) -> String {
+    let digest =
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, platform_message_id.as_bytes());
+    format!("mref_{}", hex::encode(&digest.as_ref()[..8]))
+}
+
 /// JSON logs for a Lambda function (level from `RUST_LOG`, default `info`) on stderr.
 pub fn init_json_logs() {
     init_json_logs_at("info");

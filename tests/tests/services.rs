@@ -230,3 +230,50 @@ async fn a_terminated_tenant_cannot_connect_and_a_line_channel_needs_its_secret(
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_disconnect_that_cannot_remove_the_route_fails_and_destroys_nothing() {
+    use inbox_shared::model::Route;
+    use inbox_shared::store::{StoreError, Write};
+
+    let env = TestEnv::new().await;
+    let (tenant, channel) = tenant_with_long_policy(&env, "700000000000006", "u-moved").await;
+    // The account's route now leads to another channel (it was moved while this one stayed).
+    let moved = Route {
+        platform: channel.platform,
+        account_id: channel.account_id.clone(),
+        tenant_id: channel.tenant_id.clone(),
+        channel_id: "ch_other".into(),
+    };
+    env.store.put(&moved, Write::Upsert).await.unwrap();
+    let err = channels::disconnect(
+        &env.store,
+        "test",
+        &tenant,
+        &channel.channel_id,
+        DisconnectReason::Requested,
+    )
+    .await
+    .expect_err("not reported as already disconnected");
+    assert!(matches!(err, StoreError::Conflict(_)), "{err}");
+    let stored = env
+        .store
+        .get_channel(&tenant.tenant_id, &channel.channel_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, ChannelStatus::Connected, "nothing changed");
+    let actions: Vec<String> = env
+        .store
+        .audit_events(Some(&tenant.tenant_id))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        vec!["channel.connect"],
+        "no audit of a disconnect that did not happen"
+    );
+}

@@ -392,7 +392,13 @@ async fn disconnect_destroys_credentials_and_route_at_once() {
     let at = TEST_START + Duration::days(3);
     let gone = env
         .store
-        .disconnect_channel(&t.tenant_id, &ch.channel_id, at, at + Duration::days(30))
+        .disconnect_channel(
+            &t.tenant_id,
+            &ch.channel_id,
+            at,
+            at + Duration::days(30),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(gone.status, ChannelStatus::Disconnected);
@@ -414,7 +420,7 @@ async fn disconnect_destroys_credentials_and_route_at_once() {
 
     let again = env
         .store
-        .disconnect_channel(&t.tenant_id, &ch.channel_id, at, at)
+        .disconnect_channel(&t.tenant_id, &ch.channel_id, at, at, None)
         .await
         .unwrap_err();
     assert!(matches!(again, StoreError::Conflict(_)), "{again}");

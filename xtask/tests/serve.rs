@@ -203,7 +203,8 @@ async fn serve_ingests_webhooks_and_its_poller_replies() {
     let of_message = |function: &'static str| {
         move |line: &serde_json::Value| {
             span_field(line, "function") == Some(&function.into())
-                && span_field(line, "message_id") == Some(&"m_served".into())
+                && span_field(line, "message_ref")
+                    == Some(&inbox_shared::telemetry::message_ref("m_served").into())
         }
     };
     let ingested = served.log_line(of_message("webhook-ingest")).await;

@@ -25,7 +25,7 @@ use inbox_shared::runner::{EventFunction, Function, Invocation};
 use inbox_shared::service::outbound::Outbox;
 use inbox_shared::service::reply::{Attempt, ReplyError, ReplyService};
 use inbox_shared::store::Store;
-use inbox_shared::telemetry::Metrics;
+use inbox_shared::telemetry::{Metrics, message_ref};
 use inbox_shared::vault::TokenVault;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -147,7 +147,7 @@ impl Replier {
                 tenant_id = Empty,
                 channel_id = Empty,
                 conversation_id = Empty,
-                message_id = Empty,
+                message_ref = Empty,
             );
             let handled = self
                 .handle_record(record, deadline)
@@ -178,7 +178,7 @@ impl Replier {
         span.record("tenant_id", job.tenant_id.as_str());
         span.record("channel_id", job.channel_id.as_str());
         span.record("conversation_id", job.conversation_id.as_str());
-        span.record("message_id", job.message_id.as_str());
+        span.record("message_ref", message_ref(&job.message_id).as_str());
         let receive_count: u32 = record
             .attributes
             .get("ApproximateReceiveCount")

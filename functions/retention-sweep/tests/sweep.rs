@@ -124,6 +124,7 @@ async fn disconnected(env: &TestEnv, tenant: &Tenant, account: &str, days: i64) 
             &seeded_channel.channel_id,
             at,
             at + Duration::days(30),
+            None,
         )
         .await
         .unwrap()
@@ -235,6 +236,7 @@ impl Scenario {
                     &channel.channel_id,
                     days_ago(days),
                     days_ago(days) + Duration::days(30),
+                    None,
                 )
                 .await
                 .unwrap();

@@ -192,7 +192,7 @@ impl Ingest {
     ) -> Response<Body> {
         // The ids of the messages a failed SendMessageBatch left unqueued are recorded here, so the
         // error line names them.
-        let span = tracing::error_span!("delivery", webhook, queued_message_ids = Empty);
+        let span = tracing::error_span!("delivery", webhook, queued_message_refs = Empty);
         self.ingest_delivery(parsed).instrument(span).await
     }
 

@@ -637,6 +637,7 @@ async fn a_disconnected_channel_ingests_nothing() {
             &ch.channel_id,
             TEST_START,
             TEST_START + Duration::days(30),
+            None,
         )
         .await
         .unwrap();
@@ -695,7 +696,8 @@ async fn a_500_logs_its_cause_and_the_ids_it_concerns_but_no_content() {
     assert_eq!(span("invocation")["function"], "webhook-ingest");
     assert_eq!(span("invocation")["request_id"], request_id.as_str());
     assert_eq!(span("delivery")["webhook"], "meta");
-    assert_eq!(span("delivery")["queued_message_ids"], "m_AbCdEf123");
+    let reference = inbox_shared::telemetry::message_ref("m_AbCdEf123");
+    assert_eq!(span("delivery")["queued_message_refs"], reference.as_str());
 
     // The item's own line names its tenant, channel and message.
     let stored = lines
@@ -704,7 +706,7 @@ async fn a_500_logs_its_cause_and_the_ids_it_concerns_but_no_content() {
         .unwrap_or_else(|| panic!("no line of the stored item: {lines:#?}"));
     let item = stored["spans"].as_array().unwrap().last().unwrap();
     assert_eq!(item["name"], "item");
-    assert_eq!(item["message_id"], "m_AbCdEf123");
+    assert_eq!(item["message_ref"], reference.as_str());
     assert_eq!(item["tenant_id"], w.tenant.tenant_id.as_str());
     assert_eq!(
         item["channel_id"],

@@ -11,7 +11,7 @@
 
 use crate::ids::new_id;
 use crate::keys;
-use crate::model::{Channel, ChannelStatus, Platform, Tenant, TenantStatus};
+use crate::model::{AuditEvent, Channel, ChannelStatus, Platform, Tenant, TenantStatus};
 use crate::secret::{ChannelSecret, PlatformToken};
 use crate::store::{Store, StoreError};
 use crate::vault::{SealContext, TokenVault};
@@ -127,9 +127,11 @@ impl DisconnectReason {
     }
 }
 
-/// Disconnects one channel of `tenant` now: its wrapped token destroyed and its route removed in one
-/// transaction, its data due for deletion by the tenant's policy, audited. `Ok(None)` when it was
-/// disconnected already (concurrently, or by an earlier run): the token is gone either way.
+/// Disconnects one channel of `tenant` now: its wrapped token destroyed, its route removed and the
+/// disconnect audited in one transaction, its data due for deletion by the tenant's policy. `Ok(None)`
+/// when it was disconnected already (concurrently, or by an earlier run): the token is gone either way.
+/// Any other conflict (the account's route now belongs to another channel) is an error: the token was
+/// not destroyed.
 pub async fn disconnect(
     store: &Store,
     actor: Actor,
@@ -139,16 +141,30 @@ pub async fn disconnect(
 ) -> Result<Option<Channel>, StoreError> {
     let now = store.now();
     let deadline = tenant.retention.disconnected_channel_deadline(now);
-    let channel = match store
-        .disconnect_channel(&tenant.tenant_id, channel_id, now, deadline)
+    let event = AuditEvent::new(
+        Some(&tenant.tenant_id),
+        actor,
+        reason.audit_action(),
+        Some(channel_id),
+        now,
+        tenant.retention.audit_days,
+    );
+    match store
+        .disconnect_channel(&tenant.tenant_id, channel_id, now, deadline, Some(&event))
         .await
     {
-        Ok(channel) => channel,
-        Err(StoreError::Conflict(_)) => return Ok(None),
-        Err(other) => return Err(other),
-    };
-    audit(store, actor, tenant, reason.audit_action(), channel_id).await?;
-    Ok(Some(channel))
+        Ok(channel) => Ok(Some(channel)),
+        Err(StoreError::Conflict(conflict)) => {
+            let current: Option<Channel> = store
+                .get_stored(&keys::channel(&tenant.tenant_id, channel_id))
+                .await?;
+            match current {
+                Some(channel) if channel.status == ChannelStatus::Disconnected => Ok(None),
+                _ => Err(StoreError::Conflict(conflict)),
+            }
+        }
+        Err(other) => Err(other),
+    }
 }
 
 /// The tenant a channel belongs to, for its policy, as stored (a terminated tenant past its expiry still

@@ -106,6 +106,20 @@ impl DeletionIntake {
             new,
             channels_disconnected,
         };
+        if new {
+            // Audited as soon as it is recorded: a replay (after a failed publish below) is not new
+            // and would not audit it. A system event: the request spans tenants, so it is kept by the
+            // default policy.
+            let event = AuditEvent::new(
+                None,
+                self.actor,
+                kind.audit_action(),
+                Some(&accepted.confirmation_code),
+                now,
+                RetentionPolicy::default().audit_days,
+            );
+            self.store.record_audit(&event).await?;
+        }
         let recorded = self
             .store
             .get_deletion_request(&accepted.confirmation_code)
@@ -124,18 +138,6 @@ impl DeletionIntake {
                 )],
             )
             .await?;
-        if new {
-            // A system event: the request spans tenants, so it is kept by the default policy.
-            let event = AuditEvent::new(
-                None,
-                self.actor,
-                kind.audit_action(),
-                Some(&accepted.confirmation_code),
-                now,
-                RetentionPolicy::default().audit_days,
-            );
-            self.store.record_audit(&event).await?;
-        }
         Ok(accepted)
     }
 }

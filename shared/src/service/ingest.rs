@@ -23,7 +23,7 @@ use crate::queue::{QueueMessage, QueuePublisher};
 use crate::secret::{ChannelSecret, MessageText, PlatformUserId};
 use crate::single_flight::LoadLocks;
 use crate::store::{ConversationTouch, Ingested, Store};
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, message_ref};
 use crate::vault::{SealContext, TokenVault};
 
 use super::ServiceError;
@@ -119,8 +119,11 @@ impl Ingestor {
                 )
             })
             .collect();
-        let ids: Vec<&str> = to_queue.iter().map(|job| job.message_id.as_str()).collect();
-        tracing::Span::current().record("queued_message_ids", ids.join(",").as_str());
+        let refs: Vec<String> = to_queue
+            .iter()
+            .map(|job| message_ref(&job.message_id))
+            .collect();
+        tracing::Span::current().record("queued_message_refs", refs.join(",").as_str());
         self.publisher.publish(&self.queue_url, messages).await?;
         self.metrics.count("Queued", to_queue.len() as u64);
         Ok(())
@@ -138,7 +141,7 @@ impl Ingestor {
                 tenant_id = Empty,
                 channel_id = Empty,
                 conversation_id = Empty,
-                message_id = platform_message_id(&event.kind),
+                message_ref = platform_message_id(&event.kind).map(message_ref),
             );
             if let Some(job) = self.ingest_item(event).instrument(span).await? {
                 to_queue.push(job);

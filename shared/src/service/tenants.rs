@@ -2,7 +2,7 @@
 
 use time::OffsetDateTime;
 
-use crate::model::{ChannelStatus, Tenant, TenantStatus};
+use crate::model::{Tenant, TenantStatus};
 use crate::store::Store;
 
 use super::channels::{self, DisconnectReason};
@@ -34,24 +34,9 @@ pub async fn terminate(
         )));
     }
     let channels = store.channels_of_tenant(&tenant.tenant_id).await?;
-    let mut channels_disconnected = 0;
-    for channel in channels
-        .iter()
-        .filter(|c| c.status != ChannelStatus::Disconnected)
-    {
-        if channels::disconnect(
-            store,
-            actor,
-            &tenant,
-            &channel.channel_id,
-            DisconnectReason::TenantTerminated,
-        )
-        .await?
-        .is_some()
-        {
-            channels_disconnected += 1;
-        }
-    }
+    let channels_disconnected =
+        channels::disconnect_all(store, actor, &channels, DisconnectReason::TenantTerminated)
+            .await?;
     tenant.status = TenantStatus::Terminated;
     tenant.terminated_at = Some(at);
     store.save_tenant(&tenant).await?;

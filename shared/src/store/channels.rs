@@ -6,7 +6,7 @@ use super::error::{Result, StoreError, condition_held, dynamo_error};
 use super::expr::Expr;
 use super::table::{Store, epoch_seconds, string, timestamp_value};
 use crate::keys;
-use crate::model::{Channel, ChannelStatus, Platform, Route};
+use crate::model::{AuditEvent, Channel, ChannelStatus, Platform, Route};
 
 impl Store {
     /// Stores a new channel and claims its platform account in one transaction: an account belongs to
@@ -61,13 +61,15 @@ impl Store {
 
     /// Disconnects a channel: in one transaction the wrapped credentials are removed from the item (the
     /// token is destroyed: nothing can decrypt it any more), the channel is marked disconnected with its
-    /// deletion deadline, and the route is deleted so webhooks for the account ingest nothing.
+    /// deletion deadline, the route is deleted so webhooks for the account ingest nothing, and `audit`
+    /// is recorded (so a disconnect is never left unaudited by a failure between two writes).
     pub async fn disconnect_channel(
         &self,
         tenant_id: &str,
         channel_id: &str,
         at: OffsetDateTime,
         delete_data_by: OffsetDateTime,
+        audit: Option<&AuditEvent>,
     ) -> Result<Channel> {
         let channel_key = keys::channel(tenant_id, channel_id);
         let channel: Channel = self
@@ -93,19 +95,21 @@ impl Store {
             e.not_exists(keys::PK)
                 .or(e.eq("channel_id", string(channel_id)))
         });
-        self.transact(
-            vec![
-                self.update_in_transaction(&channel_key, update),
-                self.delete_in_transaction(
-                    &keys::route(channel.platform, &channel.account_id),
-                    delete_route,
-                ),
-            ],
-            |index| match index {
-                0 => format!("channel {channel_id} is already disconnected"),
-                _ => format!("the route of channel {channel_id} belongs to another channel"),
-            },
-        )
+        let mut items = vec![
+            self.update_in_transaction(&channel_key, update),
+            self.delete_in_transaction(
+                &keys::route(channel.platform, &channel.account_id),
+                delete_route,
+            ),
+        ];
+        if let Some(event) = audit {
+            items.push(self.create_in_transaction(event)?);
+        }
+        self.transact(items, |index| match index {
+            0 => format!("channel {channel_id} is already disconnected"),
+            1 => format!("the route of channel {channel_id} belongs to another channel"),
+            _ => format!("the audit event of disconnecting channel {channel_id} exists already"),
+        })
         .await?;
         // As stored: a deadline already past (a late disconnect) must not hide the result.
         self.get_stored(&channel_key)

@@ -21,7 +21,7 @@ use crate::service::outbound::{Delivered, Delivery, DeliveryError, Outbox};
 use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
 
-use policy::{Decision, MonthUsage, ReplyFacts};
+use policy::{Decision, MonthUsage};
 
 /// Messages read for the prompt (and to find a newer customer message).
 const HISTORY_MESSAGES: i32 = 30;
@@ -107,13 +107,7 @@ impl ReplyService {
         if let Some((outcome, code)) = outcome {
             self.metrics.count(outcome_metric(outcome), 1);
             self.record_outcome(job, outcome, code).await?;
-            tracing::info!(
-                tenant_id = %job.tenant_id,
-                conversation_id = %job.conversation_id,
-                message_id = %job.message_id,
-                outcome = outcome.as_str(),
-                "inbound message handled"
-            );
+            tracing::info!(outcome = outcome.as_str(), "inbound message handled");
         }
         Ok(())
     }
@@ -129,6 +123,9 @@ impl ReplyService {
             self.metrics.count("TenantGone", 1);
             return Ok(None);
         };
+        if let Some(reason) = policy::tenant_stage(&tenant) {
+            return Ok(reason.outcome().map(|outcome| (outcome, None)));
+        }
         let Some(conversation) = self
             .store
             .get_conversation(&job.tenant_id, &job.channel_id, &job.conversation_id)
@@ -146,40 +143,25 @@ impl ReplyService {
             self.metrics.count("MessageGone", 1);
             return Ok(None);
         };
-        let channel = self
-            .store
-            .get_channel(&job.tenant_id, &job.channel_id)
-            .await?;
         let now = self.store.now();
+        if let Some(decision) = policy::conversation_stage(&conversation, inbound, &history, now) {
+            return self.conclude(decision, &conversation).await;
+        }
         let usage = if policy::needs_usage(&tenant) {
             self.month_usage(&tenant.tenant_id, now).await?
         } else {
             MonthUsage::default()
         };
-        let decision = policy::decide(&ReplyFacts {
-            tenant: &tenant,
-            channel: channel.as_ref(),
-            conversation: &conversation,
-            inbound,
-            history: &history,
-            usage,
-            now,
-        });
-        let mode = match decision {
-            Decision::Skip(reason) => {
-                if reason.outcome().is_none() {
-                    self.metrics.count("AlreadyHandled", 1);
-                }
-                return Ok(reason.outcome().map(|outcome| (outcome, None)));
-            }
-            Decision::HandOff(reason) => {
-                self.hand_off(&conversation, reason).await?;
-                return Ok(Some((ReplyOutcome::HandedOff, None)));
-            }
-            Decision::Draft => AiMode::Draft,
-            Decision::Send => AiMode::Auto,
+        let channel = self
+            .store
+            .get_channel(&job.tenant_id, &job.channel_id)
+            .await?;
+        let decision = policy::send_stage(&tenant, usage, channel.as_ref());
+        let (mode, channel) = match (decision, channel) {
+            (Decision::Draft, Some(channel)) => (AiMode::Draft, channel),
+            (Decision::Send, Some(channel)) => (AiMode::Auto, channel),
+            (decision, _) => return self.conclude(decision, &conversation).await,
         };
-        let channel = channel.expect("the policy sends only through a connected channel");
 
         let question = inbound.text.as_ref().map_or("", MessageText::expose);
         let knowledge = self.store.knowledge_of_tenant(&tenant.tenant_id).await?;
@@ -277,6 +259,31 @@ impl ReplyService {
         }
     }
 
+    /// Carries out a decision that asks no provider: a skip (recorded, unless an earlier delivery did)
+    /// or a handoff.
+    async fn conclude(
+        &self,
+        decision: Decision,
+        conversation: &Conversation,
+    ) -> Result<Option<(ReplyOutcome, Option<i64>)>> {
+        match decision {
+            Decision::Skip(reason) => {
+                if reason.outcome().is_none() {
+                    self.metrics.count("AlreadyHandled", 1);
+                }
+                Ok(reason.outcome().map(|outcome| (outcome, None)))
+            }
+            Decision::HandOff(reason) => {
+                self.hand_off(conversation, reason).await?;
+                Ok(Some((ReplyOutcome::HandedOff, None)))
+            }
+            // The policy sends only through a channel it was shown, and that one is here.
+            Decision::Draft | Decision::Send => {
+                unreachable!("a draft or a send is never concluded without a provider")
+            }
+        }
+    }
+
     /// Counts what the provider chain did; `Err(tried)` when no provider answered.
     fn account(&self, outcome: ChainOutcome) -> Result<(Answer, UsageDelta), usize> {
         match outcome {
@@ -361,7 +368,7 @@ impl ReplyService {
         }
         .await;
         if let Err(err) = result {
-            tracing::error!(message_id = %job.message_id, error = %err, "could not record the give-up");
+            tracing::error!(error = %err, "could not record the give-up");
         }
     }
 

@@ -97,38 +97,55 @@ pub enum Decision {
     Send,
 }
 
+/// The whole decision. The service applies the same three stages one by one, reading only what the
+/// next stage needs: a message skipped for the tenant's sake costs no read of its conversation, and
+/// one skipped for the conversation's sake no read of the channel or the month's usage.
 pub fn decide(facts: &ReplyFacts<'_>) -> Decision {
-    let ReplyFacts {
-        tenant,
-        channel,
-        conversation,
-        inbound,
-        history,
-        usage,
-        now,
-    } = *facts;
-    if tenant.status != TenantStatus::Active || tenant.ai_mode == AiMode::Off {
-        return Decision::Skip(SkipReason::AiOff);
-    }
+    tenant_stage(facts.tenant)
+        .map(Decision::Skip)
+        .or_else(|| conversation_stage(facts.conversation, facts.inbound, facts.history, facts.now))
+        .unwrap_or_else(|| send_stage(facts.tenant, facts.usage, facts.channel))
+}
+
+/// Stage 1, the tenant: its contract and its AI mode.
+pub fn tenant_stage(tenant: &Tenant) -> Option<SkipReason> {
+    (tenant.status != TenantStatus::Active || tenant.ai_mode == AiMode::Off)
+        .then_some(SkipReason::AiOff)
+}
+
+/// Stage 2, the conversation: an earlier delivery, a newer message, a person in charge or asked for,
+/// the platform's reply window.
+pub fn conversation_stage(
+    conversation: &Conversation,
+    inbound: &Message,
+    history: &[Message],
+    now: OffsetDateTime,
+) -> Option<Decision> {
     if inbound.reply_outcome.is_some() {
-        return Decision::Skip(SkipReason::AlreadyHandled);
+        return Some(Decision::Skip(SkipReason::AlreadyHandled));
     }
     let newest_from_customer = history
         .iter()
         .rev()
         .find(|m| m.author == Author::Customer && m.direction == Direction::Inbound);
     if newest_from_customer.is_some_and(|m| m.message_id != inbound.message_id) {
-        return Decision::Skip(SkipReason::Superseded);
+        return Some(Decision::Skip(SkipReason::Superseded));
     }
     if conversation.mode == ConversationMode::Human {
-        return Decision::Skip(SkipReason::HumanMode);
+        return Some(Decision::Skip(SkipReason::HumanMode));
     }
     if asks_for_a_person(inbound) {
-        return Decision::HandOff(HandoffReason::CustomerAskedForAPerson);
+        return Some(Decision::HandOff(HandoffReason::CustomerAskedForAPerson));
     }
     if window_closes_at(conversation.platform, conversation).is_some_and(|closes| now >= closes) {
-        return Decision::Skip(SkipReason::WindowClosed);
+        return Some(Decision::Skip(SkipReason::WindowClosed));
     }
+    None
+}
+
+/// Stage 3, sending: the tenant's monthly plan limits (`usage` is read only when
+/// [`needs_usage`]), a channel that can still send, then the tenant's mode.
+pub fn send_stage(tenant: &Tenant, usage: MonthUsage, channel: Option<&Channel>) -> Decision {
     if tenant
         .monthly_message_limit
         .is_some_and(|limit| usage.replies >= limit)
