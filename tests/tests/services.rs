@@ -73,6 +73,17 @@ async fn stored_deadline(env: &TestEnv, channel: &Channel) -> time::OffsetDateTi
     deadline
 }
 
+/// The tenant's audit trail, oldest first, as action names.
+async fn audit_actions(env: &TestEnv, tenant: &Tenant) -> Vec<String> {
+    env.store
+        .audit_events(Some(&tenant.tenant_id))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect()
+}
+
 #[tokio::test]
 async fn the_disconnected_channel_deadline_follows_the_tenants_policy_on_every_path() {
     let env = TestEnv::new().await;
@@ -166,14 +177,7 @@ async fn every_disconnect_is_audited_with_its_reason_and_a_repeat_changes_nothin
         TEST_START + Duration::hours(1) + Duration::days(POLICY_DAYS.into()),
         "a repeat does not move the deadline"
     );
-    let actions: Vec<String> = env
-        .store
-        .audit_events(Some(&tenant.tenant_id))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
+    let actions = audit_actions(&env, &tenant).await;
     assert_eq!(
         actions,
         vec!["channel.connect", "channel.disconnect:deauthorized"]
@@ -263,14 +267,7 @@ async fn a_disconnect_that_cannot_remove_the_route_fails_and_destroys_nothing() 
         .unwrap()
         .unwrap();
     assert_eq!(stored.status, ChannelStatus::Connected, "nothing changed");
-    let actions: Vec<String> = env
-        .store
-        .audit_events(Some(&tenant.tenant_id))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.action)
-        .collect();
+    let actions = audit_actions(&env, &tenant).await;
     assert_eq!(
         actions,
         vec!["channel.connect"],
