@@ -323,6 +323,7 @@ impl TenantSweeper {
                 self.actor,
                 &channels,
                 DisconnectReason::TenantTerminated,
+                Some(&run.tenant),
             )
             .await?;
             for channel in &channels {

@@ -185,9 +185,11 @@ pub async fn disconnect_all(
     actor: Actor,
     channels: &[Channel],
     reason: DisconnectReason,
+    known_owner: Option<&Tenant>,
 ) -> Result<u64, StoreError> {
     let mut disconnected = 0;
-    let mut owners: Vec<Tenant> = Vec::new();
+    // A caller that has the owner already (a termination, a tenant's sweep) saves its read.
+    let mut owners: Vec<Tenant> = known_owner.into_iter().cloned().collect();
     for channel in channels
         .iter()
         .filter(|c| c.status != ChannelStatus::Disconnected)

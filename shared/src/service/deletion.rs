@@ -84,6 +84,7 @@ impl DeletionIntake {
                 self.actor,
                 &channels,
                 DisconnectReason::Deauthorized,
+                None,
             )
             .await?
         } else {

@@ -34,9 +34,14 @@ pub async fn terminate(
         )));
     }
     let channels = store.channels_of_tenant(&tenant.tenant_id).await?;
-    let channels_disconnected =
-        channels::disconnect_all(store, actor, &channels, DisconnectReason::TenantTerminated)
-            .await?;
+    let channels_disconnected = channels::disconnect_all(
+        store,
+        actor,
+        &channels,
+        DisconnectReason::TenantTerminated,
+        Some(&tenant),
+    )
+    .await?;
     tenant.status = TenantStatus::Terminated;
     tenant.terminated_at = Some(at);
     store.save_tenant(&tenant).await?;
