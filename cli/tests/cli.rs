@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use inbox_shared::model::{ChannelStatus, Platform};
+use inbox_shared::model::{ChannelId, ChannelStatus, Platform, TenantId};
 use inbox_tests::TestEnv;
 use serde_json::Value;
 
@@ -92,6 +92,7 @@ async fn create_tenant_connect_and_disconnect_a_channel() {
         "meta-user-42",
     ]);
     let channel_id = connected["channel_id"].as_str().unwrap().to_owned();
+    let (tenant, channel) = (TenantId::new(&tenant_id), ChannelId::new(&channel_id));
     assert!(
         !connected.to_string().contains("EAAG"),
         "the token is never printed: {connected}"
@@ -100,7 +101,7 @@ async fn create_tenant_connect_and_disconnect_a_channel() {
 
     let stored = env
         .store
-        .get_channel(&tenant_id, &channel_id)
+        .get_channel(&tenant, &channel)
         .await
         .unwrap()
         .unwrap();
@@ -108,7 +109,7 @@ async fn create_tenant_connect_and_disconnect_a_channel() {
         .credentials
         .clone()
         .expect("a wrapped token is stored");
-    let ctx = inbox_shared::vault::SealContext::new(&tenant_id, &channel_id);
+    let ctx = inbox_shared::vault::SealContext::new(&tenant, &channel);
     assert_eq!(
         env.vault()
             .open_token(&ctx, &wrapped)
@@ -124,7 +125,7 @@ async fn create_tenant_connect_and_disconnect_a_channel() {
             .unwrap()
             .unwrap()
             .channel_id,
-        channel_id
+        channel
     );
 
     let gone = ctl.json(&[
@@ -139,7 +140,7 @@ async fn create_tenant_connect_and_disconnect_a_channel() {
     assert_eq!(gone["has_token"], false);
     let stored = env
         .store
-        .get_channel(&tenant_id, &channel_id)
+        .get_channel(&tenant, &channel)
         .await
         .unwrap()
         .unwrap();
@@ -156,7 +157,7 @@ async fn create_tenant_connect_and_disconnect_a_channel() {
     assert!(raw.iter().all(|item| !item.contains_key("credentials")));
     let actions: Vec<String> = env
         .store
-        .audit_events(Some(&tenant_id))
+        .audit_events(Some(&tenant))
         .await
         .unwrap()
         .into_iter()
@@ -428,7 +429,7 @@ async fn drafts_are_approved_once_rejected_and_conversations_released() {
         drafts.push(draft);
     }
 
-    let listed = ctl.json(&["drafts", "list", "--tenant", &tenant_id]);
+    let listed = ctl.json(&["drafts", "list", "--tenant", tenant_id.as_str()]);
     let listed = listed["drafts"].as_array().unwrap();
     assert_eq!(listed.len(), 2);
     let first = listed
@@ -441,9 +442,9 @@ async fn drafts_are_approved_once_rejected_and_conversations_released() {
         "drafts",
         "approve",
         "--tenant",
-        &tenant_id,
+        tenant_id.as_str(),
         "--conversation",
-        &drafts[0].conversation_id,
+        drafts[0].conversation_id.as_str(),
         "--draft",
         &drafts[0].draft_id,
     ];
@@ -463,9 +464,9 @@ async fn drafts_are_approved_once_rejected_and_conversations_released() {
         "drafts",
         "reject",
         "--tenant",
-        &tenant_id,
+        tenant_id.as_str(),
         "--conversation",
-        &drafts[1].conversation_id,
+        drafts[1].conversation_id.as_str(),
         "--draft",
         &drafts[1].draft_id,
     ]);
@@ -474,16 +475,16 @@ async fn drafts_are_approved_once_rejected_and_conversations_released() {
         "drafts",
         "approve",
         "--tenant",
-        &tenant_id,
+        tenant_id.as_str(),
         "--conversation",
-        &drafts[1].conversation_id,
+        drafts[1].conversation_id.as_str(),
         "--draft",
         &drafts[1].draft_id,
     ]);
     assert!(!ok && stderr.contains("was rejected"), "{stderr}");
     assert_eq!(graph.requests().len(), 1);
     assert!(
-        ctl.json(&["drafts", "list", "--tenant", &tenant_id])["drafts"]
+        ctl.json(&["drafts", "list", "--tenant", tenant_id.as_str()])["drafts"]
             .as_array()
             .unwrap()
             .is_empty()
@@ -499,7 +500,13 @@ async fn drafts_are_approved_once_rejected_and_conversations_released() {
         )
         .await
         .unwrap();
-    let human = ctl.json(&["conversation", "list", "--tenant", &tenant_id, "--human"]);
+    let human = ctl.json(&[
+        "conversation",
+        "list",
+        "--tenant",
+        tenant_id.as_str(),
+        "--human",
+    ]);
     assert_eq!(human["conversations"].as_array().unwrap().len(), 1);
     assert_eq!(
         human["conversations"][0]["handoff_reason"],
@@ -509,11 +516,11 @@ async fn drafts_are_approved_once_rejected_and_conversations_released() {
         "conversation",
         "release",
         "--tenant",
-        &tenant_id,
+        tenant_id.as_str(),
         "--channel",
-        &channel.channel_id,
+        channel.channel_id.as_str(),
         "--conversation",
-        &drafts[1].conversation_id,
+        drafts[1].conversation_id.as_str(),
     ]);
     let released = env
         .store
@@ -637,7 +644,7 @@ async fn an_end_users_export_and_erasure() {
     );
     let actions: Vec<String> = env
         .store
-        .audit_events(Some(tenant))
+        .audit_events(Some(&TenantId::new(tenant)))
         .await
         .unwrap()
         .into_iter()
@@ -696,15 +703,16 @@ async fn retention_settings_termination_and_an_operator_sweep() {
         .as_str()
         .unwrap()
         .to_owned();
-    let conversation_id = keys::conversation_id(&channel_id, &"psid-1".into());
+    let (tenant, channel) = (TenantId::new(&tenant_id), ChannelId::new(&channel_id));
+    let conversation_id = keys::conversation_id(&channel, &"psid-1".into());
     for (id, sent_at) in [
         ("m_old", datetime!(2025-10-01 0:00 UTC)),
         ("m_new", datetime!(2026-10-01 0:00 UTC)),
     ] {
         let message = Message {
-            tenant_id: tenant_id.clone(),
+            tenant_id: tenant.clone(),
             conversation_id: conversation_id.clone(),
-            channel_id: channel_id.clone(),
+            channel_id: channel.clone(),
             message_id: id.into(),
             direction: Direction::Inbound,
             author: Author::Customer,
@@ -722,7 +730,7 @@ async fn retention_settings_termination_and_an_operator_sweep() {
                 &message,
                 &ConversationTouch {
                     conversation_id: &conversation_id,
-                    channel_id: &channel_id,
+                    channel_id: &channel,
                     platform: Platform::Messenger,
                     user_id: &"psid-1".into(),
                     last_inbound_at: Some(sent_at),
@@ -744,10 +752,7 @@ async fn retention_settings_termination_and_an_operator_sweep() {
     assert_eq!(swept["deleted"]["expired_content.messages"], 1);
     let left: Vec<String> = env
         .store
-        .query_all_keys(&keys::messages_of_conversation(
-            &tenant_id,
-            &conversation_id,
-        ))
+        .query_all_keys(&keys::messages_of_conversation(&tenant, &conversation_id))
         .await
         .unwrap()
         .into_iter()
@@ -766,7 +771,7 @@ async fn retention_settings_termination_and_an_operator_sweep() {
     assert_eq!(terminated["channels_disconnected"], 1);
     let channel = env
         .store
-        .get_stored::<Channel>(&keys::channel(&tenant_id, &channel_id))
+        .get_stored::<Channel>(&keys::channel(&tenant, &channel))
         .await
         .unwrap()
         .unwrap();
@@ -793,14 +798,14 @@ async fn retention_settings_termination_and_an_operator_sweep() {
     assert_eq!(swept["deleted"]["termination.channels"], 1);
     assert!(
         env.store
-            .query_all_keys(&keys::tenant_partition(&tenant_id))
+            .query_all_keys(&keys::tenant_partition(&tenant))
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
         env.store
-            .query_all_keys(&keys::conversation_partition(&tenant_id, &conversation_id))
+            .query_all_keys(&keys::conversation_partition(&tenant, &conversation_id))
             .await
             .unwrap()
             .is_empty()

@@ -14,7 +14,7 @@ use time::macros::datetime;
 fn knowledge() -> Vec<KnowledgeEntry> {
     (0..50)
         .map(|i| KnowledgeEntry {
-            tenant_id: "t".into(),
+            tenant_id: TenantId::new("t"),
             entry_id: format!("kb_{i}"),
             question: format!(
                 "Question {i} about delivery, opening hours, payment and booking number {i}?"
@@ -30,9 +30,9 @@ fn knowledge() -> Vec<KnowledgeEntry> {
 fn history() -> Vec<Message> {
     (0..30)
         .map(|i| Message {
-            tenant_id: "t".into(),
-            conversation_id: "c".into(),
-            channel_id: "ch".into(),
+            tenant_id: TenantId::new("t"),
+            conversation_id: ConversationId::new("c"),
+            channel_id: ChannelId::new("ch"),
             message_id: format!("m{i}"),
             direction: if i % 2 == 0 { Direction::Inbound } else { Direction::Outbound },
             author: if i % 2 == 0 { Author::Customer } else { Author::Ai },
@@ -54,7 +54,7 @@ fn prepare(c: &mut Criterion) {
     let entries = knowledge();
     let history = history();
     let mut tenant = Tenant::new(
-        "t".into(),
+        TenantId::new("t"),
         "Kumo Bakery".into(),
         datetime!(2026-11-01 0:00 UTC),
     );

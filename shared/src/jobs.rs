@@ -4,14 +4,14 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::serde::rfc3339;
 
-use crate::model::Platform;
+use crate::model::{ChannelId, ConversationId, Platform, TenantId};
 
 /// "Answer this customer message": webhook-ingest → inbound FIFO queue → ai-reply.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InboundJob {
-    pub tenant_id: String,
-    pub channel_id: String,
-    pub conversation_id: String,
+    pub tenant_id: TenantId,
+    pub channel_id: ChannelId,
+    pub conversation_id: ConversationId,
     pub platform: Platform,
     pub message_id: String,
     #[serde(with = "rfc3339")]
@@ -43,7 +43,7 @@ impl InboundJob {
     /// characters; platform ids can be longer).
     pub fn dedup_id(&self) -> String {
         let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-        ctx.update(self.channel_id.as_bytes());
+        ctx.update(self.channel_id.as_str().as_bytes());
         ctx.update(&[0]);
         ctx.update(self.message_id.as_bytes());
         hex::encode(ctx.finish().as_ref())
@@ -60,7 +60,7 @@ pub enum CleanupJob {
     /// Enforce one tenant's retention policy as of `as_of` (the schedule's time, kept when the job
     /// re-enqueues itself so every part of it uses the same cutoffs), starting at `stage`.
     TenantSweep {
-        tenant_id: String,
+        tenant_id: TenantId,
         #[serde(with = "rfc3339")]
         as_of: OffsetDateTime,
         #[serde(default)]

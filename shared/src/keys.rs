@@ -54,6 +54,7 @@
 use aws_lc_rs::digest;
 use time::OffsetDateTime;
 
+use crate::ids::{ChannelId, ConversationId, TenantId};
 use crate::model::Platform;
 use crate::secret::PlatformUserId;
 
@@ -140,17 +141,17 @@ pub fn sortable_millis(at: OffsetDateTime) -> String {
     format!("{millis:013}")
 }
 
-fn tenant_pk(tenant_id: &str) -> String {
+fn tenant_pk(tenant_id: &TenantId) -> String {
     format!("TENANT#{tenant_id}")
 }
 
 // --- tenants -------------------------------------------------------------------------------------
 
-pub fn tenant(tenant_id: &str) -> Key {
+pub fn tenant(tenant_id: &TenantId) -> Key {
     key(tenant_pk(tenant_id), "TENANT")
 }
 
-pub fn tenant_listing(tenant_id: &str) -> IndexEntry {
+pub fn tenant_listing(tenant_id: &TenantId) -> IndexEntry {
     IndexEntry {
         index: Index::Gsi1,
         pk: "TENANTS".into(),
@@ -164,11 +165,11 @@ pub fn all_tenants() -> KeyQuery {
 
 // --- channels and routing ------------------------------------------------------------------------
 
-pub fn channel(tenant_id: &str, channel_id: &str) -> Key {
+pub fn channel(tenant_id: &TenantId, channel_id: &ChannelId) -> Key {
     key(tenant_pk(tenant_id), format!("CHANNEL#{channel_id}"))
 }
 
-pub fn channels_of_tenant(tenant_id: &str) -> KeyQuery {
+pub fn channels_of_tenant(tenant_id: &TenantId) -> KeyQuery {
     in_partition(
         None,
         tenant_pk(tenant_id),
@@ -176,7 +177,11 @@ pub fn channels_of_tenant(tenant_id: &str) -> KeyQuery {
     )
 }
 
-pub fn channel_by_meta_user(meta_user_id: &str, tenant_id: &str, channel_id: &str) -> IndexEntry {
+pub fn channel_by_meta_user(
+    meta_user_id: &str,
+    tenant_id: &TenantId,
+    channel_id: &ChannelId,
+) -> IndexEntry {
     IndexEntry {
         index: Index::Gsi1,
         pk: format!("METAUSER#{meta_user_id}"),
@@ -198,7 +203,7 @@ pub fn route(platform: Platform, account_id: &str) -> Key {
 
 // --- contacts and conversations ------------------------------------------------------------------
 
-pub fn contact(tenant_id: &str, platform: Platform, user_id: &PlatformUserId) -> Key {
+pub fn contact(tenant_id: &TenantId, platform: Platform, user_id: &PlatformUserId) -> Key {
     key(
         tenant_pk(tenant_id),
         format!("CONTACT#{platform}#{}", user_id.expose()),
@@ -207,22 +212,29 @@ pub fn contact(tenant_id: &str, platform: Platform, user_id: &PlatformUserId) ->
 
 /// The conversation of `user_id` on `channel_id`: a digest, so ingest finds it without a lookup and the
 /// id (used as the SQS group id and in logs) does not carry the platform user id.
-pub fn conversation_id(channel_id: &str, user_id: &PlatformUserId) -> String {
+pub fn conversation_id(channel_id: &ChannelId, user_id: &PlatformUserId) -> ConversationId {
     let mut ctx = digest::Context::new(&digest::SHA256);
-    ctx.update(channel_id.as_bytes());
+    ctx.update(channel_id.as_str().as_bytes());
     ctx.update(&[0]);
     ctx.update(user_id.expose().as_bytes());
-    format!("conv_{}", hex::encode(&ctx.finish().as_ref()[..16]))
+    ConversationId::new(format!(
+        "conv_{}",
+        hex::encode(&ctx.finish().as_ref()[..16])
+    ))
 }
 
-pub fn conversation(tenant_id: &str, channel_id: &str, conversation_id: &str) -> Key {
+pub fn conversation(
+    tenant_id: &TenantId,
+    channel_id: &ChannelId,
+    conversation_id: &ConversationId,
+) -> Key {
     key(
         tenant_pk(tenant_id),
         format!("CONV#{channel_id}#{conversation_id}"),
     )
 }
 
-pub fn conversations_of_channel(tenant_id: &str, channel_id: &str) -> KeyQuery {
+pub fn conversations_of_channel(tenant_id: &TenantId, channel_id: &ChannelId) -> KeyQuery {
     in_partition(
         None,
         tenant_pk(tenant_id),
@@ -231,7 +243,7 @@ pub fn conversations_of_channel(tenant_id: &str, channel_id: &str) -> KeyQuery {
 }
 
 /// Every conversation of a tenant (the sweep of a terminated tenant's content).
-pub fn conversations_of_tenant(tenant_id: &str) -> KeyQuery {
+pub fn conversations_of_tenant(tenant_id: &TenantId) -> KeyQuery {
     in_partition(
         None,
         tenant_pk(tenant_id),
@@ -240,13 +252,13 @@ pub fn conversations_of_tenant(tenant_id: &str) -> KeyQuery {
 }
 
 /// The conversation id inside a conversation partition key (`TENANT#{t}#CONV#{conv}`).
-pub fn conversation_id_of_partition(pk: &str) -> Option<&str> {
+pub fn conversation_id_of_partition(pk: &str) -> Option<ConversationId> {
     pk.split_once("#CONV#")
-        .map(|(_, conversation)| conversation)
+        .map(|(_, conversation)| ConversationId::new(conversation))
 }
 
 /// Every content item of a tenant, whatever its age (the sweep of a terminated tenant's content).
-pub fn all_content(tenant_id: &str) -> KeyQuery {
+pub fn all_content(tenant_id: &TenantId) -> KeyQuery {
     in_partition(
         Some(Index::Gsi2),
         format!("TENANT#{tenant_id}#CONTENT"),
@@ -254,12 +266,12 @@ pub fn all_content(tenant_id: &str) -> KeyQuery {
     )
 }
 
-fn conversation_pk(tenant_id: &str, conversation_id: &str) -> String {
+fn conversation_pk(tenant_id: &TenantId, conversation_id: &ConversationId) -> String {
     format!("TENANT#{tenant_id}#CONV#{conversation_id}")
 }
 
 /// Every item of one conversation: messages, sent markers, drafts.
-pub fn conversation_partition(tenant_id: &str, conversation_id: &str) -> KeyQuery {
+pub fn conversation_partition(tenant_id: &TenantId, conversation_id: &ConversationId) -> KeyQuery {
     in_partition(
         None,
         conversation_pk(tenant_id, conversation_id),
@@ -268,8 +280,8 @@ pub fn conversation_partition(tenant_id: &str, conversation_id: &str) -> KeyQuer
 }
 
 pub fn message(
-    tenant_id: &str,
-    conversation_id: &str,
+    tenant_id: &TenantId,
+    conversation_id: &ConversationId,
     sent_at: OffsetDateTime,
     message_id: &str,
 ) -> Key {
@@ -279,7 +291,10 @@ pub fn message(
     )
 }
 
-pub fn messages_of_conversation(tenant_id: &str, conversation_id: &str) -> KeyQuery {
+pub fn messages_of_conversation(
+    tenant_id: &TenantId,
+    conversation_id: &ConversationId,
+) -> KeyQuery {
     in_partition(
         None,
         conversation_pk(tenant_id, conversation_id),
@@ -287,7 +302,11 @@ pub fn messages_of_conversation(tenant_id: &str, conversation_id: &str) -> KeyQu
     )
 }
 
-pub fn sent_marker(tenant_id: &str, conversation_id: &str, message_id: &str) -> Key {
+pub fn sent_marker(
+    tenant_id: &TenantId,
+    conversation_id: &ConversationId,
+    message_id: &str,
+) -> Key {
     key(
         conversation_pk(tenant_id, conversation_id),
         format!("SENT#{message_id}"),
@@ -295,7 +314,7 @@ pub fn sent_marker(tenant_id: &str, conversation_id: &str, message_id: &str) -> 
 }
 
 /// The drafts of one conversation (export).
-pub fn drafts_of_conversation(tenant_id: &str, conversation_id: &str) -> KeyQuery {
+pub fn drafts_of_conversation(tenant_id: &TenantId, conversation_id: &ConversationId) -> KeyQuery {
     in_partition(
         None,
         conversation_pk(tenant_id, conversation_id),
@@ -316,7 +335,7 @@ pub fn draft_id_of(key: &Key) -> Option<&str> {
     key.sk.strip_prefix("DRAFT#")
 }
 
-pub fn draft(tenant_id: &str, conversation_id: &str, draft_id: &str) -> Key {
+pub fn draft(tenant_id: &TenantId, conversation_id: &ConversationId, draft_id: &str) -> Key {
     key(
         conversation_pk(tenant_id, conversation_id),
         format!("DRAFT#{draft_id}"),
@@ -324,7 +343,7 @@ pub fn draft(tenant_id: &str, conversation_id: &str, draft_id: &str) -> Key {
 }
 
 pub fn pending_draft_listing(
-    tenant_id: &str,
+    tenant_id: &TenantId,
     created_at: OffsetDateTime,
     draft_id: &str,
 ) -> IndexEntry {
@@ -335,7 +354,7 @@ pub fn pending_draft_listing(
     }
 }
 
-pub fn pending_drafts(tenant_id: &str) -> KeyQuery {
+pub fn pending_drafts(tenant_id: &TenantId) -> KeyQuery {
     in_partition(
         Some(Index::Gsi1),
         format!("TENANT#{tenant_id}#DRAFTS"),
@@ -344,7 +363,7 @@ pub fn pending_drafts(tenant_id: &str) -> KeyQuery {
 }
 
 /// The age-index entry of a content item (message, sent marker, draft) created at `at`.
-pub fn content_age(tenant_id: &str, at: OffsetDateTime) -> IndexEntry {
+pub fn content_age(tenant_id: &TenantId, at: OffsetDateTime) -> IndexEntry {
     IndexEntry {
         index: Index::Gsi2,
         pk: format!("TENANT#{tenant_id}#CONTENT"),
@@ -353,7 +372,7 @@ pub fn content_age(tenant_id: &str, at: OffsetDateTime) -> IndexEntry {
 }
 
 /// Content items of a tenant created before `cutoff`.
-pub fn content_older_than(tenant_id: &str, cutoff: OffsetDateTime) -> KeyQuery {
+pub fn content_older_than(tenant_id: &TenantId, cutoff: OffsetDateTime) -> KeyQuery {
     in_partition(
         Some(Index::Gsi2),
         format!("TENANT#{tenant_id}#CONTENT"),
@@ -363,11 +382,11 @@ pub fn content_older_than(tenant_id: &str, cutoff: OffsetDateTime) -> KeyQuery {
 
 // --- knowledge and usage -------------------------------------------------------------------------
 
-pub fn knowledge(tenant_id: &str, entry_id: &str) -> Key {
+pub fn knowledge(tenant_id: &TenantId, entry_id: &str) -> Key {
     key(tenant_pk(tenant_id), format!("KNOWLEDGE#{entry_id}"))
 }
 
-pub fn knowledge_of_tenant(tenant_id: &str) -> KeyQuery {
+pub fn knowledge_of_tenant(tenant_id: &TenantId) -> KeyQuery {
     in_partition(
         None,
         tenant_pk(tenant_id),
@@ -375,11 +394,11 @@ pub fn knowledge_of_tenant(tenant_id: &str) -> KeyQuery {
     )
 }
 
-pub fn usage(tenant_id: &str, month: &str, channel_id: &str) -> Key {
+pub fn usage(tenant_id: &TenantId, month: &str, channel_id: &ChannelId) -> Key {
     key(tenant_pk(tenant_id), format!("USAGE#{month}#{channel_id}"))
 }
 
-pub fn usage_of_month(tenant_id: &str, month: &str) -> KeyQuery {
+pub fn usage_of_month(tenant_id: &TenantId, month: &str) -> KeyQuery {
     in_partition(
         None,
         tenant_pk(tenant_id),
@@ -387,7 +406,7 @@ pub fn usage_of_month(tenant_id: &str, month: &str) -> KeyQuery {
     )
 }
 
-pub fn usage_of_tenant(tenant_id: &str) -> KeyQuery {
+pub fn usage_of_tenant(tenant_id: &TenantId) -> KeyQuery {
     in_partition(
         None,
         tenant_pk(tenant_id),
@@ -396,31 +415,31 @@ pub fn usage_of_tenant(tenant_id: &str) -> KeyQuery {
 }
 
 /// Everything in the tenant's own partition: tenant, channels, contacts, conversations, knowledge, usage.
-pub fn tenant_partition(tenant_id: &str) -> KeyQuery {
+pub fn tenant_partition(tenant_id: &TenantId) -> KeyQuery {
     in_partition(None, tenant_pk(tenant_id), SortKey::Any)
 }
 
 // --- audit ---------------------------------------------------------------------------------------
 
-fn audit_pk(tenant_id: Option<&str>) -> String {
+fn audit_pk(tenant_id: Option<&TenantId>) -> String {
     match tenant_id {
         Some(t) => format!("TENANT#{t}#AUDIT"),
         None => "SYSTEM#AUDIT".into(),
     }
 }
 
-pub fn audit_event(tenant_id: Option<&str>, at: OffsetDateTime, event_id: &str) -> Key {
+pub fn audit_event(tenant_id: Option<&TenantId>, at: OffsetDateTime, event_id: &str) -> Key {
     key(
         audit_pk(tenant_id),
         format!("{}#{event_id}", sortable_millis(at)),
     )
 }
 
-pub fn audit_events(tenant_id: Option<&str>) -> KeyQuery {
+pub fn audit_events(tenant_id: Option<&TenantId>) -> KeyQuery {
     in_partition(None, audit_pk(tenant_id), SortKey::Any)
 }
 
-pub fn audit_older_than(tenant_id: Option<&str>, cutoff: OffsetDateTime) -> KeyQuery {
+pub fn audit_older_than(tenant_id: Option<&TenantId>, cutoff: OffsetDateTime) -> KeyQuery {
     in_partition(
         None,
         audit_pk(tenant_id),
@@ -465,7 +484,7 @@ pub fn open_deletions() -> KeyQuery {
 
 /// The record that makes one operation (`scope`: `webhook`, `send`…) happen once per `key` (a platform
 /// message id, an SQS message's inbound id).
-pub fn idempotency(tenant_id: &str, scope: &str, key_value: &str) -> Key {
+pub fn idempotency(tenant_id: &TenantId, scope: &str, key_value: &str) -> Key {
     key(
         format!("TENANT#{tenant_id}#IDEM#{scope}#{key_value}"),
         "IDEM",
@@ -477,10 +496,32 @@ mod tests {
     use super::*;
     use time::macros::datetime;
 
+    fn t1() -> TenantId {
+        TenantId::new("t1")
+    }
+
+    fn ch(id: &str) -> ChannelId {
+        ChannelId::new(id)
+    }
+
+    fn conv(id: &str) -> ConversationId {
+        ConversationId::new(id)
+    }
+
     #[test]
     fn message_keys_sort_in_time_order() {
-        let early = message("t1", "conv_a", datetime!(2026-01-01 00:00:00.5 UTC), "m_z");
-        let late = message("t1", "conv_a", datetime!(2026-01-01 00:00:01 UTC), "m_a");
+        let early = message(
+            &t1(),
+            &conv("conv_a"),
+            datetime!(2026-01-01 00:00:00.5 UTC),
+            "m_z",
+        );
+        let late = message(
+            &t1(),
+            &conv("conv_a"),
+            datetime!(2026-01-01 00:00:01 UTC),
+            "m_a",
+        );
         assert_eq!(early.pk, late.pk);
         assert!(early.sk < late.sk, "{} !< {}", early.sk, late.sk);
         assert_eq!(early.sk, "MSG#1767225600500#m_z");
@@ -490,17 +531,17 @@ mod tests {
     fn every_tenant_scoped_key_starts_with_its_tenant() {
         let at = datetime!(2026-01-01 00:00 UTC);
         for k in [
-            tenant("t1"),
-            channel("t1", "ch_1"),
-            contact("t1", Platform::Whatsapp, &"819012345678".into()),
-            conversation("t1", "ch_1", "conv_1"),
-            message("t1", "conv_1", at, "wamid.X"),
-            sent_marker("t1", "conv_1", "m_1"),
-            draft("t1", "conv_1", "drf_1"),
-            knowledge("t1", "kb_1"),
-            usage("t1", "2026-01", "ch_1"),
-            audit_event(Some("t1"), at, "evt_1"),
-            idempotency("t1", "webhook", "m_1"),
+            tenant(&t1()),
+            channel(&t1(), &ch("ch_1")),
+            contact(&t1(), Platform::Whatsapp, &"819012345678".into()),
+            conversation(&t1(), &ch("ch_1"), &conv("conv_1")),
+            message(&t1(), &conv("conv_1"), at, "wamid.X"),
+            sent_marker(&t1(), &conv("conv_1"), "m_1"),
+            draft(&t1(), &conv("conv_1"), "drf_1"),
+            knowledge(&t1(), "kb_1"),
+            usage(&t1(), "2026-01", &ch("ch_1")),
+            audit_event(Some(&t1()), at, "evt_1"),
+            idempotency(&t1(), "webhook", "m_1"),
         ] {
             assert!(k.pk.starts_with("TENANT#t1"), "{k:?}");
         }
@@ -508,22 +549,22 @@ mod tests {
 
     #[test]
     fn conversation_id_is_stable_and_hides_the_user_id() {
-        let a = conversation_id("ch_1", &"7234500000000001".into());
-        assert_eq!(a, conversation_id("ch_1", &"7234500000000001".into()));
-        assert_ne!(a, conversation_id("ch_2", &"7234500000000001".into()));
+        let a = conversation_id(&ch("ch_1"), &"7234500000000001".into());
+        assert_eq!(a, conversation_id(&ch("ch_1"), &"7234500000000001".into()));
+        assert_ne!(a, conversation_id(&ch("ch_2"), &"7234500000000001".into()));
         assert_ne!(
-            conversation_id("ch_1", &"2".into()),
-            conversation_id("ch_12", &"".into())
+            conversation_id(&ch("ch_1"), &"2".into()),
+            conversation_id(&ch("ch_12"), &"".into())
         );
-        assert!(!a.contains("7234500000000001"));
-        assert!(!a.contains('#'));
+        assert!(!a.as_str().contains("7234500000000001"));
+        assert!(!a.as_str().contains('#'));
     }
 
     #[test]
     fn content_cutoff_excludes_the_cutoff_instant() {
         let cutoff = datetime!(2026-06-01 00:00 UTC);
-        let q = content_older_than("t1", cutoff);
-        let entry = content_age("t1", cutoff);
+        let q = content_older_than(&t1(), cutoff);
+        let entry = content_age(&t1(), cutoff);
         assert_eq!(q.pk, entry.pk);
         assert_eq!(q.sk, SortKey::Before(entry.sk));
     }

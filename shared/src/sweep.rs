@@ -113,7 +113,7 @@ impl TenantSweeper {
     /// Sweeps one tenant as of `as_of`, from rule `from` on, and writes an audit event with the counts.
     pub async fn sweep(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         as_of: OffsetDateTime,
         from: SweepStage,
         budget: &mut dyn Budget,
@@ -154,7 +154,7 @@ impl TenantSweeper {
                 SweepOutcome::Finished => "retention.sweep",
                 SweepOutcome::Interrupted(_) => "retention.sweep_partial",
             },
-            Some(tenant_id),
+            Some(tenant_id.as_str()),
             self.store.now(),
             run.tenant.retention.audit_days,
         );
@@ -208,7 +208,7 @@ impl TenantSweeper {
                 };
                 *counts.entry(kind.to_owned()).or_default() += 1;
                 if let Some(conversation_id) = keys::conversation_id_of_partition(&key.pk) {
-                    touched.insert(conversation_id.to_owned());
+                    touched.insert(conversation_id);
                 }
             }
             self.store.delete_many(&items).await?;
@@ -228,9 +228,9 @@ impl TenantSweeper {
     /// Deletes the conversations (and their contacts) that no longer have a message, in batches.
     async fn delete_emptied(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         channels: &[Channel],
-        conversation_ids: BTreeSet<String>,
+        conversation_ids: BTreeSet<ConversationId>,
     ) -> Result<Counts> {
         let mut doomed = Vec::new();
         let mut conversations = 0u64;

@@ -25,21 +25,22 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
+use crate::ids::{ChannelId, TenantId};
 use crate::secret::{ChannelSecret, PlatformToken};
 use crate::single_flight::LoadLocks;
 
 /// What a sealed value belongs to; it is the KMS encryption context and part of the AEAD's associated data.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SealContext {
-    pub tenant_id: String,
-    pub channel_id: String,
+    pub tenant_id: TenantId,
+    pub channel_id: ChannelId,
 }
 
 impl SealContext {
-    pub fn new(tenant_id: impl Into<String>, channel_id: impl Into<String>) -> Self {
+    pub fn new(tenant_id: &TenantId, channel_id: &ChannelId) -> Self {
         Self {
-            tenant_id: tenant_id.into(),
-            channel_id: channel_id.into(),
+            tenant_id: tenant_id.clone(),
+            channel_id: channel_id.clone(),
         }
     }
 }
@@ -69,8 +70,8 @@ pub enum VaultError {
         "sealed credentials do not open for tenant {tenant_id}, channel {channel_id}: wrong context or tampered data"
     )]
     CannotOpen {
-        tenant_id: String,
-        channel_id: String,
+        tenant_id: TenantId,
+        channel_id: ChannelId,
     },
     /// The KMS key is disabled, pending deletion or missing. Permanent until an operator acts.
     #[error("the KMS key cannot be used: {0}")]
@@ -81,6 +82,13 @@ pub enum VaultError {
 }
 
 impl VaultError {
+    fn cannot_open(context: &SealContext) -> Self {
+        VaultError::CannotOpen {
+            tenant_id: context.tenant_id.clone(),
+            channel_id: context.channel_id.clone(),
+        }
+    }
+
     pub fn is_retryable(&self) -> bool {
         matches!(self, VaultError::Kms(_))
     }
@@ -171,7 +179,7 @@ impl TokenVault {
             .set_encryption_context(Some(kms_context(context)))
             .send()
             .await
-            .map_err(kms_error)?;
+            .map_err(|err| kms_error(context, err))?;
         let plaintext = out
             .plaintext
             .ok_or_else(|| VaultError::Kms("GenerateDataKey returned no plaintext".into()))?;
@@ -271,10 +279,7 @@ impl TokenVault {
                 }
             }
         };
-        let cannot_open = || VaultError::CannotOpen {
-            tenant_id: context.tenant_id.clone(),
-            channel_id: context.channel_id.clone(),
-        };
+        let cannot_open = || VaultError::cannot_open(context);
         let nonce: [u8; NONCE_LEN] = B64
             .decode(&sealed.nonce)
             .ok()
@@ -301,10 +306,7 @@ impl TokenVault {
         context: &SealContext,
         encrypted: &str,
     ) -> Result<Zeroizing<[u8; 32]>, VaultError> {
-        let cannot_open = || VaultError::CannotOpen {
-            tenant_id: context.tenant_id.clone(),
-            channel_id: context.channel_id.clone(),
-        };
+        let cannot_open = || VaultError::cannot_open(context);
         let blob = B64.decode(encrypted).map_err(|_| cannot_open())?;
         let out = self
             .kms
@@ -314,10 +316,7 @@ impl TokenVault {
             .set_encryption_context(Some(kms_context(context)))
             .send()
             .await
-            .map_err(|err| match kms_error(err) {
-                VaultError::CannotOpen { .. } => cannot_open(),
-                other => other,
-            })?;
+            .map_err(|err| kms_error(context, err))?;
         let plaintext = out
             .plaintext
             .ok_or_else(|| VaultError::Kms("Decrypt returned no plaintext".into()))?;
@@ -393,8 +392,8 @@ impl TokenVault {
 
 fn kms_context(context: &SealContext) -> HashMap<String, String> {
     HashMap::from([
-        ("tenant_id".to_owned(), context.tenant_id.clone()),
-        ("channel_id".to_owned(), context.channel_id.clone()),
+        ("tenant_id".to_owned(), context.tenant_id.to_string()),
+        ("channel_id".to_owned(), context.channel_id.to_string()),
     ])
 }
 
@@ -419,14 +418,12 @@ fn data_key_from(mut bytes: Vec<u8>) -> Result<Zeroizing<[u8; 32]>, VaultError> 
 }
 
 fn kms_error<E: ProvideErrorMetadata + fmt::Debug>(
+    context: &SealContext,
     err: aws_sdk_kms::error::SdkError<E>,
 ) -> VaultError {
     let code = err.code().unwrap_or_default().to_owned();
     match code.as_str() {
-        "InvalidCiphertextException" | "IncorrectKeyException" => VaultError::CannotOpen {
-            tenant_id: String::new(),
-            channel_id: String::new(),
-        },
+        "InvalidCiphertextException" | "IncorrectKeyException" => VaultError::cannot_open(context),
         "DisabledException"
         | "KMSInvalidStateException"
         | "NotFoundException"

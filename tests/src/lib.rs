@@ -212,12 +212,12 @@ impl TestEnv {
         token: &str,
         line_secret: &str,
     ) -> Seeded {
-        use inbox_shared::model::{Platform, Tenant};
+        use inbox_shared::model::{Platform, Tenant, TenantId};
         use inbox_shared::secret::{ChannelSecret, PlatformToken};
         use inbox_shared::service::channels::{ChannelService, NewChannel};
 
         let now = inbox_shared::clock::Clock::now(&*self.clock);
-        let tenant = Tenant::new(inbox_shared::ids::new_id("ten"), name.into(), now);
+        let tenant = Tenant::new(TenantId::generate(), name.into(), now);
         self.store
             .create_tenant(&tenant)
             .await

@@ -2,7 +2,7 @@
 //! sweep) reaches through them.
 
 use inbox_shared::keys;
-use inbox_shared::model::{Channel, ChannelStatus, Platform, Tenant};
+use inbox_shared::model::{Channel, ChannelId, ChannelStatus, Platform, Tenant};
 use inbox_shared::service::channels::{self, DisconnectReason};
 use inbox_shared::service::deletion::{DeletionIntake, DeletionKind};
 use inbox_shared::service::erasure::Eraser;
@@ -247,7 +247,7 @@ async fn a_disconnect_that_cannot_remove_the_route_fails_and_destroys_nothing() 
         platform: channel.platform,
         account_id: channel.account_id.clone(),
         tenant_id: channel.tenant_id.clone(),
-        channel_id: "ch_other".into(),
+        channel_id: ChannelId::new("ch_other"),
     };
     env.store.put(&moved, Write::Upsert).await.unwrap();
     let err = channels::disconnect(

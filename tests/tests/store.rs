@@ -14,13 +14,13 @@ use time::Duration;
 
 fn tenant(env: &TestEnv) -> Tenant {
     let _ = env;
-    Tenant::new(new_id("ten"), "Kumo Bakery".into(), TEST_START)
+    Tenant::new(TenantId::generate(), "Kumo Bakery".into(), TEST_START)
 }
 
-fn channel(tenant_id: &str, platform: Platform, account: &str) -> Channel {
+fn channel(tenant_id: &TenantId, platform: Platform, account: &str) -> Channel {
     Channel {
-        tenant_id: tenant_id.into(),
-        channel_id: new_id("ch"),
+        tenant_id: tenant_id.clone(),
+        channel_id: ChannelId::generate(),
         platform,
         account_id: account.into(),
         status: ChannelStatus::Connected,
@@ -263,7 +263,10 @@ async fn every_entity_round_trips() {
             input_tokens: 120,
             output_tokens: 30,
             provider_calls: 1,
-            ..Default::default()
+            anthropic_answers: 0,
+            openai_answers: 0,
+            offline_answers: 0,
+            provider_latency_ms: 0,
         }]
     );
 
@@ -309,7 +312,7 @@ async fn every_entity_round_trips() {
         Some(&t.tenant_id),
         "inboxctl",
         "channel.connect",
-        Some(&ch.channel_id),
+        Some(ch.channel_id.as_str()),
         TEST_START,
         365,
     )
@@ -441,8 +444,8 @@ async fn expired_items_read_as_absent_before_ttl_removes_them() {
     let t = tenant(&env);
     let entry = |days: i64, id: &str| Message {
         tenant_id: t.tenant_id.clone(),
-        conversation_id: "conv_x".into(),
-        channel_id: "ch_x".into(),
+        conversation_id: ConversationId::new("conv_x"),
+        channel_id: ChannelId::new("ch_x"),
         message_id: id.into(),
         direction: Direction::Inbound,
         author: Author::Customer,
@@ -460,20 +463,25 @@ async fn expired_items_read_as_absent_before_ttl_removes_them() {
     env.clock.advance(Duration::days(11));
     let ids: Vec<String> = env
         .store
-        .messages_of_conversation(&t.tenant_id, "conv_x")
+        .messages_of_conversation(&t.tenant_id, &ConversationId::new("conv_x"))
         .await
         .unwrap()
         .into_iter()
         .map(|m| m.message_id)
         .collect();
     assert_eq!(ids, vec!["long"]);
-    let key = keys::message(&t.tenant_id, "conv_x", TEST_START, "short");
+    let key = keys::message(
+        &t.tenant_id,
+        &ConversationId::new("conv_x"),
+        TEST_START,
+        "short",
+    );
     assert!(env.store.get::<Message>(&key).await.unwrap().is_none());
     // Still physically present (moto, like DynamoDB for a while, has not removed it): the delete paths see it.
     let keys = env
         .store
         .query_keys(
-            &keys::messages_of_conversation(&t.tenant_id, "conv_x"),
+            &keys::messages_of_conversation(&t.tenant_id, &ConversationId::new("conv_x")),
             PageRequest::default(),
         )
         .await
@@ -485,9 +493,9 @@ async fn expired_items_read_as_absent_before_ttl_removes_them() {
 async fn a_draft_is_decided_once_and_leaves_the_pending_index() {
     let env = TestEnv::new().await;
     let draft = Draft {
-        tenant_id: "ten_d".into(),
-        conversation_id: "conv_d".into(),
-        channel_id: "ch_d".into(),
+        tenant_id: TenantId::new("ten_d"),
+        conversation_id: ConversationId::new("conv_d"),
+        channel_id: ChannelId::new("ch_d"),
         draft_id: new_id("drf"),
         in_reply_to: "m_1".into(),
         text: MessageText::new("Sure!"),
@@ -503,14 +511,26 @@ async fn a_draft_is_decided_once_and_leaves_the_pending_index() {
             let id = draft.draft_id.clone();
             async move {
                 store
-                    .decide_draft("ten_d", "conv_d", &id, status, TEST_START)
+                    .decide_draft(
+                        &TenantId::new("ten_d"),
+                        &ConversationId::new("conv_d"),
+                        &id,
+                        status,
+                        TEST_START,
+                    )
                     .await
             }
         }),
     )
     .await;
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
-    assert!(env.store.pending_drafts("ten_d").await.unwrap().is_empty());
+    assert!(
+        env.store
+            .pending_drafts(&TenantId::new("ten_d"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -521,8 +541,8 @@ async fn concurrent_usage_additions_are_all_counted() {
         async move {
             store
                 .add_usage(
-                    "ten_u",
-                    "ch_u",
+                    &TenantId::new("ten_u"),
+                    &ChannelId::new("ch_u"),
                     "2026-11",
                     UsageDelta {
                         replies: 1,
@@ -535,7 +555,11 @@ async fn concurrent_usage_additions_are_all_counted() {
         }
     }))
     .await;
-    let usage = env.store.usage_of_month("ten_u", "2026-11").await.unwrap();
+    let usage = env
+        .store
+        .usage_of_month(&TenantId::new("ten_u"), "2026-11")
+        .await
+        .unwrap();
     assert_eq!((usage[0].replies, usage[0].input_tokens), (20, 200));
 }
 
@@ -544,9 +568,10 @@ async fn idempotency_claims_once_and_hands_over_after_a_lease_lapses() {
     let env = TestEnv::new().await;
     let store = &env.store;
     let (lease, keep) = (Duration::seconds(30), Duration::days(7));
+    let tenant = TenantId::new("ten_i");
 
     let claims =
-        join_all((0..5).map(|_| store.claim("ten_i", "webhook", "m_AbCdEf123", lease, keep))).await;
+        join_all((0..5).map(|_| store.claim(&tenant, "webhook", "m_AbCdEf123", lease, keep))).await;
     let acquired = claims
         .iter()
         .filter(|c| matches!(c, Ok(Claim::Acquired)))
@@ -562,14 +587,20 @@ async fn idempotency_claims_once_and_hands_over_after_a_lease_lapses() {
     env.clock.advance(Duration::seconds(31));
     assert_eq!(
         store
-            .claim("ten_i", "webhook", "m_AbCdEf123", lease, keep)
+            .claim(
+                &TenantId::new("ten_i"),
+                "webhook",
+                "m_AbCdEf123",
+                lease,
+                keep
+            )
             .await
             .unwrap(),
         Claim::Acquired
     );
     store
         .complete(
-            "ten_i",
+            &TenantId::new("ten_i"),
             "webhook",
             "m_AbCdEf123",
             Some("queued".into()),
@@ -579,7 +610,13 @@ async fn idempotency_claims_once_and_hands_over_after_a_lease_lapses() {
         .unwrap();
     assert_eq!(
         store
-            .claim("ten_i", "webhook", "m_AbCdEf123", lease, keep)
+            .claim(
+                &TenantId::new("ten_i"),
+                "webhook",
+                "m_AbCdEf123",
+                lease,
+                keep
+            )
             .await
             .unwrap(),
         Claim::Completed(Some("queued".into()))
@@ -588,15 +625,18 @@ async fn idempotency_claims_once_and_hands_over_after_a_lease_lapses() {
     // A released claim (the work failed) can be taken again at once.
     assert_eq!(
         store
-            .claim("ten_i", "send", "in_1", lease, keep)
+            .claim(&TenantId::new("ten_i"), "send", "in_1", lease, keep)
             .await
             .unwrap(),
         Claim::Acquired
     );
-    store.release("ten_i", "send", "in_1").await.unwrap();
+    store
+        .release(&TenantId::new("ten_i"), "send", "in_1")
+        .await
+        .unwrap();
     assert_eq!(
         store
-            .claim("ten_i", "send", "in_1", lease, keep)
+            .claim(&TenantId::new("ten_i"), "send", "in_1", lease, keep)
             .await
             .unwrap(),
         Claim::Acquired
@@ -606,7 +646,13 @@ async fn idempotency_claims_once_and_hands_over_after_a_lease_lapses() {
     env.clock.advance(Duration::days(8));
     assert_eq!(
         store
-            .claim("ten_i", "webhook", "m_AbCdEf123", lease, keep)
+            .claim(
+                &TenantId::new("ten_i"),
+                "webhook",
+                "m_AbCdEf123",
+                lease,
+                keep
+            )
             .await
             .unwrap(),
         Claim::Acquired
@@ -618,7 +664,7 @@ async fn queries_page_with_a_cursor_and_batch_deletes_go_25_at_a_time() {
     let env = TestEnv::new().await;
     for i in 0..60 {
         let entry = KnowledgeEntry {
-            tenant_id: "ten_p".into(),
+            tenant_id: TenantId::new("ten_p"),
             entry_id: format!("kb_{i:03}"),
             question: format!("q{i}"),
             answer: format!("a{i}"),
@@ -626,7 +672,7 @@ async fn queries_page_with_a_cursor_and_batch_deletes_go_25_at_a_time() {
         };
         env.store.put(&entry, Write::Create).await.unwrap();
     }
-    let query = keys::knowledge_of_tenant("ten_p");
+    let query = keys::knowledge_of_tenant(&TenantId::new("ten_p"));
     let first = env
         .store
         .query::<KnowledgeEntry>(
@@ -666,7 +712,7 @@ async fn queries_page_with_a_cursor_and_batch_deletes_go_25_at_a_time() {
     assert_eq!(env.calls.count("BatchWriteItem"), 3);
     assert!(
         env.store
-            .knowledge_of_tenant("ten_p")
+            .knowledge_of_tenant(&TenantId::new("ten_p"))
             .await
             .unwrap()
             .is_empty()

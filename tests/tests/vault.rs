@@ -1,5 +1,6 @@
 //! The token vault against KMS (moto).
 
+use inbox_shared::ids::{ChannelId, TenantId};
 use inbox_shared::secret::{ChannelSecret, PlatformToken};
 use inbox_shared::vault::{SealContext, VaultError};
 use inbox_tests::TestEnv;
@@ -8,7 +9,7 @@ use inbox_tests::TestEnv;
 async fn sealed_token_and_secret_open_in_their_context() {
     let env = TestEnv::new().await;
     let vault = env.vault();
-    let ctx = SealContext::new("ten_a", "ch_a");
+    let ctx = SealContext::new(&TenantId::new("ten_a"), &ChannelId::new("ch_a"));
     let wrapped = vault
         .seal(
             &ctx,
@@ -50,15 +51,15 @@ async fn sealed_token_and_secret_open_in_their_context() {
 #[tokio::test]
 async fn another_tenants_context_cannot_open_it() {
     let env = TestEnv::new().await;
-    let ctx = SealContext::new("ten_a", "ch_a");
+    let ctx = SealContext::new(&TenantId::new("ten_a"), &ChannelId::new("ch_a"));
     let wrapped = env
         .vault()
         .seal(&ctx, &PlatformToken::new("EAAG-page-token"), None)
         .await
         .unwrap();
     for wrong in [
-        SealContext::new("ten_b", "ch_a"),
-        SealContext::new("ten_a", "ch_b"),
+        SealContext::new(&TenantId::new("ten_b"), &ChannelId::new("ch_a")),
+        SealContext::new(&TenantId::new("ten_a"), &ChannelId::new("ch_b")),
     ] {
         // Through KMS (a cold vault) …
         let err = env.vault().open_token(&wrong, &wrapped).await.unwrap_err();
@@ -69,7 +70,10 @@ async fn another_tenants_context_cannot_open_it() {
     let warm = env.vault();
     warm.open_token(&ctx, &wrapped).await.unwrap();
     let err = warm
-        .open_token(&SealContext::new("ten_b", "ch_a"), &wrapped)
+        .open_token(
+            &SealContext::new(&TenantId::new("ten_b"), &ChannelId::new("ch_a")),
+            &wrapped,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, VaultError::CannotOpen { .. }));
@@ -79,7 +83,7 @@ async fn another_tenants_context_cannot_open_it() {
 async fn tampered_ciphertext_or_swapped_fields_fail() {
     let env = TestEnv::new().await;
     let vault = env.vault();
-    let ctx = SealContext::new("ten_a", "ch_a");
+    let ctx = SealContext::new(&TenantId::new("ten_a"), &ChannelId::new("ch_a"));
     let wrapped = vault
         .seal(
             &ctx,
@@ -119,7 +123,7 @@ async fn tampered_ciphertext_or_swapped_fields_fail() {
 #[tokio::test]
 async fn a_thousand_opens_cost_at_most_two_kms_calls() {
     let env = TestEnv::new().await;
-    let ctx = SealContext::new("ten_a", "ch_a");
+    let ctx = SealContext::new(&TenantId::new("ten_a"), &ChannelId::new("ch_a"));
     let wrapped = env
         .vault()
         .seal(&ctx, &PlatformToken::new("EAAG-page-token"), None)
@@ -148,7 +152,7 @@ async fn a_thousand_opens_cost_at_most_two_kms_calls() {
 #[tokio::test]
 async fn concurrent_opens_on_a_cold_cache_make_one_kms_call() {
     let env = TestEnv::new().await;
-    let ctx = SealContext::new("ten_a", "ch_a");
+    let ctx = SealContext::new(&TenantId::new("ten_a"), &ChannelId::new("ch_a"));
     let wrapped = env
         .vault()
         .seal(&ctx, &PlatformToken::new("EAAG-page-token"), None)
@@ -169,7 +173,7 @@ async fn concurrent_opens_on_a_cold_cache_make_one_kms_call() {
 #[tokio::test]
 async fn tokens_do_not_print() {
     let env = TestEnv::new().await;
-    let ctx = SealContext::new("ten_a", "ch_a");
+    let ctx = SealContext::new(&TenantId::new("ten_a"), &ChannelId::new("ch_a"));
     let vault = env.vault();
     let wrapped = vault
         .seal(&ctx, &PlatformToken::new("EAAG-page-token"), None)

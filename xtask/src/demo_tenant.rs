@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use inbox_shared::ids::new_id;
-use inbox_shared::model::{AiMode, Channel, KnowledgeEntry, Platform, Tenant};
+use inbox_shared::model::{AiMode, Channel, KnowledgeEntry, Platform, Tenant, TenantId};
 use inbox_shared::secret::{ChannelSecret, PlatformToken};
 use inbox_shared::service::channels::{ChannelService, NewChannel};
 use inbox_shared::store::Store;
@@ -51,7 +51,7 @@ impl DemoTenant {
     /// Creates the tenant in `ai_mode`, connects its three accounts (tokens sealed by the vault, as
     /// `inboxctl channel connect` does) and adds the knowledge entries.
     pub async fn create(store: &Store, vault: TokenVault, ai_mode: AiMode) -> Result<Self> {
-        let mut tenant = Tenant::new(new_id("ten"), "Kumo Bakery".into(), store.now());
+        let mut tenant = Tenant::new(TenantId::generate(), "Kumo Bakery".into(), store.now());
         tenant.ai_mode = ai_mode;
         tenant.instructions = "Warm, brief, no emoji.".into();
         store.create_tenant(&tenant).await?;

@@ -7,7 +7,7 @@ pub enum ChannelCommand {
     /// Connect an account; the token (and LINE channel secret) are read from files and sealed by KMS.
     Connect {
         #[arg(long)]
-        tenant: String,
+        tenant: TenantId,
         #[arg(long, value_parser = parse::<Platform>)]
         platform: Platform,
         /// Page id, Instagram account id, WhatsApp phone_number_id, or LINE bot user id (destination).
@@ -25,13 +25,13 @@ pub enum ChannelCommand {
     /// Disconnect: the token is destroyed at once and the channel's data is deleted within 30 days.
     Disconnect {
         #[arg(long)]
-        tenant: String,
+        tenant: TenantId,
         #[arg(long)]
-        channel: String,
+        channel: ChannelId,
     },
     List {
         #[arg(long)]
-        tenant: String,
+        tenant: TenantId,
     },
 }
 

@@ -6,7 +6,7 @@ use inbox_shared::secret::PlatformUserId;
 #[derive(Args)]
 pub struct ContactArgs {
     #[arg(long)]
-    tenant: String,
+    tenant: TenantId,
     #[arg(long, value_parser = parse::<Platform>)]
     platform: Platform,
     /// The customer's platform id: PSID, IGSID, WhatsApp wa_id or LINE user id.

@@ -6,7 +6,7 @@ use super::*;
 pub enum KnowledgeCommand {
     Add {
         #[arg(long)]
-        tenant: String,
+        tenant: TenantId,
         #[arg(long)]
         question: String,
         #[arg(long)]
@@ -14,7 +14,7 @@ pub enum KnowledgeCommand {
     },
     List {
         #[arg(long)]
-        tenant: String,
+        tenant: TenantId,
     },
 }
 
@@ -23,23 +23,23 @@ pub enum DraftsCommand {
     /// Pending drafts of a tenant, oldest first, with their text.
     List {
         #[arg(long)]
-        tenant: String,
+        tenant: TenantId,
     },
     /// Send a draft to the customer (once: approving again after a failed send retries the send).
     Approve {
         #[arg(long)]
-        tenant: String,
+        tenant: TenantId,
         #[arg(long)]
-        conversation: String,
+        conversation: ConversationId,
         #[arg(long)]
         draft: String,
     },
     /// Discard a draft; nothing is sent.
     Reject {
         #[arg(long)]
-        tenant: String,
+        tenant: TenantId,
         #[arg(long)]
-        conversation: String,
+        conversation: ConversationId,
         #[arg(long)]
         draft: String,
     },
@@ -50,7 +50,7 @@ pub enum ConversationCommand {
     /// Conversations of a tenant, with their mode and why a human has them.
     List {
         #[arg(long)]
-        tenant: String,
+        tenant: TenantId,
         /// Only those a human has.
         #[arg(long)]
         human: bool,
@@ -58,11 +58,11 @@ pub enum ConversationCommand {
     /// Hand a conversation back to the bot.
     Release {
         #[arg(long)]
-        tenant: String,
+        tenant: TenantId,
         #[arg(long)]
-        channel: String,
+        channel: ChannelId,
         #[arg(long)]
-        conversation: String,
+        conversation: ConversationId,
     },
 }
 

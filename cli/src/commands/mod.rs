@@ -17,7 +17,7 @@ use inbox_shared::secret::{ChannelSecret, PlatformToken};
 use inbox_shared::service::channels::{self, ChannelService, DisconnectReason, NewChannel};
 use inbox_shared::service::erasure::Eraser;
 use inbox_shared::service::outbound::{Delivered, Outbox};
-use inbox_shared::service::{self, conversations, tenants};
+use inbox_shared::service::{conversations, tenants};
 use inbox_shared::store::Store;
 use inbox_shared::sweep::{TenantSweeper, Unlimited};
 use inbox_shared::vault::TokenVault;
@@ -61,7 +61,7 @@ enum Command {
     /// Run one tenant's retention sweep now (every rule of its policy), optionally as of another time.
     Sweep {
         #[arg(long)]
-        tenant: String,
+        tenant: TenantId,
         /// The instant the sweep enforces the policy at (RFC 3339); default now.
         #[arg(long, value_parser = rfc3339)]
         now: Option<time::OffsetDateTime>,
@@ -84,13 +84,6 @@ fn parse<T: std::str::FromStr<Err = UnknownName>>(s: &str) -> Result<T, String> 
 fn rfc3339(s: &str) -> Result<time::OffsetDateTime, String> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .map_err(|e| format!("{s:?} is not an RFC 3339 time such as 2026-11-24T09:00:00Z: {e}"))
-}
-
-fn retention_days(s: &str) -> Result<u32, String> {
-    match s.parse::<u32>() {
-        Ok(days @ 1..=3650) => Ok(days),
-        _ => Err(format!("{s:?} is not a number of days from 1 to 3650")),
-    }
 }
 
 /// What a command prints.
@@ -166,10 +159,6 @@ impl Operator {
             self.vault(),
             Sender::new(&self.config, http),
         ))
-    }
-
-    async fn audit(&self, tenant: &Tenant, action: &str, subject: &str) -> Result<()> {
-        Ok(service::audit(&self.store, ACTOR, tenant, action, subject).await?)
     }
 }
 

@@ -10,11 +10,11 @@ pub enum TenantCommand {
         #[arg(long, value_parser = parse::<AiMode>)]
         ai_mode: Option<AiMode>,
         /// Days conversation content is kept (default 365).
-        #[arg(long, value_parser = retention_days)]
+        #[arg(long)]
         retention_days: Option<u32>,
     },
     Show {
-        tenant_id: String,
+        tenant_id: TenantId,
     },
     List,
     Set(TenantSettings),
@@ -22,7 +22,7 @@ pub enum TenantCommand {
     /// its account data after `terminated_account_days` (30) and its content after
     /// `terminated_content_days` (90).
     Terminate {
-        tenant_id: String,
+        tenant_id: TenantId,
         /// When the contract ended (RFC 3339); default now.
         #[arg(long, value_parser = rfc3339)]
         at: Option<time::OffsetDateTime>,
@@ -31,22 +31,22 @@ pub enum TenantCommand {
 
 #[derive(Args)]
 pub struct TenantSettings {
-    tenant_id: String,
+    tenant_id: TenantId,
     #[arg(long, value_parser = parse::<AiMode>)]
     ai_mode: Option<AiMode>,
-    #[arg(long, value_parser = retention_days)]
+    #[arg(long)]
     retention_days: Option<u32>,
     /// Days after a channel's disconnection its data is deleted (default 30).
-    #[arg(long, value_parser = retention_days)]
+    #[arg(long)]
     disconnected_channel_days: Option<u32>,
     /// Days after termination the content is deleted (default 90).
-    #[arg(long, value_parser = retention_days)]
+    #[arg(long)]
     terminated_content_days: Option<u32>,
     /// Days after termination the account data is deleted (default 30).
-    #[arg(long, value_parser = retention_days)]
+    #[arg(long)]
     terminated_account_days: Option<u32>,
     /// Days audit events are kept (default 365).
-    #[arg(long, value_parser = retention_days)]
+    #[arg(long)]
     audit_days: Option<u32>,
     /// Instructions to the AI (tone, what to say and not to say).
     #[arg(long)]
@@ -61,6 +61,24 @@ pub struct TenantSettings {
     monthly_message_limit: Option<u64>,
     #[arg(long)]
     monthly_token_limit: Option<u64>,
+}
+
+impl TenantSettings {
+    fn change(self) -> tenants::SettingsChange {
+        tenants::SettingsChange {
+            ai_mode: self.ai_mode,
+            retention_days: self.retention_days,
+            disconnected_channel_days: self.disconnected_channel_days,
+            terminated_content_days: self.terminated_content_days,
+            terminated_account_days: self.terminated_account_days,
+            audit_days: self.audit_days,
+            instructions: self.instructions,
+            provider_order: self.provider_order,
+            mask_personal_data: self.mask_personal_data,
+            monthly_message_limit: self.monthly_message_limit,
+            monthly_token_limit: self.monthly_token_limit,
+        }
+    }
 }
 
 fn tenant_json(t: &Tenant) -> Value {
@@ -105,18 +123,12 @@ pub async fn tenant(ctx: &Operator, command: TenantCommand) -> Result<Output> {
             ai_mode,
             retention_days,
         } => {
-            if name.trim().is_empty() {
-                bail!("--name must not be empty");
-            }
-            let mut t = Tenant::new(new_id("ten"), name.trim().to_owned(), ctx.clock.now());
-            if let Some(mode) = ai_mode {
-                t.ai_mode = mode;
-            }
-            if let Some(days) = retention_days {
-                t.retention.content_days = days;
-            }
-            ctx.store.create_tenant(&t).await?;
-            ctx.audit(&t, "tenant.create", &t.tenant_id).await?;
+            let settings = tenants::SettingsChange {
+                ai_mode,
+                retention_days,
+                ..Default::default()
+            };
+            let t = tenants::create(&ctx.store, ACTOR, &name, settings).await?;
             Ok(Output::new(
                 json!({ "tenant_id": t.tenant_id, "tenant": tenant_json(&t) }),
                 tenant_text(&t),
@@ -159,76 +171,9 @@ pub async fn tenant(ctx: &Operator, command: TenantCommand) -> Result<Output> {
             ))
         }
         TenantCommand::Set(settings) => {
-            let mut t = ctx.store.require_tenant(&settings.tenant_id).await?;
-            let mut changed = Vec::new();
-            if let Some(mode) = settings.ai_mode {
-                t.ai_mode = mode;
-                changed.push("ai_mode");
-            }
-            for (value, field, name) in [
-                (
-                    settings.retention_days,
-                    &mut t.retention.content_days,
-                    "retention_days",
-                ),
-                (
-                    settings.disconnected_channel_days,
-                    &mut t.retention.disconnected_channel_days,
-                    "disconnected_channel_days",
-                ),
-                (
-                    settings.terminated_content_days,
-                    &mut t.retention.terminated_content_days,
-                    "terminated_content_days",
-                ),
-                (
-                    settings.terminated_account_days,
-                    &mut t.retention.terminated_account_days,
-                    "terminated_account_days",
-                ),
-                (
-                    settings.audit_days,
-                    &mut t.retention.audit_days,
-                    "audit_days",
-                ),
-            ] {
-                if let Some(days) = value {
-                    *field = days;
-                    changed.push(name);
-                }
-            }
-            if let Some(instructions) = settings.instructions {
-                t.instructions = instructions;
-                changed.push("instructions");
-            }
-            if let Some(order) = settings.provider_order {
-                t.provider_order = order;
-                changed.push("provider_order");
-            }
-            if let Some(mask) = settings.mask_personal_data {
-                t.mask_personal_data = mask;
-                changed.push("mask_personal_data");
-            }
-            if let Some(limit) = settings.monthly_message_limit {
-                t.monthly_message_limit = Some(limit);
-                changed.push("monthly_message_limit");
-            }
-            if let Some(limit) = settings.monthly_token_limit {
-                t.monthly_token_limit = Some(limit);
-                changed.push("monthly_token_limit");
-            }
-            if changed.is_empty() {
-                bail!(
-                    "nothing to set: give at least one of --ai-mode, --retention-days, --instructions, --provider-order, --mask-personal-data, --monthly-message-limit, --monthly-token-limit"
-                );
-            }
-            ctx.store.save_tenant(&t).await?;
-            ctx.audit(
-                &t,
-                &format!("tenant.set:{}", changed.join(",")),
-                &t.tenant_id,
-            )
-            .await?;
+            let tenant_id = settings.tenant_id.clone();
+            let t =
+                tenants::update_settings(&ctx.store, ACTOR, &tenant_id, settings.change()).await?;
             Ok(Output::new(tenant_json(&t), tenant_text(&t)))
         }
     }
@@ -237,7 +182,7 @@ pub async fn tenant(ctx: &Operator, command: TenantCommand) -> Result<Output> {
 /// Runs one tenant's retention sweep now, or as of `now`.
 pub async fn sweep(
     ctx: &Operator,
-    tenant: &str,
+    tenant: &TenantId,
     now: Option<time::OffsetDateTime>,
 ) -> Result<Output> {
     let t = ctx.store.require_tenant_stored(tenant).await?;

@@ -185,7 +185,7 @@ impl World {
         }
     }
 
-    fn tenant_id(&self) -> &str {
+    fn tenant_id(&self) -> &TenantId {
         &self.seeded.tenant.tenant_id
     }
 
@@ -208,7 +208,7 @@ impl World {
         let conversation_id = keys::conversation_id(&channel.channel_id, &user);
         let sent_at = self.env.store.now() - age;
         let message = Message {
-            tenant_id: self.tenant_id().into(),
+            tenant_id: self.tenant_id().clone(),
             conversation_id: conversation_id.clone(),
             channel_id: channel.channel_id.clone(),
             message_id: new_id("mid"),
@@ -241,7 +241,7 @@ impl World {
             .await
             .unwrap();
         InboundJob {
-            tenant_id: self.tenant_id().into(),
+            tenant_id: self.tenant_id().clone(),
             channel_id: channel.channel_id.clone(),
             conversation_id,
             platform,
@@ -308,7 +308,7 @@ fn event(jobs: &[&InboundJob]) -> SqsEvent {
         record.message_id = Some(format!("sqs-{}", job.message_id));
         record.body = Some(serde_json::to_string(job).unwrap());
         record.attributes = [
-            ("MessageGroupId".to_owned(), job.conversation_id.clone()),
+            ("MessageGroupId".to_owned(), job.conversation_id.to_string()),
             ("ApproximateReceiveCount".to_owned(), "1".to_owned()),
         ]
         .into();

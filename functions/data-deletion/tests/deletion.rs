@@ -133,7 +133,7 @@ impl World {
         channel: &Channel,
         conversations: usize,
         messages: usize,
-    ) -> Vec<String> {
+    ) -> Vec<ConversationId> {
         let store = &self.env.store;
         let now = store.now();
         let mut ids = Vec::new();
@@ -546,8 +546,8 @@ async fn deauthorize_destroys_tokens_at_once_and_sends_fail_closed() {
 /// Whether an item belongs to one of `channels` or `conversations`, or is one of `contacts`.
 fn belongs(
     item: &inbox_shared::store::Item,
-    channels: &BTreeSet<String>,
-    conversations: &BTreeSet<String>,
+    channels: &BTreeSet<ChannelId>,
+    conversations: &BTreeSet<ConversationId>,
     contacts: &BTreeSet<keys::Key>,
 ) -> bool {
     let s = |name: &str| {
@@ -557,8 +557,8 @@ fn belongs(
             .unwrap_or_default()
     };
     contacts.contains(&keys::Key { pk: s("pk"), sk: s("sk") })
-        || channels.contains(&s("channel_id"))
-        || conversations.contains(&s("conversation_id"))
+        || channels.contains(&ChannelId::new(s("channel_id")))
+        || conversations.contains(&ConversationId::new(s("conversation_id")))
         || conversations.iter().any(|c| s("pk").contains(c.as_str()))
         || channels.iter().any(|c| s("pk").contains(c.as_str()) || s("sk").contains(c.as_str()))
         // Send records name the message ids, which name their channel here.
@@ -587,7 +587,7 @@ async fn erasing_a_meta_user_leaves_nothing_and_touches_nothing_else_even_after_
         .await;
     w.seed_conversations(other.channel(Platform::Messenger), 3, 5)
         .await;
-    let erased_channels: BTreeSet<String> = seeded
+    let erased_channels: BTreeSet<ChannelId> = seeded
         .channels
         .iter()
         .filter(|c| c.platform != Platform::Line)

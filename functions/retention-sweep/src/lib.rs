@@ -18,7 +18,7 @@ use inbox_shared::config::{Config, ConfigError};
 use inbox_shared::jobs::{CleanupJob, SweepStage};
 use inbox_shared::keys;
 use inbox_shared::lambda;
-use inbox_shared::model::{DeletionStatus, RetentionPolicy};
+use inbox_shared::model::{DeletionStatus, RetentionPolicy, TenantId};
 use inbox_shared::queue::{QueueMessage, QueuePublisher};
 use inbox_shared::runner::{Category, EventFunction, Failure, Function, Invocation};
 use inbox_shared::service::erasure::Eraser;
@@ -293,7 +293,7 @@ impl Sweeper {
     /// One tenant's sweep; cut short, it re-enqueues itself at the rule it reached.
     pub async fn sweep_tenant(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         as_of: time::OffsetDateTime,
         stage: SweepStage,
         budget: &mut dyn Budget,
@@ -314,7 +314,7 @@ impl Sweeper {
                     "sweep out of time; continuing in a new job"
                 );
                 self.publish(vec![job_message(&CleanupJob::TenantSweep {
-                    tenant_id: tenant_id.to_owned(),
+                    tenant_id: tenant_id.clone(),
                     as_of,
                     stage: at,
                 })])

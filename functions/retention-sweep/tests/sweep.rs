@@ -37,21 +37,26 @@ struct Scenario {
     sweeper: Sweeper,
     tenant: Tenant,
     /// Conversation with messages of many ages (ages in days).
-    mixed: (Channel, String, Vec<(i64, String)>),
+    mixed: (Channel, ConversationId, Vec<(i64, String)>),
     /// Conversation whose every item is past retention.
-    expired: (Channel, String),
+    expired: (Channel, ConversationId),
     disconnected_31: Channel,
     disconnected_29: Channel,
     audit_11_months: AuditEvent,
     audit_13_months: AuditEvent,
     /// (days since termination, tenant, a conversation id)
-    terminated: Vec<(i64, Tenant, String)>,
+    terminated: Vec<(i64, Tenant, ConversationId)>,
 }
 
-fn message(channel: &Channel, conversation_id: &str, id: &str, sent_at: OffsetDateTime) -> Message {
+fn message(
+    channel: &Channel,
+    conversation_id: &ConversationId,
+    id: &str,
+    sent_at: OffsetDateTime,
+) -> Message {
     Message {
         tenant_id: channel.tenant_id.clone(),
-        conversation_id: conversation_id.into(),
+        conversation_id: conversation_id.clone(),
         channel_id: channel.channel_id.clone(),
         message_id: id.into(),
         direction: Direction::Inbound,
@@ -73,7 +78,7 @@ async fn conversation(
     channel: &Channel,
     user: &str,
     ages: &[i64],
-) -> (String, Vec<(i64, String)>) {
+) -> (ConversationId, Vec<(i64, String)>) {
     let user = &inbox_shared::secret::PlatformUserId::new(user);
     let conversation_id = keys::conversation_id(&channel.channel_id, user);
     let mut ids = Vec::new();
@@ -104,7 +109,7 @@ async fn disconnected(env: &TestEnv, tenant: &Tenant, account: &str, days: i64) 
     let seeded_channel = {
         let channel = Channel {
             tenant_id: tenant.tenant_id.clone(),
-            channel_id: new_id("ch"),
+            channel_id: ChannelId::generate(),
             platform: Platform::Messenger,
             account_id: account.into(),
             status: ChannelStatus::Connected,
@@ -260,7 +265,7 @@ impl Scenario {
         }
     }
 
-    fn tenant_ids(&self) -> Vec<String> {
+    fn tenant_ids(&self) -> Vec<TenantId> {
         std::iter::once(self.tenant.tenant_id.clone())
             .chain(self.terminated.iter().map(|(_, t, _)| t.tenant_id.clone()))
             .collect()
@@ -282,7 +287,11 @@ impl Scenario {
         {}
     }
 
-    async fn stored_messages(&self, tenant_id: &str, conversation_id: &str) -> usize {
+    async fn stored_messages(
+        &self,
+        tenant_id: &TenantId,
+        conversation_id: &ConversationId,
+    ) -> usize {
         self.env
             .store
             .query_all_keys(&keys::messages_of_conversation(tenant_id, conversation_id))
@@ -386,8 +395,7 @@ impl Scenario {
             .query_all_keys(&keys::audit_events(Some(t)))
             .await
             .unwrap();
-        let audit_key =
-            |e: &AuditEvent| keys::audit_event(e.tenant_id.as_deref(), e.at, &e.event_id);
+        let audit_key = |e: &AuditEvent| keys::audit_event(e.tenant_id.as_ref(), e.at, &e.event_id);
         assert!(audit.contains(&audit_key(&self.audit_11_months)));
         assert!(!audit.contains(&audit_key(&self.audit_13_months)));
 

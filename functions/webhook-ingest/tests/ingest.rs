@@ -197,7 +197,7 @@ async fn messenger_message_is_stored_and_queued_once() {
     let queued = w.queued().await;
     assert_eq!(queued.len(), 1);
     let (group, job) = &queued[0];
-    assert_eq!(group, &job.conversation_id);
+    assert_eq!(group, job.conversation_id.as_str());
     assert_eq!(job.message_id, "m_AbCdEf123");
     assert_eq!(job.channel_id, w.channel(Platform::Messenger).channel_id);
     assert!(
@@ -517,7 +517,7 @@ async fn whatsapp_messages_and_statuses_in_one_delivery() {
     let queued = w.queued().await;
     assert_eq!(queued.len(), 3);
     assert!(
-        queued.iter().all(|(group, _)| group == &conv),
+        queued.iter().all(|(group, _)| group == conv.as_str()),
         "one conversation, one message group"
     );
     assert_eq!(w.count("SkippedUnknownField"), 1.0);

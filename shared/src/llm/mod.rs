@@ -443,14 +443,14 @@ fn parse_openai(body: &[u8]) -> Option<Generated> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Direction, MessageStatus};
+    use crate::model::{ChannelId, ConversationId, Direction, MessageStatus, TenantId};
     use time::macros::datetime;
 
     fn message(author: Author, text: &str) -> Message {
         Message {
-            tenant_id: "t".into(),
-            conversation_id: "c".into(),
-            channel_id: "ch".into(),
+            tenant_id: TenantId::new("t"),
+            conversation_id: ConversationId::new("c"),
+            channel_id: ChannelId::new("ch"),
             message_id: text.into(),
             direction: if author == Author::Customer {
                 Direction::Inbound
@@ -471,7 +471,11 @@ mod tests {
 
     #[test]
     fn prompt_alternates_starts_with_the_customer_and_keeps_the_newest_within_budget() {
-        let mut tenant = Tenant::new("t".into(), "Kumo".into(), datetime!(2026-11-01 0:00 UTC));
+        let mut tenant = Tenant::new(
+            TenantId::new("t"),
+            "Kumo".into(),
+            datetime!(2026-11-01 0:00 UTC),
+        );
         tenant.instructions = "Be warm.".into();
         let history = vec![
             message(Author::Ai, "Welcome!"),
@@ -493,7 +497,11 @@ mod tests {
 
     #[test]
     fn prompt_masks_personal_data_when_the_tenant_asks() {
-        let mut tenant = Tenant::new("t".into(), "Kumo".into(), datetime!(2026-11-01 0:00 UTC));
+        let mut tenant = Tenant::new(
+            TenantId::new("t"),
+            "Kumo".into(),
+            datetime!(2026-11-01 0:00 UTC),
+        );
         tenant.mask_personal_data = true;
         let history = vec![message(
             Author::Customer,

@@ -181,11 +181,12 @@ impl<'a> KnowledgeIndex<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::TenantId;
     use time::macros::datetime;
 
     fn entry(question: &str, answer: &str) -> KnowledgeEntry {
         KnowledgeEntry {
-            tenant_id: "t".into(),
+            tenant_id: TenantId::new("t"),
             entry_id: question.into(),
             question: question.into(),
             answer: answer.into(),

@@ -16,8 +16,8 @@ named_enum!(ChannelStatus { Connected => "connected", NeedsReauth => "needs_reau
 /// channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Channel {
-    pub tenant_id: String,
-    pub channel_id: String,
+    pub tenant_id: TenantId,
+    pub channel_id: ChannelId,
     pub platform: Platform,
     /// Page id, Instagram account id, WhatsApp `phone_number_id`, or LINE bot user id (`destination`).
     pub account_id: String,
@@ -41,8 +41,8 @@ pub struct Channel {
 impl Channel {
     /// A channel as it is connected: its credentials sealed by the vault under `channel_id`.
     pub fn connected(
-        tenant_id: &str,
-        channel_id: String,
+        tenant_id: &TenantId,
+        channel_id: ChannelId,
         platform: Platform,
         account_id: String,
         credentials: WrappedCredentials,
@@ -69,6 +69,6 @@ impl Channel {
 pub struct Route {
     pub platform: Platform,
     pub account_id: String,
-    pub tenant_id: String,
-    pub channel_id: String,
+    pub tenant_id: TenantId,
+    pub channel_id: ChannelId,
 }

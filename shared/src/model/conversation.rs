@@ -5,7 +5,7 @@ use super::*;
 /// A customer as one platform knows them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contact {
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     pub platform: Platform,
     /// PSID, IGSID, WhatsApp `wa_id`, or LINE user id.
     pub user_id: PlatformUserId,
@@ -34,9 +34,9 @@ named_enum!(ConversationMode { Bot => "bot", Human => "human" });
 /// One customer's thread on one channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conversation {
-    pub tenant_id: String,
-    pub conversation_id: String,
-    pub channel_id: String,
+    pub tenant_id: TenantId,
+    pub conversation_id: ConversationId,
+    pub channel_id: ChannelId,
     pub platform: Platform,
     pub user_id: PlatformUserId,
     pub mode: ConversationMode,
@@ -92,9 +92,9 @@ pub struct Attachment {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Message {
-    pub tenant_id: String,
-    pub conversation_id: String,
-    pub channel_id: String,
+    pub tenant_id: TenantId,
+    pub conversation_id: ConversationId,
+    pub channel_id: ChannelId,
     /// The platform's id: `mid`, `wamid`, or LINE message id.
     pub message_id: String,
     pub direction: Direction,
@@ -196,9 +196,9 @@ named_enum!(DraftStatus { Pending => "pending", Approved => "approved", Rejected
 /// An AI answer waiting for a human (tenant AI mode `draft`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Draft {
-    pub tenant_id: String,
-    pub conversation_id: String,
-    pub channel_id: String,
+    pub tenant_id: TenantId,
+    pub conversation_id: ConversationId,
+    pub channel_id: ChannelId,
     pub draft_id: String,
     /// The platform id of the customer message it answers.
     pub in_reply_to: String,

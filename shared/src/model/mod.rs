@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use time::serde::rfc3339;
 use time::{Duration, OffsetDateTime};
 
+pub use crate::ids::{ChannelId, ConversationId, TenantId};
 use crate::secret::{MessageText, PlatformUserId, ProfileName};
 use crate::vault::WrappedCredentials;
 

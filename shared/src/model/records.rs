@@ -5,7 +5,7 @@ use super::*;
 /// A question and answer the offline provider answers from and the prompt includes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KnowledgeEntry {
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     pub entry_id: String,
     pub question: String,
     pub answer: String,
@@ -15,10 +15,10 @@ pub struct KnowledgeEntry {
 
 /// Metered use of one channel in one calendar month (UTC), kept per channel so erasing a channel's data
 /// erases its usage rows too; a tenant's month is the sum over its channels.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
-    pub tenant_id: String,
-    pub channel_id: String,
+    pub tenant_id: TenantId,
+    pub channel_id: ChannelId,
     /// `YYYY-MM`.
     pub month: String,
     #[serde(default)]
@@ -89,7 +89,7 @@ pub struct DeletionRequest {
 pub struct AuditEvent {
     /// `None` for events outside any tenant (a Meta user's deletion request spans tenants).
     #[serde(default)]
-    pub tenant_id: Option<String>,
+    pub tenant_id: Option<TenantId>,
     pub event_id: String,
     #[serde(with = "rfc3339")]
     pub at: OffsetDateTime,
@@ -109,7 +109,7 @@ pub struct AuditEvent {
 impl AuditEvent {
     /// A new event at `at`, kept `audit_days` (the tenant's policy, or the default for system events).
     pub fn new(
-        tenant_id: Option<&str>,
+        tenant_id: Option<&TenantId>,
         actor: &str,
         action: &str,
         subject: Option<&str>,
@@ -117,7 +117,7 @@ impl AuditEvent {
         audit_days: u32,
     ) -> Self {
         Self {
-            tenant_id: tenant_id.map(str::to_owned),
+            tenant_id: tenant_id.cloned(),
             event_id: crate::ids::new_id("evt"),
             at,
             actor: actor.to_owned(),

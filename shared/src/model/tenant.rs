@@ -88,7 +88,7 @@ impl RetentionPolicy {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tenant {
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     pub name: String,
     pub status: TenantStatus,
     #[serde(with = "rfc3339::option", default)]
@@ -114,7 +114,7 @@ pub struct Tenant {
 
 impl Tenant {
     /// A new active tenant with the default policy.
-    pub fn new(tenant_id: String, name: String, now: OffsetDateTime) -> Self {
+    pub fn new(tenant_id: TenantId, name: String, now: OffsetDateTime) -> Self {
         Self {
             tenant_id,
             name,

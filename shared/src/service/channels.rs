@@ -9,7 +9,7 @@
 //! from its tenant's policy ([`crate::model::RetentionPolicy::disconnected_channel_deadline`]) on every path that
 //! disconnects: an operator, Meta's deauthorize callback, an erasure, a termination.
 
-use crate::ids::new_id;
+use crate::ids::ChannelId;
 use crate::keys;
 use crate::model::{AuditEvent, Channel, ChannelStatus, Platform, Tenant, TenantStatus};
 use crate::secret::{ChannelSecret, PlatformToken};
@@ -72,7 +72,7 @@ impl ChannelService {
                 )));
             }
         }
-        let channel_id = new_id("ch");
+        let channel_id = ChannelId::generate();
         let credentials = self
             .vault
             .seal(
@@ -96,7 +96,7 @@ impl ChannelService {
             self.actor,
             tenant,
             "channel.connect",
-            &channel.channel_id,
+            channel.channel_id.as_str(),
         )
         .await?;
         Ok(channel)
@@ -136,7 +136,7 @@ pub async fn disconnect(
     store: &Store,
     actor: Actor,
     tenant: &Tenant,
-    channel_id: &str,
+    channel_id: &ChannelId,
     reason: DisconnectReason,
 ) -> Result<Option<Channel>, StoreError> {
     let now = store.now();
@@ -145,7 +145,7 @@ pub async fn disconnect(
         Some(&tenant.tenant_id),
         actor,
         reason.audit_action(),
-        Some(channel_id),
+        Some(channel_id.as_str()),
         now,
         tenant.retention.audit_days,
     );

@@ -1,5 +1,6 @@
 //! Who answers a conversation: the bot or a person.
 
+use crate::ids::{ChannelId, ConversationId};
 use crate::model::{ConversationMode, Tenant};
 use crate::store::{Store, StoreError};
 
@@ -10,8 +11,8 @@ pub async fn release(
     store: &Store,
     actor: Actor,
     tenant: &Tenant,
-    channel_id: &str,
-    conversation_id: &str,
+    channel_id: &ChannelId,
+    conversation_id: &ConversationId,
 ) -> Result<(), StoreError> {
     store
         .set_conversation_mode(
@@ -27,7 +28,7 @@ pub async fn release(
         actor,
         tenant,
         "conversation.release",
-        conversation_id,
+        conversation_id.as_str(),
     )
     .await
 }

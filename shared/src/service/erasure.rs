@@ -50,7 +50,7 @@ pub struct ContactExport {
     pub format_version: u32,
     #[serde(with = "time::serde::rfc3339")]
     pub exported_at: OffsetDateTime,
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     pub platform: Platform,
     pub user_id: PlatformUserId,
     pub contact: Option<Contact>,
@@ -244,7 +244,7 @@ impl Eraser {
     /// The conversations one platform user has with a tenant: one per channel of that platform.
     async fn conversations_of_contact(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         platform: Platform,
         user_id: &PlatformUserId,
     ) -> Result<Vec<Conversation>> {

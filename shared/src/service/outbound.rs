@@ -10,6 +10,7 @@
 
 use time::{Duration, OffsetDateTime};
 
+use crate::ids::ConversationId;
 use crate::model::{
     Author, Channel, ChannelStatus, Conversation, Direction, DraftStatus, Message, MessageStatus,
     Platform, Tenant,
@@ -253,7 +254,7 @@ impl Outbox {
         &self,
         actor: Actor,
         tenant: &Tenant,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         draft_id: &str,
     ) -> Result<Delivered, ApproveError> {
         let tenant_id = &tenant.tenant_id;
@@ -324,7 +325,7 @@ impl Outbox {
         &self,
         actor: Actor,
         tenant: &Tenant,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         draft_id: &str,
     ) -> Result<(), StoreError> {
         self.store

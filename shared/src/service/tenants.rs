@@ -1,12 +1,163 @@
-//! Ending a tenant's contract.
+//! A tenant's life: creating it, changing its settings, ending its contract.
 
+use std::ops::RangeInclusive;
+
+use serde::Deserialize;
 use time::OffsetDateTime;
 
-use crate::model::{Tenant, TenantStatus};
+use crate::model::{AiMode, ProviderKind, Tenant, TenantId, TenantStatus};
 use crate::store::Store;
 
 use super::channels::{self, DisconnectReason};
 use super::{Actor, Result, ServiceError, audit};
+
+/// The retention periods a tenant may choose, in days (ten years at most).
+pub const RETENTION_DAYS: RangeInclusive<u32> = 1..=3650;
+/// The longest tenant name accepted.
+const MAX_NAME_CHARS: usize = 200;
+
+/// A change to a tenant's settings; a `None` field is left as it is. The operator CLI and the console
+/// API both change settings through [`update_settings`], so both validate and audit alike.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsChange {
+    pub ai_mode: Option<AiMode>,
+    /// Days conversation content is kept.
+    pub retention_days: Option<u32>,
+    pub disconnected_channel_days: Option<u32>,
+    pub terminated_content_days: Option<u32>,
+    pub terminated_account_days: Option<u32>,
+    pub audit_days: Option<u32>,
+    pub instructions: Option<String>,
+    pub provider_order: Option<Vec<ProviderKind>>,
+    pub mask_personal_data: Option<bool>,
+    pub monthly_message_limit: Option<u64>,
+    pub monthly_token_limit: Option<u64>,
+}
+
+impl SettingsChange {
+    /// Applies the change to `tenant` and names the settings it set, or says which value is invalid
+    /// (nothing is applied then).
+    fn apply(self, tenant: &mut Tenant) -> Result<Vec<&'static str>> {
+        let mut changed = Vec::new();
+        let retention = &mut tenant.retention;
+        let periods = [
+            (
+                self.retention_days,
+                &mut retention.content_days,
+                "retention_days",
+            ),
+            (
+                self.disconnected_channel_days,
+                &mut retention.disconnected_channel_days,
+                "disconnected_channel_days",
+            ),
+            (
+                self.terminated_content_days,
+                &mut retention.terminated_content_days,
+                "terminated_content_days",
+            ),
+            (
+                self.terminated_account_days,
+                &mut retention.terminated_account_days,
+                "terminated_account_days",
+            ),
+            (self.audit_days, &mut retention.audit_days, "audit_days"),
+        ];
+        for (days, _, name) in &periods {
+            if let Some(days) = days.filter(|d| !RETENTION_DAYS.contains(d)) {
+                return Err(ServiceError::Invalid(format!(
+                    "{name} {days} is not a number of days from {} to {}",
+                    RETENTION_DAYS.start(),
+                    RETENTION_DAYS.end()
+                )));
+            }
+        }
+        for (days, field, name) in periods {
+            if let Some(days) = days {
+                *field = days;
+                changed.push(name);
+            }
+        }
+        if let Some(mode) = self.ai_mode {
+            tenant.ai_mode = mode;
+            changed.push("ai_mode");
+        }
+        if let Some(instructions) = self.instructions {
+            tenant.instructions = instructions;
+            changed.push("instructions");
+        }
+        if let Some(order) = self.provider_order {
+            tenant.provider_order = order;
+            changed.push("provider_order");
+        }
+        if let Some(mask) = self.mask_personal_data {
+            tenant.mask_personal_data = mask;
+            changed.push("mask_personal_data");
+        }
+        if let Some(limit) = self.monthly_message_limit {
+            tenant.monthly_message_limit = Some(limit);
+            changed.push("monthly_message_limit");
+        }
+        if let Some(limit) = self.monthly_token_limit {
+            tenant.monthly_token_limit = Some(limit);
+            changed.push("monthly_token_limit");
+        }
+        Ok(changed)
+    }
+}
+
+/// Creates an active tenant named `name` with the default policy changed by `settings`; audited.
+pub async fn create(
+    store: &Store,
+    actor: Actor,
+    name: &str,
+    settings: SettingsChange,
+) -> Result<Tenant> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(ServiceError::Invalid(format!(
+            "a tenant name has 1 to {MAX_NAME_CHARS} characters"
+        )));
+    }
+    let mut tenant = Tenant::new(TenantId::generate(), name.to_owned(), store.now());
+    settings.apply(&mut tenant)?;
+    store.create_tenant(&tenant).await?;
+    audit(
+        store,
+        actor,
+        &tenant,
+        "tenant.create",
+        tenant.tenant_id.as_str(),
+    )
+    .await?;
+    Ok(tenant)
+}
+
+/// Changes a tenant's settings; audited with the names of the settings changed (never their values:
+/// instructions are the tenant's text).
+pub async fn update_settings(
+    store: &Store,
+    actor: Actor,
+    tenant_id: &TenantId,
+    settings: SettingsChange,
+) -> Result<Tenant> {
+    let mut tenant = store.require_tenant(tenant_id).await?;
+    let changed = settings.apply(&mut tenant)?;
+    if changed.is_empty() {
+        return Err(ServiceError::Invalid("nothing to set".into()));
+    }
+    store.save_tenant(&tenant).await?;
+    audit(
+        store,
+        actor,
+        &tenant,
+        &format!("tenant.set:{}", changed.join(",")),
+        tenant.tenant_id.as_str(),
+    )
+    .await?;
+    Ok(tenant)
+}
 
 /// What a termination did and when the sweep deletes the rest.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,7 +175,7 @@ pub struct Terminated {
 pub async fn terminate(
     store: &Store,
     actor: Actor,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     at: OffsetDateTime,
 ) -> Result<Terminated> {
     let mut tenant = store.require_tenant(tenant_id).await?;
@@ -45,7 +196,14 @@ pub async fn terminate(
     tenant.status = TenantStatus::Terminated;
     tenant.terminated_at = Some(at);
     store.save_tenant(&tenant).await?;
-    audit(store, actor, &tenant, "tenant.terminate", &tenant.tenant_id).await?;
+    audit(
+        store,
+        actor,
+        &tenant,
+        "tenant.terminate",
+        tenant.tenant_id.as_str(),
+    )
+    .await?;
     let policy = tenant.retention;
     Ok(Terminated {
         account_data_deleted_after: policy.terminated_account_deadline(at),

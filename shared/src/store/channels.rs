@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 use super::error::{Result, StoreError, condition_held, dynamo_error};
 use super::expr::Expr;
 use super::table::{Store, epoch_seconds, string, timestamp_value};
+use crate::ids::{ChannelId, TenantId};
 use crate::keys;
 use crate::model::{AuditEvent, Channel, ChannelStatus, Platform, Route};
 
@@ -34,17 +35,25 @@ impl Store {
         .await
     }
 
-    pub async fn get_channel(&self, tenant_id: &str, channel_id: &str) -> Result<Option<Channel>> {
+    pub async fn get_channel(
+        &self,
+        tenant_id: &TenantId,
+        channel_id: &ChannelId,
+    ) -> Result<Option<Channel>> {
         self.get(&keys::channel(tenant_id, channel_id)).await
     }
 
-    pub async fn require_channel(&self, tenant_id: &str, channel_id: &str) -> Result<Channel> {
+    pub async fn require_channel(
+        &self,
+        tenant_id: &TenantId,
+        channel_id: &ChannelId,
+    ) -> Result<Channel> {
         self.get_channel(tenant_id, channel_id)
             .await?
             .ok_or_else(|| channel_not_found(tenant_id, channel_id))
     }
 
-    pub async fn channels_of_tenant(&self, tenant_id: &str) -> Result<Vec<Channel>> {
+    pub async fn channels_of_tenant(&self, tenant_id: &TenantId) -> Result<Vec<Channel>> {
         self.query_all(&keys::channels_of_tenant(tenant_id)).await
     }
 
@@ -65,8 +74,8 @@ impl Store {
     /// is recorded (so a disconnect is never left unaudited by a failure between two writes).
     pub async fn disconnect_channel(
         &self,
-        tenant_id: &str,
-        channel_id: &str,
+        tenant_id: &TenantId,
+        channel_id: &ChannelId,
         at: OffsetDateTime,
         delete_data_by: OffsetDateTime,
         audit: Option<&AuditEvent>,
@@ -120,8 +129,8 @@ impl Store {
     /// Flags a connected channel whose token the platform rejected. Returns false if it was not connected.
     pub async fn mark_channel_needs_reauth(
         &self,
-        tenant_id: &str,
-        channel_id: &str,
+        tenant_id: &TenantId,
+        channel_id: &ChannelId,
     ) -> Result<bool> {
         let mut expr = Expr::new();
         expr.set("status", string(ChannelStatus::NeedsReauth.as_str()))
@@ -135,6 +144,6 @@ impl Store {
     }
 }
 
-fn channel_not_found(tenant_id: &str, channel_id: &str) -> StoreError {
+fn channel_not_found(tenant_id: &TenantId, channel_id: &ChannelId) -> StoreError {
     StoreError::NotFound(format!("channel {channel_id} of tenant {tenant_id}"))
 }

@@ -16,8 +16,8 @@ use crate::secret::PlatformUserId;
 /// What an inbound item changes on its conversation.
 #[derive(Debug, Clone)]
 pub struct ConversationTouch<'a> {
-    pub conversation_id: &'a str,
-    pub channel_id: &'a str,
+    pub conversation_id: &'a ConversationId,
+    pub channel_id: &'a ChannelId,
     pub platform: Platform,
     pub user_id: &'a PlatformUserId,
     /// Set for a customer's message.
@@ -43,7 +43,7 @@ impl Store {
 
     pub async fn get_contact(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         platform: Platform,
         user_id: &PlatformUserId,
     ) -> Result<Option<Contact>> {
@@ -56,9 +56,9 @@ impl Store {
 
     pub async fn get_conversation(
         &self,
-        tenant_id: &str,
-        channel_id: &str,
-        conversation_id: &str,
+        tenant_id: &TenantId,
+        channel_id: &ChannelId,
+        conversation_id: &ConversationId,
     ) -> Result<Option<Conversation>> {
         self.get(&keys::conversation(tenant_id, channel_id, conversation_id))
             .await
@@ -66,8 +66,8 @@ impl Store {
 
     pub async fn conversations_of_channel(
         &self,
-        tenant_id: &str,
-        channel_id: &str,
+        tenant_id: &TenantId,
+        channel_id: &ChannelId,
     ) -> Result<Vec<Conversation>> {
         self.query_all(&keys::conversations_of_channel(tenant_id, channel_id))
             .await
@@ -76,9 +76,9 @@ impl Store {
     /// Hands a conversation to a human (with a machine reason) or back to the bot.
     pub async fn set_conversation_mode(
         &self,
-        tenant_id: &str,
-        channel_id: &str,
-        conversation_id: &str,
+        tenant_id: &TenantId,
+        channel_id: &ChannelId,
+        conversation_id: &ConversationId,
         mode: ConversationMode,
         reason: Option<&str>,
     ) -> Result<()> {
@@ -179,8 +179,8 @@ impl Store {
     /// The newest `limit` messages of a conversation, oldest first.
     pub async fn recent_messages(
         &self,
-        tenant_id: &str,
-        conversation_id: &str,
+        tenant_id: &TenantId,
+        conversation_id: &ConversationId,
         limit: i32,
     ) -> Result<Vec<Message>> {
         let page = self
@@ -200,8 +200,8 @@ impl Store {
 
     pub async fn messages_of_conversation(
         &self,
-        tenant_id: &str,
-        conversation_id: &str,
+        tenant_id: &TenantId,
+        conversation_id: &ConversationId,
     ) -> Result<Vec<Message>> {
         self.query_all(&keys::messages_of_conversation(tenant_id, conversation_id))
             .await
@@ -213,8 +213,8 @@ impl Store {
 
     pub async fn sent_marker(
         &self,
-        tenant_id: &str,
-        conversation_id: &str,
+        tenant_id: &TenantId,
+        conversation_id: &ConversationId,
         message_id: &str,
     ) -> Result<Option<SentMarker>> {
         self.get(&keys::sent_marker(tenant_id, conversation_id, message_id))
@@ -225,8 +225,8 @@ impl Store {
     /// `read` is ignored). Returns false when the message is unknown or the status is not newer.
     pub async fn advance_message_status(
         &self,
-        tenant_id: &str,
-        conversation_id: &str,
+        tenant_id: &TenantId,
+        conversation_id: &ConversationId,
         message_id: &str,
         status: MessageStatus,
         error_code: Option<i64>,
@@ -268,8 +268,8 @@ impl Store {
     /// Records what ai-reply did about an inbound message. A message erased meanwhile stays erased.
     pub async fn set_reply_outcome(
         &self,
-        tenant_id: &str,
-        conversation_id: &str,
+        tenant_id: &TenantId,
+        conversation_id: &ConversationId,
         sent_at: OffsetDateTime,
         message_id: &str,
         outcome: ReplyOutcome,
@@ -297,7 +297,7 @@ fn with_error_code(attribute: &str, value: AttributeValue, error_code: Option<i6
 /// Whose a conversation or contact is and how long it is kept: the attributes an ingested message
 /// sets on both.
 struct Owner<'a> {
-    tenant_id: &'a str,
+    tenant_id: &'a TenantId,
     platform: Platform,
     user_id: &'a PlatformUserId,
     retain_until: OffsetDateTime,

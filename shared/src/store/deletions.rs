@@ -7,6 +7,7 @@ use super::error::{Result, StoreError, conflict_as, dynamo_error};
 use super::expr::Expr;
 use super::records::DeletionReplay;
 use super::table::{Store, Write, number};
+use crate::ids::TenantId;
 use crate::keys;
 use crate::model::{AuditEvent, DeletionRequest};
 
@@ -104,7 +105,7 @@ impl Store {
         self.put(event, Write::Create).await
     }
 
-    pub async fn audit_events(&self, tenant_id: Option<&str>) -> Result<Vec<AuditEvent>> {
+    pub async fn audit_events(&self, tenant_id: Option<&TenantId>) -> Result<Vec<AuditEvent>> {
         self.query_all(&keys::audit_events(tenant_id)).await
     }
 }

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use super::error::{Result, conflict_as, dynamo_error};
 use super::expr::Expr;
 use super::table::{Store, Write, from_item, string, timestamp_value};
+use crate::ids::{ConversationId, TenantId};
 use crate::keys;
 use crate::model::{Draft, DraftStatus};
 
@@ -16,8 +17,8 @@ impl Store {
 
     pub async fn get_draft(
         &self,
-        tenant_id: &str,
-        conversation_id: &str,
+        tenant_id: &TenantId,
+        conversation_id: &ConversationId,
         draft_id: &str,
     ) -> Result<Option<Draft>> {
         self.get(&keys::draft(tenant_id, conversation_id, draft_id))
@@ -26,15 +27,15 @@ impl Store {
 
     pub async fn drafts_of_conversation(
         &self,
-        tenant_id: &str,
-        conversation_id: &str,
+        tenant_id: &TenantId,
+        conversation_id: &ConversationId,
     ) -> Result<Vec<Draft>> {
         self.query_all(&keys::drafts_of_conversation(tenant_id, conversation_id))
             .await
     }
 
     /// Pending drafts of a tenant, oldest first.
-    pub async fn pending_drafts(&self, tenant_id: &str) -> Result<Vec<Draft>> {
+    pub async fn pending_drafts(&self, tenant_id: &TenantId) -> Result<Vec<Draft>> {
         self.query_all(&keys::pending_drafts(tenant_id)).await
     }
 
@@ -42,8 +43,8 @@ impl Store {
     /// pending index.
     pub async fn decide_draft(
         &self,
-        tenant_id: &str,
-        conversation_id: &str,
+        tenant_id: &TenantId,
+        conversation_id: &ConversationId,
         draft_id: &str,
         status: DraftStatus,
         at: OffsetDateTime,
@@ -71,8 +72,8 @@ impl Store {
     /// Marks an approved draft as sent.
     pub async fn mark_draft_sent(
         &self,
-        tenant_id: &str,
-        conversation_id: &str,
+        tenant_id: &TenantId,
+        conversation_id: &ConversationId,
         draft_id: &str,
     ) -> Result<()> {
         let mut expr = Expr::new();

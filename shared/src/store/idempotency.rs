@@ -14,6 +14,7 @@ use super::expr::Expr;
 use super::records::Record;
 use super::table::{Store, Write, number, string};
 use crate::keys::{self, Key};
+use crate::model::TenantId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -24,7 +25,7 @@ pub enum IdempotencyStatus {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdempotencyRecord {
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     pub scope: String,
     pub idempotency_key: String,
     pub status: IdempotencyStatus,
@@ -63,7 +64,7 @@ impl Store {
     /// may redeliver: 7 days for WhatsApp).
     pub async fn claim(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         scope: &str,
         key: &str,
         lease: Duration,
@@ -100,7 +101,7 @@ impl Store {
     /// Marks a claimed operation done, with its result, kept `keep_for` from now.
     pub async fn complete(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         scope: &str,
         key: &str,
         result: Option<String>,
@@ -120,7 +121,7 @@ impl Store {
     }
 
     /// Gives up a claim after a failure, so the next delivery can do the work.
-    pub async fn release(&self, tenant_id: &str, scope: &str, key: &str) -> Result<()> {
+    pub async fn release(&self, tenant_id: &TenantId, scope: &str, key: &str) -> Result<()> {
         let mut condition = Expr::new();
         condition.require(|e| e.eq("status", string("in_progress")));
         let released = self

@@ -109,8 +109,8 @@ impl Record for Message {
 /// own sends are recognised and status receipts find their message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SentMarker {
-    pub tenant_id: String,
-    pub conversation_id: String,
+    pub tenant_id: TenantId,
+    pub conversation_id: ConversationId,
     pub message_id: String,
     #[serde(with = "rfc3339")]
     pub sent_at: OffsetDateTime,
@@ -222,7 +222,7 @@ impl Record for DeletionRequest {
 impl Record for AuditEvent {
     const KIND: &'static str = "audit";
     fn key(&self) -> Key {
-        keys::audit_event(self.tenant_id.as_deref(), self.at, &self.event_id)
+        keys::audit_event(self.tenant_id.as_ref(), self.at, &self.event_id)
     }
     fn expires_at(&self) -> Option<OffsetDateTime> {
         Some(self.retain_until)

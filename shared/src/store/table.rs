@@ -483,8 +483,8 @@ fn item_key(item: &Item) -> Result<Key> {
     })
 }
 
-pub(super) fn string(value: &str) -> AttributeValue {
-    AttributeValue::S(value.to_owned())
+pub(super) fn string(value: impl AsRef<str>) -> AttributeValue {
+    AttributeValue::S(value.as_ref().to_owned())
 }
 
 pub(super) fn number(value: impl ToString) -> AttributeValue {

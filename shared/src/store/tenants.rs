@@ -3,6 +3,7 @@
 use super::error::{Result, StoreError};
 use super::page::{Page, PageRequest};
 use super::table::{Store, Write, from_item};
+use crate::ids::TenantId;
 use crate::keys;
 use crate::model::Tenant;
 
@@ -11,19 +12,19 @@ impl Store {
         self.put(tenant, Write::Create).await
     }
 
-    pub async fn get_tenant(&self, tenant_id: &str) -> Result<Option<Tenant>> {
+    pub async fn get_tenant(&self, tenant_id: &TenantId) -> Result<Option<Tenant>> {
         self.get(&keys::tenant(tenant_id)).await
     }
 
     /// Loads a tenant or says which one is missing.
-    pub async fn require_tenant(&self, tenant_id: &str) -> Result<Tenant> {
+    pub async fn require_tenant(&self, tenant_id: &TenantId) -> Result<Tenant> {
         self.get_tenant(tenant_id)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("tenant {tenant_id}")))
     }
 
     /// A tenant as stored, even past its expiry (a terminated tenant the sweep has not finished).
-    pub async fn require_tenant_stored(&self, tenant_id: &str) -> Result<Tenant> {
+    pub async fn require_tenant_stored(&self, tenant_id: &TenantId) -> Result<Tenant> {
         self.get_stored(&keys::tenant(tenant_id))
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("tenant {tenant_id}")))

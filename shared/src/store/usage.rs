@@ -4,6 +4,7 @@ use super::error::{Result, StoreError, dynamo_error};
 use super::expr::Expr;
 use super::records::{self, Record};
 use super::table::{Store, Write, epoch_seconds, number, string};
+use crate::ids::{ChannelId, TenantId};
 use crate::keys;
 use crate::model::{KnowledgeEntry, Usage, UsageDelta};
 
@@ -12,15 +13,15 @@ impl Store {
         self.put(entry, Write::Create).await
     }
 
-    pub async fn knowledge_of_tenant(&self, tenant_id: &str) -> Result<Vec<KnowledgeEntry>> {
+    pub async fn knowledge_of_tenant(&self, tenant_id: &TenantId) -> Result<Vec<KnowledgeEntry>> {
         self.query_all(&keys::knowledge_of_tenant(tenant_id)).await
     }
 
     /// Adds to a channel's usage in `month` atomically (concurrent replies never lose a count).
     pub async fn add_usage(
         &self,
-        tenant_id: &str,
-        channel_id: &str,
+        tenant_id: &TenantId,
+        channel_id: &ChannelId,
         month: &str,
         delta: UsageDelta,
     ) -> Result<()> {
@@ -53,7 +54,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn usage_of_month(&self, tenant_id: &str, month: &str) -> Result<Vec<Usage>> {
+    pub async fn usage_of_month(&self, tenant_id: &TenantId, month: &str) -> Result<Vec<Usage>> {
         self.query_all(&keys::usage_of_month(tenant_id, month))
             .await
     }

@@ -8,6 +8,7 @@ pub mod policy;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
+use crate::ids::TenantId;
 use crate::jobs::InboundJob;
 use crate::llm::offline::KnowledgeIndex;
 use crate::llm::{Answer, AnsweredBy, ChainOutcome, Prompt, Providers};
@@ -406,7 +407,7 @@ impl ReplyService {
     }
 
     /// The tenant's replies and tokens this month (all channels).
-    async fn month_usage(&self, tenant_id: &str, now: OffsetDateTime) -> Result<MonthUsage> {
+    async fn month_usage(&self, tenant_id: &TenantId, now: OffsetDateTime) -> Result<MonthUsage> {
         let rows = self.store.usage_of_month(tenant_id, &month_of(now)).await?;
         Ok(MonthUsage {
             replies: rows.iter().map(|u| u.replies).sum(),

@@ -192,7 +192,7 @@ fn asks_for_a_person(message: &Message) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{MessageStatus, Platform};
+    use crate::model::{ChannelId, ConversationId, MessageStatus, Platform, TenantId};
     use crate::secret::MessageText;
     use time::Duration;
     use time::macros::datetime;
@@ -200,15 +200,15 @@ mod tests {
     const NOW: OffsetDateTime = datetime!(2026-11-02 9:00 UTC);
 
     fn tenant(mode: AiMode) -> Tenant {
-        let mut tenant = Tenant::new("t".into(), "Shop".into(), NOW);
+        let mut tenant = Tenant::new(TenantId::new("t"), "Shop".into(), NOW);
         tenant.ai_mode = mode;
         tenant
     }
 
     fn channel(status: ChannelStatus) -> Channel {
         Channel {
-            tenant_id: "t".into(),
-            channel_id: "ch".into(),
+            tenant_id: TenantId::new("t"),
+            channel_id: ChannelId::new("ch"),
             platform: Platform::Messenger,
             account_id: "1".into(),
             status,
@@ -226,9 +226,9 @@ mod tests {
         last_inbound: Duration,
     ) -> Conversation {
         Conversation {
-            tenant_id: "t".into(),
-            conversation_id: "c".into(),
-            channel_id: "ch".into(),
+            tenant_id: TenantId::new("t"),
+            conversation_id: ConversationId::new("c"),
+            channel_id: ChannelId::new("ch"),
             platform,
             user_id: "u".into(),
             mode,
@@ -242,9 +242,9 @@ mod tests {
 
     fn customer(id: &str, text: &str, payload: Option<&str>) -> Message {
         Message {
-            tenant_id: "t".into(),
-            conversation_id: "c".into(),
-            channel_id: "ch".into(),
+            tenant_id: TenantId::new("t"),
+            conversation_id: ConversationId::new("c"),
+            channel_id: ChannelId::new("ch"),
             message_id: id.into(),
             direction: Direction::Inbound,
             author: Author::Customer,
