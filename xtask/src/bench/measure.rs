@@ -234,6 +234,7 @@ async fn measure_reply(rig: &Rig, expected: usize) -> Result<ReplyFigures> {
     let sends_before = rig.platforms.count();
     let queue = &rig.provisioned.inbound_queue_url;
     let (cpu_before, logs_before) = (process.cpu_time()?, process.log_bytes());
+    let started = std::time::Instant::now();
     let mut invocations = 0;
     let mut idle_polls = 0;
     while rig.platforms.count() - sends_before < expected {
@@ -257,6 +258,7 @@ async fn measure_reply(rig: &Rig, expected: usize) -> Result<ReplyFigures> {
         invocations += 1;
     }
     let replies = rig.platforms.count() - sends_before;
+    let elapsed = started.elapsed();
     let counts = rig.proxy.take();
     figures.peak_rss = process.peak_rss()?;
     figures.operations = operations(&[&counts]);
@@ -265,6 +267,7 @@ async fn measure_reply(rig: &Rig, expected: usize) -> Result<ReplyFigures> {
         log_bytes_per_reply: (process.log_bytes() - logs_before) as f64 / replies as f64,
         process: figures,
         replies,
+        elapsed,
         invocations,
         counts,
     })

@@ -82,7 +82,9 @@ impl Targets {
     const RSS_MB: f64 = 30.0;
     const INGEST_US_PER_EVENT: f64 = 10.0;
     const AWS_CALLS_PER_MESSAGE: f64 = 1.2;
-    const KMS_PER_1000_REPLIES: f64 = 1.0;
+    /// Decrypts of one channel's data key per lifetime of the vault's cache: the cache works when each
+    /// channel's key is fetched once per lifetime, however many replies go out meanwhile.
+    const KMS_PER_CHANNEL_PER_CACHE_LIFETIME: f64 = 1.0;
     const ZIP_MB: f64 = 4.0;
 }
 
@@ -130,6 +132,9 @@ struct IngestFigures {
 struct ReplyFigures {
     process: ProcessFigures,
     replies: usize,
+    /// Wall time of the whole reply phase: the data-key cache expires on wall time, so a slow machine
+    /// fetches a channel's key more than once.
+    elapsed: Duration,
     invocations: usize,
     counts: Counts,
     cpu_per_reply: Duration,

@@ -160,12 +160,23 @@ pub(super) fn report(
     println!("|---|---|---|");
     let replies = reply.replies as f64;
     let kms = reply.counts.of_service("TrentService") as f64;
-    let kms_per_1000 = kms / replies * 1000.0;
+    // Every bench message goes to the demo Page: one channel, one data key.
+    let cache_ttl = inbox_shared::vault::CachePolicy::default().ttl;
+    let lifetimes = (reply.elapsed.as_secs_f64() / cache_ttl.as_secs_f64())
+        .ceil()
+        .max(1.0);
+    let kms_per_lifetime = kms / lifetimes;
     println!(
-        "| KMS calls per 1,000 replies, one warm process ({} replies) | {kms_per_1000:.2} | ≤ {} {} |",
+        "| KMS calls per channel per {}-minute data-key cache lifetime, one warm process ({} replies in {:.0} s) | {kms_per_lifetime:.2} | ≤ {} {} |",
+        cache_ttl.as_secs() / 60,
         reply.replies,
-        Targets::KMS_PER_1000_REPLIES,
-        check(kms_per_1000 <= Targets::KMS_PER_1000_REPLIES),
+        reply.elapsed.as_secs_f64(),
+        Targets::KMS_PER_CHANNEL_PER_CACHE_LIFETIME,
+        check(kms_per_lifetime <= Targets::KMS_PER_CHANNEL_PER_CACHE_LIFETIME),
+    );
+    println!(
+        "| KMS calls per 1,000 replies (depends on how fast this machine replies) | {:.2} | |",
+        kms / replies * 1000.0
     );
     println!(
         "| AWS calls per reply | {:.2} ({}) | |",
