@@ -719,3 +719,132 @@ async fn a_500_logs_its_cause_and_the_ids_it_concerns_but_no_content() {
         assert!(!all.contains(content), "{content:?} was logged: {all}");
     }
 }
+
+/// Every numeric leaf of `value` (and every string leaf under a `timestamp` key: WhatsApp sends unix
+/// seconds as strings), as a JSON pointer.
+fn numeric_fields(value: &serde_json::Value, at: String, found: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Number(_) => found.push(at),
+        serde_json::Value::String(_) if at.ends_with("/timestamp") => found.push(at),
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                numeric_fields(item, format!("{at}/{i}"), found);
+            }
+        }
+        serde_json::Value::Object(fields) => {
+            for (name, field) in fields {
+                numeric_fields(field, format!("{at}/{name}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn every_numeric_field_of_every_parser_at_edge_values_is_acknowledged_without_a_panic() {
+    let w = World::new().await;
+    // Every parser's events: Messenger (echo with a numeric app_id, read and delivery watermarks,
+    // postback with and without mid, reaction, message), Instagram (messages, comments with their own
+    // timestamp and with the entry's time), WhatsApp (messages, statuses with error codes), LINE.
+    let postback_without_mid = format!(
+        r#"{{"object":"page","entry":[{{"id":"{PAGE}","time":1767225600000,"messaging":[{{"sender":{{"id":"7234"}},"recipient":{{"id":"{PAGE}"}},"timestamp":1767225600000,"postback":{{"title":"t","payload":"p"}}}}]}}]}}"#
+    );
+    let comment_with_timestamp = format!(
+        r#"{{"object":"instagram","entry":[{{"id":"{IG}","time":1767225800,"changes":[{{"field":"comments","value":{{"id":"179","from":{{"id":"5820"}},"text":"hi","timestamp":1767225800}}}}]}}]}}"#
+    );
+    let deliveries: Vec<(&str, String)> = vec![
+        ("meta", fixture!("messenger_mixed.json").to_owned()),
+        ("meta", fixture!("messenger_text.json").to_owned()),
+        ("meta", postback_without_mid),
+        ("meta", fixture!("instagram_messages.json").to_owned()),
+        ("meta", fixture!("instagram_comment.json").to_owned()),
+        ("meta", comment_with_timestamp),
+        ("meta", fixture!("whatsapp_mixed.json").to_owned()),
+        ("meta", fixture!("whatsapp_messages.json").to_owned()),
+        ("line", fixture!("line_events.json").to_owned()),
+    ];
+    let edges = [
+        "-9223372036854775808",                    // i64::MIN
+        "9223372036854775807",                     // i64::MAX
+        "18446744073709551615",                    // u64::MAX
+        "340282366920938463463374607431768211455", // u128::MAX
+        "-1",
+        "0",
+        "1",
+        "253402300799",    // 9999-12-31T23:59:59 in seconds
+        "253402300799999", // … in milliseconds
+        "-377705116800",   // year -9999 in seconds
+        "4102444800000",   // 2100 in milliseconds
+        "1e308",
+        "-0.5",
+    ];
+    let mut cases = 0;
+    for (webhook, body) in &deliveries {
+        let template: serde_json::Value = serde_json::from_str(body).unwrap();
+        let mut fields = Vec::new();
+        numeric_fields(&template, String::new(), &mut fields);
+        assert!(!fields.is_empty(), "{body}");
+        for field in &fields {
+            for edge in edges {
+                let mut delivery = template.clone();
+                let slot = delivery.pointer_mut(field).unwrap();
+                *slot = if slot.is_string() {
+                    serde_json::Value::String(edge.to_owned())
+                } else {
+                    serde_json::from_str(edge).unwrap()
+                };
+                let delivery = delivery.to_string();
+                let response = match *webhook {
+                    "meta" => w.meta(&delivery).await,
+                    _ => w.line(&delivery).await,
+                };
+                assert_eq!(
+                    status(&response),
+                    200,
+                    "{field} = {edge}: {}",
+                    text(&response)
+                );
+                cases += 1;
+            }
+        }
+    }
+    assert!(cases > 300, "{cases}");
+    // What was stored is dated within the plausible window: never in the far future nor before 2004.
+    let stored = w.messages(Platform::Messenger, "7234500000000001").await;
+    assert!(!stored.is_empty());
+    for message in &stored {
+        assert!(
+            message.sent_at <= TEST_START + Duration::minutes(5)
+                && message.sent_at >= time::macros::datetime!(2004-01-01 0:00 UTC),
+            "{}: {}",
+            message.message_id,
+            message.sent_at
+        );
+    }
+    assert!(w.count("TimestampClamped") > 0.0);
+}
+
+#[tokio::test]
+async fn a_future_dated_message_does_not_supersede_the_customers_later_messages() {
+    use inbox_shared::clock::Clock;
+    let w = World::new().await;
+    let message = |mid: &str, timestamp: i64| {
+        format!(
+            r#"{{"object":"page","entry":[{{"id":"{PAGE}","time":1,"messaging":[{{"sender":{{"id":"7234"}},"recipient":{{"id":"{PAGE}"}},"timestamp":{timestamp},"message":{{"mid":"{mid}","text":"hi"}}}}]}}]}}"#
+        )
+    };
+    let in_2100 = 4_102_444_800_000i64;
+    assert_eq!(status(&w.meta(&message("m_future", in_2100)).await), 200);
+    w.env.clock.advance(Duration::minutes(1));
+    let now_ms = (w.env.clock.now().unix_timestamp_nanos() / 1_000_000) as i64;
+    assert_eq!(status(&w.meta(&message("m_later", now_ms)).await), 200);
+    let stored = w.messages(Platform::Messenger, "7234").await;
+    let order: Vec<&str> = stored.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(
+        order,
+        ["m_future", "m_later"],
+        "the later message is the newest"
+    );
+    assert_eq!(stored[0].sent_at, TEST_START, "clamped to the receive time");
+    assert_eq!(w.count("TimestampClamped"), 1.0);
+}

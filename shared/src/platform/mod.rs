@@ -13,7 +13,8 @@ pub mod signature;
 pub mod signed_request;
 
 use serde::{Deserialize, Deserializer};
-use time::OffsetDateTime;
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
 
 use crate::model::{Attachment, MessageStatus, Platform};
 use crate::secret::{MessageText, PlatformUserId, ProfileName};
@@ -187,6 +188,26 @@ pub(crate) fn id_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String
         Id::S(s) => s,
         Id::N(n) => n.to_string(),
     }))
+}
+
+/// Platform timestamps before this are not believed (no platform we support existed).
+pub const EARLIEST_PLAUSIBLE: OffsetDateTime = datetime!(2004-01-01 0:00 UTC);
+/// How far ahead of our clock a platform's timestamp may be and still be believed: a little clock skew.
+/// A message dated later would be ordered after every message the customer sends meanwhile, and so
+/// supersede them all (no reply until its date).
+pub const MAX_FUTURE_SKEW: Duration = Duration::minutes(5);
+
+impl InboundEvent {
+    /// Replaces a timestamp outside the plausible window (before [`EARLIEST_PLAUSIBLE`], or more than
+    /// [`MAX_FUTURE_SKEW`] after `received_at`) by `received_at`. Returns the timestamp replaced, if any.
+    /// A signed timestamp is input like any other: year 9999 plus a retention period does not exist.
+    pub fn clamp_timestamp(&mut self, received_at: OffsetDateTime) -> Option<OffsetDateTime> {
+        let plausible = EARLIEST_PLAUSIBLE..=received_at.saturating_add(MAX_FUTURE_SKEW);
+        if plausible.contains(&self.timestamp) {
+            return None;
+        }
+        Some(std::mem::replace(&mut self.timestamp, received_at))
+    }
 }
 
 pub(crate) fn from_millis(ms: i64) -> Option<OffsetDateTime> {

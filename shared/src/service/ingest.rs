@@ -152,7 +152,10 @@ impl Ingestor {
 
     /// One webhook item, in its span (ids only: never the platform user id, a phone number on
     /// WhatsApp): routed to its tenant, stored, and handed back when it is to be queued for a reply.
-    async fn ingest_item(&self, event: InboundEvent) -> Result<Option<InboundJob>, ServiceError> {
+    async fn ingest_item(
+        &self,
+        mut event: InboundEvent,
+    ) -> Result<Option<InboundJob>, ServiceError> {
         let Some(account) = self.account(event.platform, &event.account_id).await? else {
             self.metrics.count("UnknownAccount", 1);
             return Ok(None);
@@ -164,6 +167,13 @@ impl Ingestor {
             "conversation_id",
             keys::conversation_id(&account.route.channel_id, &event.user_id).as_str(),
         );
+        if let Some(claimed) = event.clamp_timestamp(self.store.now()) {
+            self.metrics.count("TimestampClamped", 1);
+            tracing::warn!(
+                platform_timestamp = claimed.unix_timestamp(),
+                "implausible platform timestamp replaced by the receive time"
+            );
+        }
         if account.tenant.status != TenantStatus::Active {
             self.metrics.count("TenantNotActive", 1);
             return Ok(None);
@@ -184,7 +194,7 @@ impl Ingestor {
     ) -> Result<Option<InboundJob>, ServiceError> {
         let route = &account.route;
         let conversation_id = keys::conversation_id(&route.channel_id, &event.user_id);
-        let retain_until = event.timestamp + account.tenant.retention.content();
+        let retain_until = account.tenant.retention.content_deadline(event.timestamp);
         let message = |message_id: String,
                        direction,
                        author,

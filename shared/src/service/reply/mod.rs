@@ -209,7 +209,7 @@ impl ReplyService {
             }
             Answer::Reply(text) => text,
         };
-        let retain_until = now + tenant.retention.content();
+        let retain_until = tenant.retention.content_deadline(now);
         let replied = UsageDelta {
             replies: 1,
             ..usage
