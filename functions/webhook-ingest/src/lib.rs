@@ -3,8 +3,8 @@
 //! SQS is made on the request path (KMS only on a LINE channel's first request in a warm container).
 //!
 //! Status codes: 200 for everything we stored, and for everything that will never succeed (unknown
-//! object, unknown account, unsupported event: counted, not retried forever); 401 for a missing or wrong
-//! signature; 400 for a body that is not JSON; 413 for an oversized body; 500 only when storing or
+//! object, unknown account, unsupported event, valid JSON of an unexpected shape: counted, not retried
+//! forever); 401 for a missing or wrong signature; 400 for a body that is not JSON; 413 for an oversized body; 500 only when storing or
 //! queueing failed, so the platform redelivers and dedup makes that safe.
 //!
 //! This crate is the HTTP edge (the handshake, signatures, sizes, status codes); routing, storing and
@@ -206,6 +206,10 @@ impl Ingest {
         };
         for skipped in &parsed.skipped {
             self.metrics().count(skipped.metric(), 1);
+        }
+        if let Some(shape) = &parsed.shape_problem {
+            // Redelivering the same body cannot help: acknowledged, counted, described (types only).
+            tracing::warn!(shape = %shape, "a signed delivery of an unexpected shape acknowledged");
         }
         if parsed.events.is_empty() {
             self.metrics().count("EmptyDelivery", 1);

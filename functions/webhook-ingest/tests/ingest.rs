@@ -848,3 +848,48 @@ async fn a_future_dated_message_does_not_supersede_the_customers_later_messages(
     assert_eq!(stored[0].sent_at, TEST_START, "clamped to the receive time");
     assert_eq!(w.count("TimestampClamped"), 1.0);
 }
+
+#[tokio::test]
+async fn signed_json_of_an_unexpected_shape_is_acknowledged_counted_and_described_without_values() {
+    use inbox_shared::telemetry::CapturedLogs;
+    let w = World::new().await;
+    let (logs, _capture) = CapturedLogs::start();
+    for body in [
+        r#"{"object":"page","entry":null}"#,
+        r#"{"object":1,"entry":[]}"#,
+        r#"{"object":{"text":"Secret words"},"entry":"Secret words"}"#,
+        r#""Secret words""#,
+    ] {
+        let response = w.meta(body).await;
+        assert_eq!(status(&response), 200, "{body}: {}", text(&response));
+    }
+    let line = format!(r#"{{"destination":"{LINE}","events":null}}"#);
+    assert_eq!(status(&w.line(&line).await), 200);
+    assert_eq!(w.count("SkippedUnexpectedShape"), 5.0);
+    assert_eq!(w.count("InvalidJson"), 0.0);
+
+    let lines = logs.lines();
+    let shapes: Vec<&str> = lines
+        .iter()
+        .filter_map(|line| line["fields"]["shape"].as_str())
+        .collect();
+    assert!(
+        shapes.contains(&"object: string, entry: null"),
+        "{shapes:?}"
+    );
+    assert!(
+        shapes.contains(&"object: object, entry: string"),
+        "{shapes:?}"
+    );
+    assert!(
+        shapes.contains(&"destination: string, events: null"),
+        "{shapes:?}"
+    );
+    let all = serde_json::to_string(&lines).unwrap();
+    assert!(!all.contains("Secret words"), "{all}");
+    // Still a 400 for what is not JSON at all, however it starts.
+    assert_eq!(
+        status(&w.meta(r#"{"object":"page","entry":null"#).await),
+        400
+    );
+}

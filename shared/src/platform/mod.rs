@@ -152,6 +152,8 @@ pub enum Skipped {
     UnknownField,
     UnsupportedEvent,
     MalformedItem,
+    /// Valid JSON, but not the envelope the platform documents (`entry: null`, `object: 1`, …).
+    UnexpectedShape,
 }
 
 impl Skipped {
@@ -161,6 +163,7 @@ impl Skipped {
             Skipped::UnknownField => "SkippedUnknownField",
             Skipped::UnsupportedEvent => "SkippedUnsupportedEvent",
             Skipped::MalformedItem => "SkippedMalformedItem",
+            Skipped::UnexpectedShape => "SkippedUnexpectedShape",
         }
     }
 }
@@ -170,11 +173,59 @@ impl Skipped {
 pub struct Parsed {
     pub events: Vec<InboundEvent>,
     pub skipped: Vec<Skipped>,
+    /// Set when the body is valid JSON of an unexpected shape: which envelope fields have which JSON
+    /// types (never their values), for the logs.
+    pub shape_problem: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("the body is not valid JSON: {0}")]
 pub struct ParseError(pub String);
+
+/// Decodes a delivery's envelope. A body that is not JSON is a [`ParseError`] (400); valid JSON of
+/// another shape is `Ok(Err(parsed))`: nothing to ingest, the shape problem described for the logs by
+/// the JSON types of `fields` (a retry would bring the same body: it is acknowledged, not refused).
+fn envelope<'a, T: Deserialize<'a>>(
+    body: &'a [u8],
+    fields: &[&str],
+) -> Result<Result<T, Parsed>, ParseError> {
+    match serde_json::from_slice::<T>(body) {
+        Ok(envelope) => Ok(Ok(envelope)),
+        Err(err) if err.is_data() && is_json(body) => Ok(Err(Parsed {
+            skipped: vec![Skipped::UnexpectedShape],
+            shape_problem: Some(describe_shape(body, fields)),
+            ..Parsed::default()
+        })),
+        Err(err) => Err(ParseError(err.to_string())),
+    }
+}
+
+/// Whether `body` is syntactically valid JSON (checked without building it).
+fn is_json(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+}
+
+/// `"object: number, entry: null"`: the JSON type of each envelope field, never a value.
+fn describe_shape(body: &[u8], fields: &[&str]) -> String {
+    let kind = |value: Option<&serde_json::Value>| match value {
+        None => "absent",
+        Some(serde_json::Value::Null) => "null",
+        Some(serde_json::Value::Bool(_)) => "boolean",
+        Some(serde_json::Value::Number(_)) => "number",
+        Some(serde_json::Value::String(_)) => "string",
+        Some(serde_json::Value::Array(_)) => "array",
+        Some(serde_json::Value::Object(_)) => "object",
+    };
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(top)) => fields
+            .iter()
+            .map(|field| format!("{field}: {}", kind(top.get(*field))))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Ok(other) => format!("the body is a JSON {}, not an object", kind(Some(&other))),
+        Err(_) => "not JSON".into(),
+    }
+}
 
 /// Meta ids arrive as strings, sometimes as numbers (`app_id`).
 pub(crate) fn id_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
