@@ -893,3 +893,38 @@ async fn signed_json_of_an_unexpected_shape_is_acknowledged_counted_and_describe
         400
     );
 }
+
+#[tokio::test]
+async fn unstorable_items_are_skipped_and_counted_and_the_rest_of_the_delivery_is_stored_and_queued()
+ {
+    let w = World::new().await;
+    let item = |sender: &str, mid: &str, text: &str| {
+        serde_json::json!({"sender": {"id": sender}, "recipient": {"id": PAGE},
+            "timestamp": 1767225600000i64, "message": {"mid": mid, "text": text}})
+    };
+    let long_id = "9".repeat(5000);
+    let body = serde_json::json!({"object": "page", "entry": [
+        {"id": PAGE, "time": 1, "messaging": [
+            item("7234", &format!("m_{long_id}"), "a message id of 5,000 bytes"),
+            item(&long_id, "m_long_user", "a user id of 5,000 bytes"),
+            item("7234", "m_huge", &"x".repeat(500 * 1024)),
+            item("7234", "m_good", "the good one"),
+        ]},
+        {"id": long_id, "time": 1, "messaging": [item("7234", "m_other", "an account id of 5,000 bytes")]},
+    ]})
+    .to_string();
+    let response = w.meta(&body).await;
+    assert_eq!(status(&response), 200, "{}", text(&response));
+    let stored = w.messages(Platform::Messenger, "7234").await;
+    let ids: Vec<&str> = stored.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(ids, ["m_good"]);
+    let queued = w.queued().await;
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(queued[0].1.message_id, "m_good");
+    // Three ids caught by the parser (message, user, account), one item over 400 KB by the store.
+    assert_eq!(w.count("SkippedUnstorable"), 4.0);
+
+    // LINE: a destination no channel can have is not looked up.
+    let line = format!(r#"{{"destination":"U{long_id}","events":[]}}"#);
+    assert_eq!(status(&w.line(&line).await), 200);
+}

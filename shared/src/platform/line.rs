@@ -90,6 +90,7 @@ pub fn parse(body: &[u8]) -> Result<Parsed, ParseError> {
             None => parsed.skipped.push(Skipped::MalformedItem),
         }
     }
+    parsed.skip_unstorable();
     parsed.events.sort_by_key(|e| e.timestamp);
     Ok(parsed)
 }

@@ -176,6 +176,7 @@ pub fn parse(body: &[u8]) -> Result<Parsed, ParseError> {
             }
         }
     }
+    parsed.skip_unstorable();
     parsed.events.sort_by_key(|e| e.timestamp);
     Ok(parsed)
 }

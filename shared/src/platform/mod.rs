@@ -82,6 +82,62 @@ pub enum EventKind {
     Unfollow,
 }
 
+impl EventKind {
+    /// The platform's id of the message the event is about (`None`: the event has none).
+    pub fn message_id(&self) -> Option<&str> {
+        match self {
+            EventKind::Message(m) => Some(&m.message_id),
+            EventKind::Echo(echo) => Some(&echo.message_id),
+            EventKind::Postback { message_id, .. }
+            | EventKind::Reaction { message_id, .. }
+            | EventKind::Status { message_id, .. } => Some(message_id),
+            EventKind::Comment { comment_id, .. } => Some(comment_id),
+            EventKind::Read { message_id, .. } => message_id.as_deref(),
+            EventKind::Delivery { .. } | EventKind::Follow | EventKind::Unfollow => None,
+        }
+    }
+}
+
+/// The longest platform id (account, user, message, event) we accept. Real ones are far shorter (an
+/// Instagram `mid` is about 150 bytes); an id becomes part of a table key, and DynamoDB refuses a sort
+/// key over 1,024 bytes: an item with a longer id could never be stored nor looked up.
+pub const MAX_ID_BYTES: usize = 512;
+
+/// Whether a platform id is one we can store and look up.
+pub fn storable_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_ID_BYTES
+}
+
+impl InboundEvent {
+    /// Whether every id of the event (account, user, message, event, profile name) can be stored.
+    fn ids_storable(&self) -> bool {
+        let profile_name_ok = match &self.kind {
+            EventKind::Message(m) => m
+                .profile_name
+                .as_ref()
+                .is_none_or(|name| name.expose().len() <= MAX_ID_BYTES),
+            _ => true,
+        };
+        storable_id(&self.account_id)
+            && storable_id(self.user_id.expose())
+            && self.event_id.as_deref().is_none_or(storable_id)
+            && self.kind.message_id().is_none_or(storable_id)
+            && profile_name_ok
+    }
+}
+
+impl Parsed {
+    /// Events whose ids could never be stored are skipped ([`Skipped::Unstorable`]), not ingested.
+    fn skip_unstorable(&mut self) {
+        let before = self.events.len();
+        self.events.retain(InboundEvent::ids_storable);
+        self.skipped.extend(std::iter::repeat_n(
+            Skipped::Unstorable,
+            before - self.events.len(),
+        ));
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct InboundMessage {
     /// `mid`, `wamid`, or LINE message id.
@@ -154,6 +210,8 @@ pub enum Skipped {
     MalformedItem,
     /// Valid JSON, but not the envelope the platform documents (`entry: null`, `object: 1`, …).
     UnexpectedShape,
+    /// An id too long to be part of a table key (see [`MAX_ID_BYTES`]).
+    Unstorable,
 }
 
 impl Skipped {
@@ -164,6 +222,7 @@ impl Skipped {
             Skipped::UnsupportedEvent => "SkippedUnsupportedEvent",
             Skipped::MalformedItem => "SkippedMalformedItem",
             Skipped::UnexpectedShape => "SkippedUnexpectedShape",
+            Skipped::Unstorable => "SkippedUnstorable",
         }
     }
 }

@@ -22,7 +22,7 @@ use crate::platform::{EventKind, InboundEvent};
 use crate::queue::{QueueMessage, QueuePublisher};
 use crate::secret::{ChannelSecret, MessageText, PlatformUserId};
 use crate::single_flight::LoadLocks;
-use crate::store::{ConversationTouch, Ingested, Store};
+use crate::store::{ConversationTouch, Ingested, Store, StoreError};
 use crate::telemetry::{Metrics, message_ref};
 use crate::vault::{SealContext, TokenVault};
 
@@ -141,7 +141,7 @@ impl Ingestor {
                 tenant_id = Empty,
                 channel_id = Empty,
                 conversation_id = Empty,
-                message_ref = platform_message_id(&event.kind).map(message_ref),
+                message_ref = event.kind.message_id().map(message_ref),
             );
             if let Some(job) = self.ingest_item(event).instrument(span).await? {
                 to_queue.push(job);
@@ -182,6 +182,12 @@ impl Ingestor {
         match &ingested {
             Ok(Some(_)) => tracing::info!("message stored; to be queued for a reply"),
             Ok(None) => {}
+            // It would fail on every redelivery: skipped, so the rest of the delivery goes through.
+            Err(ServiceError::Store(StoreError::Unstorable(why))) => {
+                self.metrics.count("SkippedUnstorable", 1);
+                tracing::warn!(reason = %why, "item skipped: it cannot be stored");
+                return Ok(None);
+            }
             Err(err) => tracing::warn!(error = %err, "item not stored"),
         }
         ingested
@@ -392,6 +398,10 @@ impl Ingestor {
         platform: Platform,
         account_id: &str,
     ) -> Result<Option<Arc<Account>>, ServiceError> {
+        if !crate::platform::storable_id(account_id) {
+            // No channel can have connected it, and its route key would be refused.
+            return Ok(None);
+        }
         let cache_key = (platform, account_id.to_owned());
         if let Some(account) = self.cached_account(&cache_key) {
             return Ok(account);
@@ -470,19 +480,5 @@ impl Ingestor {
             tenant,
             line_secret,
         }))
-    }
-}
-
-/// The platform's id of the message an event is about, for the logs (`None`: the event has none).
-fn platform_message_id(kind: &EventKind) -> Option<&str> {
-    match kind {
-        EventKind::Message(m) => Some(&m.message_id),
-        EventKind::Echo(echo) => Some(&echo.message_id),
-        EventKind::Postback { message_id, .. }
-        | EventKind::Reaction { message_id, .. }
-        | EventKind::Status { message_id, .. } => Some(message_id),
-        EventKind::Comment { comment_id, .. } => Some(comment_id),
-        EventKind::Read { message_id, .. } => message_id.as_deref(),
-        EventKind::Delivery { .. } | EventKind::Follow | EventKind::Unfollow => None,
     }
 }
