@@ -407,6 +407,7 @@ async fn drafts_are_approved_once_rejected_and_conversations_released() {
                     last_inbound_at: Some(inbound.sent_at),
                     hand_to_human: None,
                     retain_until: inbound.retain_until,
+                    routed_account: None,
                 },
                 None,
             )
@@ -586,6 +587,7 @@ async fn an_end_users_export_and_erasure() {
                         last_inbound_at: Some(message.sent_at),
                         hand_to_human: None,
                         retain_until: message.retain_until,
+                        routed_account: None,
                     },
                     None,
                 )
@@ -728,6 +730,7 @@ async fn retention_settings_termination_and_an_operator_sweep() {
                     last_inbound_at: Some(sent_at),
                     hand_to_human: None,
                     retain_until: message.retain_until,
+                    routed_account: None,
                 },
                 None,
             )

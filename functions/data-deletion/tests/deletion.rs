@@ -168,6 +168,7 @@ impl World {
                         last_inbound_at: Some(first.sent_at),
                         hand_to_human: None,
                         retain_until: first.retain_until,
+                        routed_account: None,
                     },
                     Some(&ProfileName::new("Aiko")),
                 )

@@ -90,6 +90,7 @@ async fn conversation(
                     last_inbound_at: Some(m.sent_at),
                     hand_to_human: None,
                     retain_until: m.retain_until,
+                    routed_account: None,
                 },
                 None,
             )

@@ -928,3 +928,99 @@ async fn unstorable_items_are_skipped_and_counted_and_the_rest_of_the_delivery_i
     let line = format!(r#"{{"destination":"U{long_id}","events":[]}}"#);
     assert_eq!(status(&w.line(&line).await), 200);
 }
+
+#[tokio::test]
+async fn a_disconnect_or_a_move_applies_at_once_whatever_the_warm_container_cached() {
+    let w = World::new().await;
+    let user = "7234500000000001";
+    let messenger = |mid: &str| fixture!("messenger_text.json").replace("m_AbCdEf123", mid);
+    let line_user = "Uaaaabbbbccccddddeeeeffff00001111";
+    let line = |id: &str| {
+        fixture!("line_events.json")
+            .replace("5123456789012", id)
+            .replace("01JH3Q8Z6YV0K8P5M2N4R7T9WX", &format!("evt-{id}"))
+    };
+    // The container's cache holds both accounts' routes to tenant A.
+    assert_eq!(status(&w.meta(&messenger("m_before")).await), 200);
+    assert_eq!(status(&w.line(&line("1")).await), 200);
+    assert_eq!(w.messages(Platform::Messenger, user).await.len(), 1);
+
+    // Within the same second: A disconnects both; the Messenger webhook stores nothing.
+    for platform in [Platform::Messenger, Platform::Line] {
+        w.env
+            .store
+            .disconnect_channel(
+                &w.tenant.tenant_id,
+                &w.channel(platform).channel_id,
+                TEST_START,
+                TEST_START + Duration::days(30),
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(status(&w.meta(&messenger("m_after_disconnect")).await), 200);
+    assert_eq!(w.messages(Platform::Messenger, user).await.len(), 1);
+    assert_eq!(w.count("RouteChanged"), 1.0);
+
+    // Tenant B connects the same Page and LINE bot (a new LINE secret): B's customer is B's.
+    let new_secret = "line-secret-of-tenant-b";
+    let b = w
+        .env
+        .seed_tenant(
+            "Tenant B",
+            &[(Platform::Messenger, PAGE), (Platform::Line, LINE)],
+            "token-b",
+            new_secret,
+        )
+        .await;
+    assert_eq!(status(&w.meta(&messenger("m_moved")).await), 200);
+    assert_eq!(w.messages(Platform::Messenger, user).await.len(), 1);
+    let of_b = |platform: Platform, user: &str| {
+        let channel = b.channels.iter().find(|c| c.platform == platform).unwrap();
+        let conversation = keys::conversation_id(&channel.channel_id, &user.into());
+        let store = w.env.store.clone();
+        let tenant = b.tenant.tenant_id.clone();
+        async move {
+            store
+                .messages_of_conversation(&tenant, &conversation)
+                .await
+                .unwrap()
+        }
+    };
+    let stored = of_b(Platform::Messenger, user).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].message_id, "m_moved");
+
+    // LINE: the revoked secret is refused at once (the cached secret verified it, but the write found
+    // the route changed and the fresh secret refuses it), the new one accepted at once.
+    let old_signed = line("2");
+    assert_eq!(status(&w.line(&old_signed).await), 200);
+    assert_eq!(w.count("SignatureRejectedAfterReroute"), 1.0);
+    let new_signed = line("3");
+    let signature = line_signature(new_secret, new_signed.as_bytes());
+    let response = w
+        .post(
+            "/webhooks/line",
+            &new_signed,
+            &[("x-line-signature", &signature)],
+        )
+        .await;
+    assert_eq!(status(&response), 200, "{}", text(&response));
+    let stored = of_b(Platform::Line, line_user).await;
+    let ids: Vec<&str> = stored.iter().map(|m| m.message_id.as_str()).collect();
+    assert!(ids.contains(&"3") && !ids.contains(&"2"), "{ids:?}");
+    let queued = w.queued().await;
+    assert!(
+        queued
+            .iter()
+            .all(|(_, job)| job.message_id != "m_after_disconnect" && job.message_id != "2"),
+        "{queued:?}"
+    );
+    assert!(
+        queued
+            .iter()
+            .any(|(_, job)| job.message_id == "m_moved" && job.tenant_id == b.tenant.tenant_id),
+        "{queued:?}"
+    );
+}

@@ -8,7 +8,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, DeleteRequest, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, PutRequest, TransactWriteItem,
+    Update, WriteRequest,
 };
 use time::OffsetDateTime;
 
@@ -398,6 +399,17 @@ impl Store {
             .build()
             .expect("table, key and update expression are set");
         TransactWriteItem::builder().update(update).build()
+    }
+
+    /// A transaction's condition on an item it does not write.
+    pub(super) fn check_in_transaction(&self, key: &Key, expr: Expr) -> TransactWriteItem {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_item(key)))
+            .expressions(expr)
+            .build()
+            .expect("table, key and condition are set");
+        TransactWriteItem::builder().condition_check(check).build()
     }
 
     /// A transaction's delete of one item.
