@@ -112,7 +112,11 @@ async fn the_disconnected_channel_deadline_follows_the_tenants_policy_on_every_p
         "test",
     );
     let accepted = intake
-        .accept(DeletionKind::Deauthorize, "u-deauth", 1_700_000_000)
+        .accept(
+            DeletionKind::Deauthorize,
+            "u-deauth",
+            (TEST_START + Duration::minutes(1)).unix_timestamp(),
+        )
         .await
         .unwrap();
     assert_eq!(accepted.channels_disconnected, 1);

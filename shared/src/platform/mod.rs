@@ -286,18 +286,21 @@ fn describe_shape(body: &[u8], fields: &[&str]) -> String {
     }
 }
 
-/// Meta ids arrive as strings, sometimes as numbers (`app_id`).
+/// Meta ids arrive as strings, sometimes as numbers (`app_id`): a number is kept as the platform's
+/// exact text (as `f64`, an id beyond 2^53 or 64 bits would lose digits). Anything else is an error.
 pub(crate) fn id_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Id {
-        S(String),
-        N(serde_json::Number),
+    use serde::de::Error;
+    let Some(raw) = Option::<Box<serde_json::value::RawValue>>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let text = raw.get();
+    if text.starts_with('"') {
+        return serde_json::from_str(text).map_err(D::Error::custom);
     }
-    Ok(Option::<Id>::deserialize(d)?.map(|id| match id {
-        Id::S(s) => s,
-        Id::N(n) => n.to_string(),
-    }))
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(Some(text.to_owned()));
+    }
+    Err(D::Error::custom("an id must be a string or a whole number"))
 }
 
 /// Platform timestamps before this are not believed (no platform we support existed).
@@ -538,6 +541,20 @@ mod tests {
                 .windows(2)
                 .all(|w| w[0].timestamp <= w[1].timestamp)
         );
+    }
+
+    #[test]
+    fn numeric_ids_beyond_64_bits_keep_the_platforms_exact_text() {
+        let body = br#"{"object":"page","entry":[{"id":104857600000001,"time":1767225600000,"messaging":[{"sender":{"id":"104857600000001"},"recipient":{"id":"72345"},"timestamp":1767225600000,"message":{"mid":"m_1","is_echo":true,"app_id":123456789012345678901234567890}}]}]}"#;
+        let parsed = meta::parse(body).unwrap();
+        let EventKind::Echo(echo) = &parsed.events[0].kind else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(
+            echo.app_id.as_deref(),
+            Some("123456789012345678901234567890")
+        );
+        assert_eq!(parsed.events[0].account_id, "104857600000001");
     }
 
     #[test]
