@@ -278,3 +278,49 @@ async fn a_disconnect_that_cannot_remove_the_route_fails_and_destroys_nothing() 
         "no audit of a disconnect that did not happen"
     );
 }
+
+#[tokio::test]
+async fn an_account_id_is_connected_only_in_its_platforms_form() {
+    use inbox_shared::secret::{ChannelSecret, PlatformToken};
+    use inbox_shared::service::ServiceError;
+    use inbox_shared::service::channels::{ChannelService, NewChannel};
+
+    let env = TestEnv::new().await;
+    let seeded = env.seed_tenant("Ids", &[], "tok", "").await;
+    let service = ChannelService::new(env.store.clone(), env.vault(), "test");
+    let new = |platform, account_id: &str| NewChannel {
+        platform,
+        account_id: account_id.into(),
+        token: PlatformToken::new("tok"),
+        secret: (platform == Platform::Line).then(|| ChannelSecret::new("s")),
+        connected_by: None,
+    };
+    for (platform, account) in [
+        (Platform::Messenger, "1048/../../me"),
+        (Platform::Messenger, "1048?access_token=x"),
+        (Platform::Instagram, "me"),
+        (Platform::Whatsapp, ".."),
+        (Platform::Whatsapp, "1065%2F"),
+        (Platform::Line, "U0123"),
+        (Platform::Line, "U0123456789ABCDEF0123456789abcdef"),
+        (Platform::Line, "U0123456789abcdef0123456789abcde/"),
+    ] {
+        let err = service
+            .connect(&seeded.tenant, new(platform, account))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ServiceError::Invalid(m) if m.contains("account id")),
+            "{platform} {account}: {err}"
+        );
+    }
+    for (platform, account) in [
+        (Platform::Messenger, "104857600000001"),
+        (Platform::Line, "U0123456789abcdef0123456789abcdef"),
+    ] {
+        service
+            .connect(&seeded.tenant, new(platform, account))
+            .await
+            .unwrap();
+    }
+}

@@ -103,6 +103,20 @@ impl EventKind {
 /// key over 1,024 bytes: an item with a longer id could never be stored nor looked up.
 pub const MAX_ID_BYTES: usize = 512;
 
+/// Whether `account_id` has the form of `platform`'s business account ids: digits for Meta (Page id,
+/// Instagram account id, WhatsApp `phone_number_id`), `U` and 32 lowercase hex digits for a LINE bot. It
+/// becomes a path segment of every send's URL, so nothing else is accepted at connect.
+pub fn account_id_is_valid(platform: Platform, account_id: &str) -> bool {
+    match platform {
+        Platform::Messenger | Platform::Instagram | Platform::Whatsapp => {
+            (1..=32).contains(&account_id.len()) && account_id.bytes().all(|b| b.is_ascii_digit())
+        }
+        Platform::Line => account_id.strip_prefix('U').is_some_and(|hex| {
+            hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        }),
+    }
+}
+
 /// Whether a platform id is one we can store and look up.
 pub fn storable_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_ID_BYTES

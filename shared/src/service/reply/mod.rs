@@ -493,8 +493,9 @@ mod tests {
             ),
             (
                 DeliveryError::Send(SendError::Rejected {
+                    status: 400,
                     code: Some(100),
-                    message: "bad".into(),
+                    subcode: None,
                 }),
                 (ReplyOutcome::SendFailed, Some(100)),
             ),
