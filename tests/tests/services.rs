@@ -324,3 +324,54 @@ async fn an_account_id_is_connected_only_in_its_platforms_form() {
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_termination_is_dated_from_now_and_audited_before_it_acts() {
+    let env = TestEnv::new().await;
+    let seeded = env
+        .seed_tenant(
+            "Ends",
+            &[(Platform::Messenger, "104857600000009")],
+            "tok",
+            "",
+        )
+        .await;
+    let tenant_id = &seeded.tenant.tenant_id;
+    for at in [
+        TEST_START - Duration::days(1),
+        TEST_START + Duration::days(367),
+        time::macros::datetime!(9999-12-31 23:59 UTC),
+    ] {
+        let err = tenants::terminate(&env.store, "test", tenant_id, at)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("is outside"), "{at}: {err}");
+    }
+    let channel = &seeded.channels[0];
+    let stored = env
+        .store
+        .get_channel(tenant_id, &channel.channel_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, ChannelStatus::Connected, "nothing was done");
+
+    // A crash after the audit (the disconnect fails): the attempt is on record, and a re-run finishes.
+    env.calls.fail("TransactWriteItems", 0);
+    tenants::terminate(&env.store, "test", tenant_id, TEST_START)
+        .await
+        .unwrap_err();
+    assert!(
+        audit_actions(&env, &seeded.tenant)
+            .await
+            .contains(&"tenant.terminate".to_owned())
+    );
+    let done = tenants::terminate(&env.store, "test", tenant_id, TEST_START)
+        .await
+        .unwrap();
+    assert_eq!(done.channels_disconnected, 1);
+    assert_eq!(
+        done.tenant.status,
+        inbox_shared::model::TenantStatus::Terminated
+    );
+}
