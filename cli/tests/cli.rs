@@ -408,6 +408,7 @@ async fn drafts_are_approved_once_rejected_and_conversations_released() {
                     last_inbound_at: Some(inbound.sent_at),
                     hand_to_human: None,
                     retain_until: inbound.retain_until,
+                    routed_account: None,
                 },
                 None,
             )
@@ -593,6 +594,7 @@ async fn an_end_users_export_and_erasure() {
                         last_inbound_at: Some(message.sent_at),
                         hand_to_human: None,
                         retain_until: message.retain_until,
+                        routed_account: None,
                     },
                     None,
                 )
@@ -736,6 +738,7 @@ async fn retention_settings_termination_and_an_operator_sweep() {
                     last_inbound_at: Some(sent_at),
                     hand_to_human: None,
                     retain_until: message.retain_until,
+                    routed_account: None,
                 },
                 None,
             )
@@ -761,13 +764,15 @@ async fn retention_settings_termination_and_an_operator_sweep() {
     assert_eq!(left.len(), 1);
     assert!(left[0].ends_with("#m_new"));
 
-    let terminated = ctl.json(&[
+    let (ok, _, stderr) = ctl.run(&[
         "tenant",
         "terminate",
         &tenant_id,
         "--at",
         "2026-11-01T00:00:00Z",
     ]);
+    assert!(!ok && stderr.contains("is outside"), "back-dated: {stderr}");
+    let terminated = ctl.json(&["tenant", "terminate", &tenant_id]);
     assert_eq!(terminated["channels_disconnected"], 1);
     let channel = env
         .store
@@ -788,13 +793,10 @@ async fn retention_settings_termination_and_an_operator_sweep() {
     assert!(!ok && stderr.contains("already terminated"), "{stderr}");
 
     // 61 days later (the tenant's own 60-day content rule): everything is gone.
-    let swept = ctl.json(&[
-        "sweep",
-        "--tenant",
-        &tenant_id,
-        "--now",
-        "2027-01-01T00:00:00Z",
-    ]);
+    let later = (time::OffsetDateTime::now_utc() + time::Duration::days(61))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let swept = ctl.json(&["sweep", "--tenant", &tenant_id, "--now", &later]);
     assert_eq!(swept["deleted"]["termination.channels"], 1);
     assert!(
         env.store

@@ -170,7 +170,7 @@ impl TenantSweeper {
     /// the conversations it emptied.
     async fn expired_content(&self, run: &mut Run<'_>) -> Result<Stage> {
         let tenant_id = run.tenant.tenant_id.clone();
-        let cutoff = run.as_of - run.tenant.retention.content();
+        let cutoff = run.as_of.saturating_sub(run.tenant.retention.content());
         let query = keys::content_older_than(&tenant_id, cutoff);
         self.delete_content_pages(run, &query, SweepStage::ExpiredContent)
             .await
@@ -390,7 +390,9 @@ impl TenantSweeper {
 
     /// Rule 4: audit events older than the policy's period.
     async fn expired_audit(&self, run: &mut Run<'_>) -> Result<Stage> {
-        let cutoff = run.as_of - Duration::days(run.tenant.retention.audit_days.into());
+        let cutoff = run
+            .as_of
+            .saturating_sub(Duration::days(run.tenant.retention.audit_days.into()));
         let old = self
             .store
             .query_all_keys(&keys::audit_older_than(Some(&run.tenant.tenant_id), cutoff))

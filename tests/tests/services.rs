@@ -112,7 +112,11 @@ async fn the_disconnected_channel_deadline_follows_the_tenants_policy_on_every_p
         "test",
     );
     let accepted = intake
-        .accept(DeletionKind::Deauthorize, "u-deauth", 1_700_000_000)
+        .accept(
+            DeletionKind::Deauthorize,
+            "u-deauth",
+            (TEST_START + Duration::minutes(1)).unix_timestamp(),
+        )
         .await
         .unwrap();
     assert_eq!(accepted.channels_disconnected, 1);
@@ -272,5 +276,102 @@ async fn a_disconnect_that_cannot_remove_the_route_fails_and_destroys_nothing() 
         actions,
         vec!["channel.connect"],
         "no audit of a disconnect that did not happen"
+    );
+}
+
+#[tokio::test]
+async fn an_account_id_is_connected_only_in_its_platforms_form() {
+    use inbox_shared::secret::{ChannelSecret, PlatformToken};
+    use inbox_shared::service::ServiceError;
+    use inbox_shared::service::channels::{ChannelService, NewChannel};
+
+    let env = TestEnv::new().await;
+    let seeded = env.seed_tenant("Ids", &[], "tok", "").await;
+    let service = ChannelService::new(env.store.clone(), env.vault(), "test");
+    let new = |platform, account_id: &str| NewChannel {
+        platform,
+        account_id: account_id.into(),
+        token: PlatformToken::new("tok"),
+        secret: (platform == Platform::Line).then(|| ChannelSecret::new("s")),
+        connected_by: None,
+    };
+    for (platform, account) in [
+        (Platform::Messenger, "1048/../../me"),
+        (Platform::Messenger, "1048?access_token=x"),
+        (Platform::Instagram, "me"),
+        (Platform::Whatsapp, ".."),
+        (Platform::Whatsapp, "1065%2F"),
+        (Platform::Line, "U0123"),
+        (Platform::Line, "U0123456789ABCDEF0123456789abcdef"),
+        (Platform::Line, "U0123456789abcdef0123456789abcde/"),
+    ] {
+        let err = service
+            .connect(&seeded.tenant, new(platform, account))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ServiceError::Invalid(m) if m.contains("account id")),
+            "{platform} {account}: {err}"
+        );
+    }
+    for (platform, account) in [
+        (Platform::Messenger, "104857600000001"),
+        (Platform::Line, "U0123456789abcdef0123456789abcdef"),
+    ] {
+        service
+            .connect(&seeded.tenant, new(platform, account))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_termination_is_dated_from_now_and_audited_before_it_acts() {
+    let env = TestEnv::new().await;
+    let seeded = env
+        .seed_tenant(
+            "Ends",
+            &[(Platform::Messenger, "104857600000009")],
+            "tok",
+            "",
+        )
+        .await;
+    let tenant_id = &seeded.tenant.tenant_id;
+    for at in [
+        TEST_START - Duration::days(1),
+        TEST_START + Duration::days(367),
+        time::macros::datetime!(9999-12-31 23:59 UTC),
+    ] {
+        let err = tenants::terminate(&env.store, "test", tenant_id, at)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("is outside"), "{at}: {err}");
+    }
+    let channel = &seeded.channels[0];
+    let stored = env
+        .store
+        .get_channel(tenant_id, &channel.channel_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, ChannelStatus::Connected, "nothing was done");
+
+    // A crash after the audit (the disconnect fails): the attempt is on record, and a re-run finishes.
+    env.calls.fail("TransactWriteItems", 0);
+    tenants::terminate(&env.store, "test", tenant_id, TEST_START)
+        .await
+        .unwrap_err();
+    assert!(
+        audit_actions(&env, &seeded.tenant)
+            .await
+            .contains(&"tenant.terminate".to_owned())
+    );
+    let done = tenants::terminate(&env.store, "test", tenant_id, TEST_START)
+        .await
+        .unwrap();
+    assert_eq!(done.channels_disconnected, 1);
+    assert_eq!(
+        done.tenant.status,
+        inbox_shared::model::TenantStatus::Terminated
     );
 }

@@ -93,13 +93,15 @@ pub fn run() -> Result<ExitCode> {
     if let Some(moto) = &own_moto {
         println!("moto (started for this stack) at {}", moto.url);
     }
+    let mut generated = Vec::new();
     for (name, value) in LOCAL_DEFAULTS {
         if std::env::var_os(name).is_none() {
             // SAFETY: as above, no other thread reads the environment yet.
             unsafe { std::env::set_var(name, value) };
+            generated.push((*name, *value));
         }
     }
-    let result = runtime.block_on(serve());
+    let result = runtime.block_on(serve(&generated));
     drop(own_moto);
     result
 }
@@ -242,7 +244,8 @@ impl Stack {
     }
 }
 
-async fn serve() -> Result<ExitCode> {
+/// `generated`: the local secrets this stack set itself, the only ones it prints.
+async fn serve(generated: &[(&str, &str)]) -> Result<ExitCode> {
     let port: u16 = std::env::var("PORT")
         .ok()
         .map(|p| p.parse())
@@ -278,8 +281,11 @@ async fn serve() -> Result<ExitCode> {
     }
     println!("\nwebhook secrets of this stack:");
     for (name, _) in LOCAL_DEFAULTS {
-        let value = std::env::var(name).unwrap_or_default();
-        println!("  {name}={value}");
+        // A secret from the environment is the operator's: never echoed.
+        match generated.iter().find(|(generated, _)| generated == name) {
+            Some((_, value)) => println!("  {name}={value}"),
+            None => println!("  {name}: from the environment (not printed)"),
+        }
     }
 
     println!("\nlistening on http://{}", stack.addr);

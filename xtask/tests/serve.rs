@@ -83,6 +83,11 @@ fn serve(env: &TestEnv, graph_url: &str) -> Served {
     let mut base_url = None;
     for line in stdout.by_ref() {
         let line = line.expect("read serve output");
+        // The secrets came from the environment: never printed.
+        assert!(
+            !line.contains(APP_SECRET) && !line.contains("serve-verify"),
+            "a secret was printed: {line}"
+        );
         if let Some(url) = line.strip_prefix("listening on ") {
             base_url = Some(url.trim().to_owned());
             break;

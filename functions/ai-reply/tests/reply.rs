@@ -235,6 +235,7 @@ impl World {
                     last_inbound_at: Some(sent_at),
                     hand_to_human: None,
                     retain_until: message.retain_until,
+                    routed_account: None,
                 },
                 None,
             )

@@ -168,6 +168,7 @@ impl World {
                         last_inbound_at: Some(first.sent_at),
                         hand_to_human: None,
                         retain_until: first.retain_until,
+                        routed_account: None,
                     },
                     Some(&ProfileName::new("Aiko")),
                 )
@@ -326,6 +327,10 @@ async fn bad_callbacks_get_clear_errors_and_record_nothing() {
         APP_SECRET,
         &json!({"algorithm": "HMAC-SHA1", "user_id": "0", "issued_at": 1}),
     );
+    let without_issued_at = sign_request(
+        APP_SECRET,
+        &json!({"algorithm": "HMAC-SHA256", "user_id": META_USER}),
+    );
     for (body, expected, says) in [
         (
             form(&format!("{signature}.{tampered_payload}")),
@@ -339,6 +344,7 @@ async fn bad_callbacks_get_clear_errors_and_record_nothing() {
         ),
         (form(&wrong_algorithm), 400, "HMAC-SHA256"),
         (form("not-a-signed-request"), 400, "malformed"),
+        (form(&without_issued_at), 400, "issued_at"),
         ("something=else".to_owned(), 400, "signed_request"),
         (String::new(), 400, "signed_request"),
     ] {
@@ -445,7 +451,8 @@ async fn deauthorize_destroys_tokens_at_once_and_sends_fail_closed() {
     let response = w
         .post(
             "/meta/deauthorize",
-            &form(&signed(META_USER, 1_790_000_100)),
+            // Issued after the channels were connected (at TEST_START).
+            &form(&signed(META_USER, 1_793_610_060)),
         )
         .await;
     assert_eq!(status(&response), 200, "{}", body_text(&response));
@@ -809,4 +816,35 @@ fn local_invocation() -> inbox_shared::runner::Invocation {
         std::time::Duration::from_secs(600),
         inbox_shared::runner::Emf::Discard,
     )
+}
+
+#[tokio::test]
+async fn a_replayed_deauthorize_leaves_the_channels_connected_since_it_was_issued() {
+    let w = World::new().await;
+    // The user connected their channels at TEST_START; a deauthorize issued 400 days before, replayed.
+    let seeded = w.seed_meta_user_tenant().await;
+    let issued_long_before = (inbox_tests::TEST_START - Duration::days(400)).unix_timestamp();
+    let response = w
+        .post(
+            "/meta/deauthorize",
+            &form(&signed(META_USER, issued_long_before)),
+        )
+        .await;
+    assert_eq!(status(&response), 200, "{}", body_text(&response));
+    for channel in &seeded.channels {
+        let stored = w
+            .env
+            .store
+            .get_channel(&channel.tenant_id, &channel.channel_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            stored.status,
+            ChannelStatus::Connected,
+            "{:?}",
+            channel.platform
+        );
+        assert!(stored.credentials.is_some());
+    }
 }

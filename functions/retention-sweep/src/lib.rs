@@ -189,7 +189,9 @@ impl Sweeper {
             .store
             .query_all_keys(&keys::audit_older_than(
                 None,
-                now - time::Duration::days(RetentionPolicy::default().audit_days.into()),
+                now.saturating_sub(time::Duration::days(
+                    RetentionPolicy::default().audit_days.into(),
+                )),
             ))
             .await?;
         self.store.delete_many(&old_audit).await?;

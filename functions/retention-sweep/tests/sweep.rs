@@ -95,6 +95,7 @@ async fn conversation(
                     last_inbound_at: Some(m.sent_at),
                     hand_to_human: None,
                     retain_until: m.retain_until,
+                    routed_account: None,
                 },
                 None,
             )
@@ -643,8 +644,13 @@ async fn the_lambda_entry_takes_the_schedule_and_sqs_batches_and_refuses_anythin
     use retention_sweep::{SweepEvent, SweepOutput};
     let env = TestEnv::new().await;
     let sweeper = Sweeper::new(&env.config(&[]), &env.clients, env.clock.clone()).unwrap();
-    env.seed_tenant("Scheduled", &[(Platform::Line, "U1")], "token", "secret")
-        .await;
+    env.seed_tenant(
+        "Scheduled",
+        &[(Platform::Line, "U00000000000000000000000000000001")],
+        "token",
+        "secret",
+    )
+    .await;
     // Events as Lambda delivers them, read as the runtime reads them.
     let event = |json: serde_json::Value| -> SweepEvent { serde_json::from_value(json).unwrap() };
     let scheduled = event(serde_json::json!({

@@ -3,8 +3,8 @@
 //! SQS is made on the request path (KMS only on a LINE channel's first request in a warm container).
 //!
 //! Status codes: 200 for everything we stored, and for everything that will never succeed (unknown
-//! object, unknown account, unsupported event: counted, not retried forever); 401 for a missing or wrong
-//! signature; 400 for a body that is not JSON; 413 for an oversized body; 500 only when storing or
+//! object, unknown account, unsupported event, valid JSON of an unexpected shape: counted, not retried
+//! forever); 401 for a missing or wrong signature; 400 for a body that is not JSON; 413 for an oversized body; 500 only when storing or
 //! queueing failed, so the platform redelivers and dedup makes that safe.
 //!
 //! This crate is the HTTP edge (the handshake, signatures, sizes, status codes); routing, storing and
@@ -22,7 +22,7 @@ use inbox_shared::queue::QueuePublisher;
 use inbox_shared::runner::{Function, HttpFunction};
 use inbox_shared::secret::AppSecret;
 use inbox_shared::service::ServiceError;
-use inbox_shared::service::ingest::Ingestor;
+use inbox_shared::service::ingest::{Account, Authentic, Ingestor};
 use inbox_shared::store::Store;
 use inbox_shared::telemetry::Metrics;
 use inbox_shared::vault::TokenVault;
@@ -123,7 +123,9 @@ impl Ingest {
         if let Err(err) = signature::verify_meta(&self.app_secret, body, signature_header) {
             return self.signature_rejected(err, "X-Hub-Signature-256");
         }
-        self.ingest("meta", platform::meta::parse(body)).await
+        // One app secret signs every account's deliveries.
+        self.ingest("meta", platform::meta::parse(body), &|_| true)
+            .await
     }
 
     async fn line(&self, body: &[u8], signature_header: Option<&str>) -> Response<Body> {
@@ -139,22 +141,44 @@ impl Ingest {
             Ok(None) => return respond(400, "the body has no destination"),
             Err(err) => return self.invalid_json(&err),
         };
-        let account = match self.ingestor.account(Platform::Line, &destination).await {
-            Ok(Some(account)) => account,
-            Ok(None) => {
+        let mut account = self.ingestor.account(Platform::Line, &destination).await;
+        let mut reloaded = false;
+        loop {
+            let found = match account {
+                Ok(Some(found)) => found,
+                Ok(None) => {
+                    self.metrics().count("UnknownAccount", 1);
+                    return respond(200, "no connected channel for this destination");
+                }
+                Err(err) => return self.failed(err),
+            };
+            let Some(secret) = found.line_secret.as_ref() else {
                 self.metrics().count("UnknownAccount", 1);
-                return respond(200, "no connected channel for this destination");
+                return respond(200, "the channel has no secret");
+            };
+            match signature::verify_line(secret, body, signature_header) {
+                Ok(()) => break,
+                // The cached channel may have been disconnected, or reconnected with a new secret.
+                Err(err) => match self.ingestor.route_changed(&found).await {
+                    Ok(true) if !reloaded => {
+                        reloaded = true;
+                        account = self
+                            .ingestor
+                            .fresh_account(Platform::Line, &destination)
+                            .await;
+                    }
+                    Ok(_) => return self.signature_rejected(err, "x-line-signature"),
+                    Err(err) => return self.failed(err),
+                },
             }
-            Err(err) => return self.failed(err),
-        };
-        let Some(secret) = account.line_secret.as_ref() else {
-            self.metrics().count("UnknownAccount", 1);
-            return respond(200, "the channel has no secret");
-        };
-        if let Err(err) = signature::verify_line(secret, body, signature_header) {
-            return self.signature_rejected(err, "x-line-signature");
         }
-        self.ingest("line", platform::line::parse(body)).await
+        let authentic = |account: &Account| {
+            account.line_secret.as_ref().is_some_and(|secret| {
+                signature::verify_line(secret, body, signature_header).is_ok()
+            })
+        };
+        self.ingest("line", platform::line::parse(body), &authentic)
+            .await
     }
 
     fn refuse_oversized(&self, body: &[u8], limit: usize) -> Option<Response<Body>> {
@@ -189,16 +213,20 @@ impl Ingest {
         &self,
         webhook: &'static str,
         parsed: Result<Parsed, platform::ParseError>,
+        authentic: &Authentic<'_>,
     ) -> Response<Body> {
         // The ids of the messages a failed SendMessageBatch left unqueued are recorded here, so the
         // error line names them.
         let span = tracing::error_span!("delivery", webhook, queued_message_refs = Empty);
-        self.ingest_delivery(parsed).instrument(span).await
+        self.ingest_delivery(parsed, authentic)
+            .instrument(span)
+            .await
     }
 
     async fn ingest_delivery(
         &self,
         parsed: Result<Parsed, platform::ParseError>,
+        authentic: &Authentic<'_>,
     ) -> Response<Body> {
         let parsed = match parsed {
             Ok(parsed) => parsed,
@@ -207,10 +235,14 @@ impl Ingest {
         for skipped in &parsed.skipped {
             self.metrics().count(skipped.metric(), 1);
         }
+        if let Some(shape) = &parsed.shape_problem {
+            // Redelivering the same body cannot help: acknowledged, counted, described (types only).
+            tracing::warn!(shape = %shape, "a signed delivery of an unexpected shape acknowledged");
+        }
         if parsed.events.is_empty() {
             self.metrics().count("EmptyDelivery", 1);
         }
-        match self.ingestor.ingest(parsed.events).await {
+        match self.ingestor.ingest(parsed.events, authentic).await {
             Ok(()) => respond(200, "EVENT_RECEIVED"),
             Err(err) => self.failed(err),
         }

@@ -719,3 +719,308 @@ async fn a_500_logs_its_cause_and_the_ids_it_concerns_but_no_content() {
         assert!(!all.contains(content), "{content:?} was logged: {all}");
     }
 }
+
+/// Every numeric leaf of `value` (and every string leaf under a `timestamp` key: WhatsApp sends unix
+/// seconds as strings), as a JSON pointer.
+fn numeric_fields(value: &serde_json::Value, at: String, found: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Number(_) => found.push(at),
+        serde_json::Value::String(_) if at.ends_with("/timestamp") => found.push(at),
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                numeric_fields(item, format!("{at}/{i}"), found);
+            }
+        }
+        serde_json::Value::Object(fields) => {
+            for (name, field) in fields {
+                numeric_fields(field, format!("{at}/{name}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn every_numeric_field_of_every_parser_at_edge_values_is_acknowledged_without_a_panic() {
+    let w = World::new().await;
+    // Every parser's events: Messenger (echo with a numeric app_id, read and delivery watermarks,
+    // postback with and without mid, reaction, message), Instagram (messages, comments with their own
+    // timestamp and with the entry's time), WhatsApp (messages, statuses with error codes), LINE.
+    let postback_without_mid = format!(
+        r#"{{"object":"page","entry":[{{"id":"{PAGE}","time":1767225600000,"messaging":[{{"sender":{{"id":"7234"}},"recipient":{{"id":"{PAGE}"}},"timestamp":1767225600000,"postback":{{"title":"t","payload":"p"}}}}]}}]}}"#
+    );
+    let comment_with_timestamp = format!(
+        r#"{{"object":"instagram","entry":[{{"id":"{IG}","time":1767225800,"changes":[{{"field":"comments","value":{{"id":"179","from":{{"id":"5820"}},"text":"hi","timestamp":1767225800}}}}]}}]}}"#
+    );
+    let deliveries: Vec<(&str, String)> = vec![
+        ("meta", fixture!("messenger_mixed.json").to_owned()),
+        ("meta", fixture!("messenger_text.json").to_owned()),
+        ("meta", postback_without_mid),
+        ("meta", fixture!("instagram_messages.json").to_owned()),
+        ("meta", fixture!("instagram_comment.json").to_owned()),
+        ("meta", comment_with_timestamp),
+        ("meta", fixture!("whatsapp_mixed.json").to_owned()),
+        ("meta", fixture!("whatsapp_messages.json").to_owned()),
+        ("line", fixture!("line_events.json").to_owned()),
+    ];
+    let edges = [
+        "-9223372036854775808",                    // i64::MIN
+        "9223372036854775807",                     // i64::MAX
+        "18446744073709551615",                    // u64::MAX
+        "340282366920938463463374607431768211455", // u128::MAX
+        "-1",
+        "0",
+        "1",
+        "253402300799",    // 9999-12-31T23:59:59 in seconds
+        "253402300799999", // … in milliseconds
+        "-377705116800",   // year -9999 in seconds
+        "4102444800000",   // 2100 in milliseconds
+        "1e308",
+        "-0.5",
+    ];
+    let mut cases = 0;
+    for (webhook, body) in &deliveries {
+        let template: serde_json::Value = serde_json::from_str(body).unwrap();
+        let mut fields = Vec::new();
+        numeric_fields(&template, String::new(), &mut fields);
+        assert!(!fields.is_empty(), "{body}");
+        for field in &fields {
+            for edge in edges {
+                let mut delivery = template.clone();
+                let slot = delivery.pointer_mut(field).unwrap();
+                *slot = if slot.is_string() {
+                    serde_json::Value::String(edge.to_owned())
+                } else {
+                    serde_json::from_str(edge).unwrap()
+                };
+                let delivery = delivery.to_string();
+                let response = match *webhook {
+                    "meta" => w.meta(&delivery).await,
+                    _ => w.line(&delivery).await,
+                };
+                assert_eq!(
+                    status(&response),
+                    200,
+                    "{field} = {edge}: {}",
+                    text(&response)
+                );
+                cases += 1;
+            }
+        }
+    }
+    assert!(cases > 300, "{cases}");
+    // What was stored is dated within the plausible window: never in the far future nor before 2004.
+    let stored = w.messages(Platform::Messenger, "7234500000000001").await;
+    assert!(!stored.is_empty());
+    for message in &stored {
+        assert!(
+            message.sent_at <= TEST_START + Duration::minutes(5)
+                && message.sent_at >= time::macros::datetime!(2004-01-01 0:00 UTC),
+            "{}: {}",
+            message.message_id,
+            message.sent_at
+        );
+    }
+    assert!(w.count("TimestampClamped") > 0.0);
+}
+
+#[tokio::test]
+async fn a_future_dated_message_does_not_supersede_the_customers_later_messages() {
+    use inbox_shared::clock::Clock;
+    let w = World::new().await;
+    let message = |mid: &str, timestamp: i64| {
+        format!(
+            r#"{{"object":"page","entry":[{{"id":"{PAGE}","time":1,"messaging":[{{"sender":{{"id":"7234"}},"recipient":{{"id":"{PAGE}"}},"timestamp":{timestamp},"message":{{"mid":"{mid}","text":"hi"}}}}]}}]}}"#
+        )
+    };
+    let in_2100 = 4_102_444_800_000i64;
+    assert_eq!(status(&w.meta(&message("m_future", in_2100)).await), 200);
+    w.env.clock.advance(Duration::minutes(1));
+    let now_ms = (w.env.clock.now().unix_timestamp_nanos() / 1_000_000) as i64;
+    assert_eq!(status(&w.meta(&message("m_later", now_ms)).await), 200);
+    let stored = w.messages(Platform::Messenger, "7234").await;
+    let order: Vec<&str> = stored.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(
+        order,
+        ["m_future", "m_later"],
+        "the later message is the newest"
+    );
+    assert_eq!(stored[0].sent_at, TEST_START, "clamped to the receive time");
+    assert_eq!(w.count("TimestampClamped"), 1.0);
+}
+
+#[tokio::test]
+async fn signed_json_of_an_unexpected_shape_is_acknowledged_counted_and_described_without_values() {
+    use inbox_shared::telemetry::CapturedLogs;
+    let w = World::new().await;
+    let (logs, _capture) = CapturedLogs::start();
+    for body in [
+        r#"{"object":"page","entry":null}"#,
+        r#"{"object":1,"entry":[]}"#,
+        r#"{"object":{"text":"Secret words"},"entry":"Secret words"}"#,
+        r#""Secret words""#,
+    ] {
+        let response = w.meta(body).await;
+        assert_eq!(status(&response), 200, "{body}: {}", text(&response));
+    }
+    let line = format!(r#"{{"destination":"{LINE}","events":null}}"#);
+    assert_eq!(status(&w.line(&line).await), 200);
+    assert_eq!(w.count("SkippedUnexpectedShape"), 5.0);
+    assert_eq!(w.count("InvalidJson"), 0.0);
+
+    let lines = logs.lines();
+    let shapes: Vec<&str> = lines
+        .iter()
+        .filter_map(|line| line["fields"]["shape"].as_str())
+        .collect();
+    assert!(
+        shapes.contains(&"object: string, entry: null"),
+        "{shapes:?}"
+    );
+    assert!(
+        shapes.contains(&"object: object, entry: string"),
+        "{shapes:?}"
+    );
+    assert!(
+        shapes.contains(&"destination: string, events: null"),
+        "{shapes:?}"
+    );
+    let all = serde_json::to_string(&lines).unwrap();
+    assert!(!all.contains("Secret words"), "{all}");
+    // Still a 400 for what is not JSON at all, however it starts.
+    assert_eq!(
+        status(&w.meta(r#"{"object":"page","entry":null"#).await),
+        400
+    );
+}
+
+#[tokio::test]
+async fn unstorable_items_are_skipped_and_counted_and_the_rest_of_the_delivery_is_stored_and_queued()
+ {
+    let w = World::new().await;
+    let item = |sender: &str, mid: &str, text: &str| {
+        serde_json::json!({"sender": {"id": sender}, "recipient": {"id": PAGE},
+            "timestamp": 1767225600000i64, "message": {"mid": mid, "text": text}})
+    };
+    let long_id = "9".repeat(5000);
+    let body = serde_json::json!({"object": "page", "entry": [
+        {"id": PAGE, "time": 1, "messaging": [
+            item("7234", &format!("m_{long_id}"), "a message id of 5,000 bytes"),
+            item(&long_id, "m_long_user", "a user id of 5,000 bytes"),
+            item("7234", "m_huge", &"x".repeat(500 * 1024)),
+            item("7234", "m_good", "the good one"),
+        ]},
+        {"id": long_id, "time": 1, "messaging": [item("7234", "m_other", "an account id of 5,000 bytes")]},
+    ]})
+    .to_string();
+    let response = w.meta(&body).await;
+    assert_eq!(status(&response), 200, "{}", text(&response));
+    let stored = w.messages(Platform::Messenger, "7234").await;
+    let ids: Vec<&str> = stored.iter().map(|m| m.message_id.as_str()).collect();
+    assert_eq!(ids, ["m_good"]);
+    let queued = w.queued().await;
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(queued[0].1.message_id, "m_good");
+    // Three ids caught by the parser (message, user, account), one item over 400 KB by the store.
+    assert_eq!(w.count("SkippedUnstorable"), 4.0);
+
+    // LINE: a destination no channel can have is not looked up.
+    let line = format!(r#"{{"destination":"U{long_id}","events":[]}}"#);
+    assert_eq!(status(&w.line(&line).await), 200);
+}
+
+#[tokio::test]
+async fn a_disconnect_or_a_move_applies_at_once_whatever_the_warm_container_cached() {
+    let w = World::new().await;
+    let user = "7234500000000001";
+    let messenger = |mid: &str| fixture!("messenger_text.json").replace("m_AbCdEf123", mid);
+    let line_user = "Uaaaabbbbccccddddeeeeffff00001111";
+    let line = |id: &str| {
+        fixture!("line_events.json")
+            .replace("5123456789012", id)
+            .replace("01JH3Q8Z6YV0K8P5M2N4R7T9WX", &format!("evt-{id}"))
+    };
+    // The container's cache holds both accounts' routes to tenant A.
+    assert_eq!(status(&w.meta(&messenger("m_before")).await), 200);
+    assert_eq!(status(&w.line(&line("1")).await), 200);
+    assert_eq!(w.messages(Platform::Messenger, user).await.len(), 1);
+
+    // Within the same second: A disconnects both; the Messenger webhook stores nothing.
+    for platform in [Platform::Messenger, Platform::Line] {
+        w.env
+            .store
+            .disconnect_channel(
+                &w.tenant.tenant_id,
+                &w.channel(platform).channel_id,
+                TEST_START,
+                TEST_START + Duration::days(30),
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(status(&w.meta(&messenger("m_after_disconnect")).await), 200);
+    assert_eq!(w.messages(Platform::Messenger, user).await.len(), 1);
+    assert_eq!(w.count("RouteChanged"), 1.0);
+
+    // Tenant B connects the same Page and LINE bot (a new LINE secret): B's customer is B's.
+    let new_secret = "line-secret-of-tenant-b";
+    let b = w
+        .env
+        .seed_tenant(
+            "Tenant B",
+            &[(Platform::Messenger, PAGE), (Platform::Line, LINE)],
+            "token-b",
+            new_secret,
+        )
+        .await;
+    assert_eq!(status(&w.meta(&messenger("m_moved")).await), 200);
+    assert_eq!(w.messages(Platform::Messenger, user).await.len(), 1);
+    let of_b = |platform: Platform, user: &str| {
+        let channel = b.channels.iter().find(|c| c.platform == platform).unwrap();
+        let conversation = keys::conversation_id(&channel.channel_id, &user.into());
+        let store = w.env.store.clone();
+        let tenant = b.tenant.tenant_id.clone();
+        async move {
+            store
+                .messages_of_conversation(&tenant, &conversation)
+                .await
+                .unwrap()
+        }
+    };
+    let stored = of_b(Platform::Messenger, user).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].message_id, "m_moved");
+
+    // LINE: the revoked secret is refused at once (the cached secret verified it, but the write found
+    // the route changed and the fresh secret refuses it), the new one accepted at once.
+    let old_signed = line("2");
+    assert_eq!(status(&w.line(&old_signed).await), 200);
+    assert_eq!(w.count("SignatureRejectedAfterReroute"), 1.0);
+    let new_signed = line("3");
+    let signature = line_signature(new_secret, new_signed.as_bytes());
+    let response = w
+        .post(
+            "/webhooks/line",
+            &new_signed,
+            &[("x-line-signature", &signature)],
+        )
+        .await;
+    assert_eq!(status(&response), 200, "{}", text(&response));
+    let stored = of_b(Platform::Line, line_user).await;
+    let ids: Vec<&str> = stored.iter().map(|m| m.message_id.as_str()).collect();
+    assert!(ids.contains(&"3") && !ids.contains(&"2"), "{ids:?}");
+    let queued = w.queued().await;
+    assert!(
+        queued
+            .iter()
+            .all(|(_, job)| job.message_id != "m_after_disconnect" && job.message_id != "2"),
+        "{queued:?}"
+    );
+    assert!(
+        queued
+            .iter()
+            .any(|(_, job)| job.message_id == "m_moved" && job.tenant_id == b.tenant.tenant_id),
+        "{queued:?}"
+    );
+}

@@ -20,6 +20,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::https;
 use crate::model::{Author, KnowledgeEntry, Message, ProviderKind, Tenant};
 use crate::secret::{AppSecret, MessageText};
 
@@ -156,6 +157,12 @@ pub enum ProviderError {
     /// Refused the request (4xx: bad key, bad model): will not work by retrying as is.
     #[error("provider refused the request: {0}")]
     Rejected(String),
+}
+
+impl From<https::InvalidSegment> for ProviderError {
+    fn from(err: https::InvalidSegment) -> Self {
+        Self::Rejected(err.to_string())
+    }
 }
 
 /// The chain's result.
@@ -317,7 +324,7 @@ impl Providers {
                     .map(|t| json!({"role": role(t.role), "content": t.text.expose()}))
                     .collect();
                 self.http
-                    .post(format!("{}/v1/messages", endpoint.base_url))
+                    .post(https::endpoint(&endpoint.base_url, &["v1", "messages"])?)
                     .header("x-api-key", endpoint.key.expose_secret())
                     .header("anthropic-version", ANTHROPIC_VERSION)
                     .json(&json!({
@@ -338,7 +345,10 @@ impl Providers {
                         )
                         .collect();
                 self.http
-                    .post(format!("{}/chat/completions", endpoint.base_url))
+                    .post(https::endpoint(
+                        &endpoint.base_url,
+                        &["chat", "completions"],
+                    )?)
                     .bearer_auth(endpoint.key.expose_secret())
                     .json(&json!({
                         "model": endpoint.model,

@@ -124,7 +124,7 @@ impl AuditEvent {
             action: action.to_owned(),
             subject: subject.map(str::to_owned),
             counts: BTreeMap::new(),
-            retain_until: at + Duration::days(audit_days.into()),
+            retain_until: at.saturating_add(Duration::days(audit_days.into())),
         }
     }
 

@@ -67,22 +67,27 @@ impl RetentionPolicy {
         Duration::days(self.content_days.into())
     }
 
+    /// Content received at `received_at` is deleted at this instant.
+    pub fn content_deadline(&self, received_at: OffsetDateTime) -> OffsetDateTime {
+        received_at.saturating_add(self.content())
+    }
+
     /// The one rule for a disconnected channel: everything ingested through it is deleted by this
     /// deadline, which is also the channel item's TTL. It must come from the tenant's own policy on every
     /// path (an operator's disconnect, Meta's deauthorize, an erasure, a termination): a shorter default
     /// would let the channel item expire before the sweep deleted what it leads to.
     pub fn disconnected_channel_deadline(&self, disconnected_at: OffsetDateTime) -> OffsetDateTime {
-        disconnected_at + Duration::days(self.disconnected_channel_days.into())
+        disconnected_at.saturating_add(Duration::days(self.disconnected_channel_days.into()))
     }
 
     /// A terminated tenant's account data (tenant, channels, knowledge, usage) goes at this instant.
     pub fn terminated_account_deadline(&self, terminated_at: OffsetDateTime) -> OffsetDateTime {
-        terminated_at + Duration::days(self.terminated_account_days.into())
+        terminated_at.saturating_add(Duration::days(self.terminated_account_days.into()))
     }
 
     /// A terminated tenant's content goes at this instant.
     pub fn terminated_content_deadline(&self, terminated_at: OffsetDateTime) -> OffsetDateTime {
-        terminated_at + Duration::days(self.terminated_content_days.into())
+        terminated_at.saturating_add(Duration::days(self.terminated_content_days.into()))
     }
 }
 

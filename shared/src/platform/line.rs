@@ -19,10 +19,11 @@ struct DestinationOnly {
     destination: Option<String>,
 }
 
+/// `Ok(None)` when the body is JSON without a string `destination`.
 pub fn destination(body: &[u8]) -> Result<Option<String>, ParseError> {
-    serde_json::from_slice::<DestinationOnly>(body)
-        .map(|d| d.destination)
-        .map_err(|e| ParseError(e.to_string()))
+    Ok(envelope::<DestinationOnly>(body, &[])?
+        .ok()
+        .and_then(|d| d.destination))
 }
 
 #[derive(Deserialize)]
@@ -70,7 +71,10 @@ struct LinePostback {
 
 /// Parses a LINE webhook body (already signature-checked).
 pub fn parse(body: &[u8]) -> Result<Parsed, ParseError> {
-    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| ParseError(e.to_string()))?;
+    let envelope: Envelope = match envelope(body, &["destination", "events"])? {
+        Ok(envelope) => envelope,
+        Err(unexpected) => return Ok(unexpected),
+    };
     let mut parsed = Parsed::default();
     let Some(destination) = envelope.destination else {
         parsed.skipped.push(Skipped::MalformedItem);
@@ -86,6 +90,7 @@ pub fn parse(body: &[u8]) -> Result<Parsed, ParseError> {
             None => parsed.skipped.push(Skipped::MalformedItem),
         }
     }
+    parsed.skip_unstorable();
     parsed.events.sort_by_key(|e| e.timestamp);
     Ok(parsed)
 }

@@ -128,15 +128,18 @@ struct Change<'a> {
 
 /// Parses a Meta webhook body (already signature-checked).
 pub fn parse(body: &[u8]) -> Result<Parsed, ParseError> {
-    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| ParseError(e.to_string()))?;
+    let envelope: Envelope = match envelope(body, &["object", "entry"])? {
+        Ok(envelope) => envelope,
+        Err(unexpected) => return Ok(unexpected),
+    };
     let platform = match envelope.object.as_deref() {
         Some("page") => Platform::Messenger,
         Some("instagram") => Platform::Instagram,
         Some("whatsapp_business_account") => Platform::Whatsapp,
         _ => {
             return Ok(Parsed {
-                events: Vec::new(),
                 skipped: vec![Skipped::UnknownObject],
+                ..Parsed::default()
             });
         }
     };
@@ -173,6 +176,7 @@ pub fn parse(body: &[u8]) -> Result<Parsed, ParseError> {
             }
         }
     }
+    parsed.skip_unstorable();
     parsed.events.sort_by_key(|e| e.timestamp);
     Ok(parsed)
 }

@@ -13,7 +13,8 @@ pub mod signature;
 pub mod signed_request;
 
 use serde::{Deserialize, Deserializer};
-use time::OffsetDateTime;
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
 
 use crate::model::{Attachment, MessageStatus, Platform};
 use crate::secret::{MessageText, PlatformUserId, ProfileName};
@@ -79,6 +80,76 @@ pub enum EventKind {
     /// LINE: the user added the account as a friend, or blocked it.
     Follow,
     Unfollow,
+}
+
+impl EventKind {
+    /// The platform's id of the message the event is about (`None`: the event has none).
+    pub fn message_id(&self) -> Option<&str> {
+        match self {
+            EventKind::Message(m) => Some(&m.message_id),
+            EventKind::Echo(echo) => Some(&echo.message_id),
+            EventKind::Postback { message_id, .. }
+            | EventKind::Reaction { message_id, .. }
+            | EventKind::Status { message_id, .. } => Some(message_id),
+            EventKind::Comment { comment_id, .. } => Some(comment_id),
+            EventKind::Read { message_id, .. } => message_id.as_deref(),
+            EventKind::Delivery { .. } | EventKind::Follow | EventKind::Unfollow => None,
+        }
+    }
+}
+
+/// The longest platform id (account, user, message, event) we accept. Real ones are far shorter (an
+/// Instagram `mid` is about 150 bytes); an id becomes part of a table key, and DynamoDB refuses a sort
+/// key over 1,024 bytes: an item with a longer id could never be stored nor looked up.
+pub const MAX_ID_BYTES: usize = 512;
+
+/// Whether `account_id` has the form of `platform`'s business account ids: digits for Meta (Page id,
+/// Instagram account id, WhatsApp `phone_number_id`), `U` and 32 lowercase hex digits for a LINE bot. It
+/// becomes a path segment of every send's URL, so nothing else is accepted at connect.
+pub fn account_id_is_valid(platform: Platform, account_id: &str) -> bool {
+    match platform {
+        Platform::Messenger | Platform::Instagram | Platform::Whatsapp => {
+            (1..=32).contains(&account_id.len()) && account_id.bytes().all(|b| b.is_ascii_digit())
+        }
+        Platform::Line => account_id.strip_prefix('U').is_some_and(|hex| {
+            hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        }),
+    }
+}
+
+/// Whether a platform id is one we can store and look up.
+pub fn storable_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_ID_BYTES
+}
+
+impl InboundEvent {
+    /// Whether every id of the event (account, user, message, event, profile name) can be stored.
+    fn ids_storable(&self) -> bool {
+        let profile_name_ok = match &self.kind {
+            EventKind::Message(m) => m
+                .profile_name
+                .as_ref()
+                .is_none_or(|name| name.expose().len() <= MAX_ID_BYTES),
+            _ => true,
+        };
+        storable_id(&self.account_id)
+            && storable_id(self.user_id.expose())
+            && self.event_id.as_deref().is_none_or(storable_id)
+            && self.kind.message_id().is_none_or(storable_id)
+            && profile_name_ok
+    }
+}
+
+impl Parsed {
+    /// Events whose ids could never be stored are skipped ([`Skipped::Unstorable`]), not ingested.
+    fn skip_unstorable(&mut self) {
+        let before = self.events.len();
+        self.events.retain(InboundEvent::ids_storable);
+        self.skipped.extend(std::iter::repeat_n(
+            Skipped::Unstorable,
+            before - self.events.len(),
+        ));
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -151,6 +222,10 @@ pub enum Skipped {
     UnknownField,
     UnsupportedEvent,
     MalformedItem,
+    /// Valid JSON, but not the envelope the platform documents (`entry: null`, `object: 1`, …).
+    UnexpectedShape,
+    /// An id too long to be part of a table key (see [`MAX_ID_BYTES`]).
+    Unstorable,
 }
 
 impl Skipped {
@@ -160,6 +235,8 @@ impl Skipped {
             Skipped::UnknownField => "SkippedUnknownField",
             Skipped::UnsupportedEvent => "SkippedUnsupportedEvent",
             Skipped::MalformedItem => "SkippedMalformedItem",
+            Skipped::UnexpectedShape => "SkippedUnexpectedShape",
+            Skipped::Unstorable => "SkippedUnstorable",
         }
     }
 }
@@ -169,24 +246,95 @@ impl Skipped {
 pub struct Parsed {
     pub events: Vec<InboundEvent>,
     pub skipped: Vec<Skipped>,
+    /// Set when the body is valid JSON of an unexpected shape: which envelope fields have which JSON
+    /// types (never their values), for the logs.
+    pub shape_problem: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("the body is not valid JSON: {0}")]
 pub struct ParseError(pub String);
 
-/// Meta ids arrive as strings, sometimes as numbers (`app_id`).
-pub(crate) fn id_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Id {
-        S(String),
-        N(serde_json::Number),
+/// Decodes a delivery's envelope. A body that is not JSON is a [`ParseError`] (400); valid JSON of
+/// another shape is `Ok(Err(parsed))`: nothing to ingest, the shape problem described for the logs by
+/// the JSON types of `fields` (a retry would bring the same body: it is acknowledged, not refused).
+fn envelope<'a, T: Deserialize<'a>>(
+    body: &'a [u8],
+    fields: &[&str],
+) -> Result<Result<T, Parsed>, ParseError> {
+    match serde_json::from_slice::<T>(body) {
+        Ok(envelope) => Ok(Ok(envelope)),
+        Err(err) if err.is_data() && is_json(body) => Ok(Err(Parsed {
+            skipped: vec![Skipped::UnexpectedShape],
+            shape_problem: Some(describe_shape(body, fields)),
+            ..Parsed::default()
+        })),
+        Err(err) => Err(ParseError(err.to_string())),
     }
-    Ok(Option::<Id>::deserialize(d)?.map(|id| match id {
-        Id::S(s) => s,
-        Id::N(n) => n.to_string(),
-    }))
+}
+
+/// Whether `body` is syntactically valid JSON (checked without building it).
+fn is_json(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+}
+
+/// `"object: number, entry: null"`: the JSON type of each envelope field, never a value.
+fn describe_shape(body: &[u8], fields: &[&str]) -> String {
+    let kind = |value: Option<&serde_json::Value>| match value {
+        None => "absent",
+        Some(serde_json::Value::Null) => "null",
+        Some(serde_json::Value::Bool(_)) => "boolean",
+        Some(serde_json::Value::Number(_)) => "number",
+        Some(serde_json::Value::String(_)) => "string",
+        Some(serde_json::Value::Array(_)) => "array",
+        Some(serde_json::Value::Object(_)) => "object",
+    };
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(top)) => fields
+            .iter()
+            .map(|field| format!("{field}: {}", kind(top.get(*field))))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Ok(other) => format!("the body is a JSON {}, not an object", kind(Some(&other))),
+        Err(_) => "not JSON".into(),
+    }
+}
+
+/// Meta ids arrive as strings, sometimes as numbers (`app_id`): a number is kept as the platform's
+/// exact text (as `f64`, an id beyond 2^53 or 64 bits would lose digits). Anything else is an error.
+pub(crate) fn id_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::de::Error;
+    let Some(raw) = Option::<Box<serde_json::value::RawValue>>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let text = raw.get();
+    if text.starts_with('"') {
+        return serde_json::from_str(text).map_err(D::Error::custom);
+    }
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(Some(text.to_owned()));
+    }
+    Err(D::Error::custom("an id must be a string or a whole number"))
+}
+
+/// Platform timestamps before this are not believed (no platform we support existed).
+pub const EARLIEST_PLAUSIBLE: OffsetDateTime = datetime!(2004-01-01 0:00 UTC);
+/// How far ahead of our clock a platform's timestamp may be and still be believed: a little clock skew.
+/// A message dated later would be ordered after every message the customer sends meanwhile, and so
+/// supersede them all (no reply until its date).
+pub const MAX_FUTURE_SKEW: Duration = Duration::minutes(5);
+
+impl InboundEvent {
+    /// Replaces a timestamp outside the plausible window (before [`EARLIEST_PLAUSIBLE`], or more than
+    /// [`MAX_FUTURE_SKEW`] after `received_at`) by `received_at`. Returns the timestamp replaced, if any.
+    /// A signed timestamp is input like any other: year 9999 plus a retention period does not exist.
+    pub fn clamp_timestamp(&mut self, received_at: OffsetDateTime) -> Option<OffsetDateTime> {
+        let plausible = EARLIEST_PLAUSIBLE..=received_at.saturating_add(MAX_FUTURE_SKEW);
+        if plausible.contains(&self.timestamp) {
+            return None;
+        }
+        Some(std::mem::replace(&mut self.timestamp, received_at))
+    }
 }
 
 pub(crate) fn from_millis(ms: i64) -> Option<OffsetDateTime> {
@@ -407,6 +555,20 @@ mod tests {
                 .windows(2)
                 .all(|w| w[0].timestamp <= w[1].timestamp)
         );
+    }
+
+    #[test]
+    fn numeric_ids_beyond_64_bits_keep_the_platforms_exact_text() {
+        let body = br#"{"object":"page","entry":[{"id":104857600000001,"time":1767225600000,"messaging":[{"sender":{"id":"104857600000001"},"recipient":{"id":"72345"},"timestamp":1767225600000,"message":{"mid":"m_1","is_echo":true,"app_id":123456789012345678901234567890}}]}]}"#;
+        let parsed = meta::parse(body).unwrap();
+        let EventKind::Echo(echo) = &parsed.events[0].kind else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(
+            echo.app_id.as_deref(),
+            Some("123456789012345678901234567890")
+        );
+        assert_eq!(parsed.events[0].account_id, "104857600000001");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::config::Config;
+use crate::https::{InvalidSegment, endpoint};
 use crate::model::Platform;
 use crate::secret::{MessageText, PlatformToken};
 
@@ -52,8 +53,17 @@ pub enum SendError {
     RateLimited { code: i64 },
     #[error("temporary failure: {0}")]
     Transient(String),
-    #[error("refused (code {code:?}): {message}")]
-    Rejected { code: Option<i64>, message: String },
+    /// Refused for good. Codes only: a platform's error message can echo the text and the recipient,
+    /// and errors end up in logs.
+    #[error("refused (HTTP {status}, code {code:?}, subcode {subcode:?})")]
+    Rejected {
+        status: u16,
+        code: Option<i64>,
+        subcode: Option<i64>,
+    },
+    /// The channel's account id cannot be a URL path segment (it is checked at connect).
+    #[error("invalid account id: {0}")]
+    InvalidAccount(#[from] InvalidSegment),
 }
 
 impl SendError {
@@ -68,7 +78,7 @@ impl SendError {
             | Self::WindowClosed { code }
             | Self::RateLimited { code } => Some(*code),
             Self::Rejected { code, .. } => *code,
-            Self::Transient(_) => None,
+            Self::Transient(_) | Self::InvalidAccount(_) => None,
         }
     }
 
@@ -79,7 +89,7 @@ impl SendError {
             Self::WindowClosed { .. } => "window_closed",
             Self::RateLimited { .. } => "rate_limited",
             Self::Transient(_) => "transient",
-            Self::Rejected { .. } => "rejected",
+            Self::Rejected { .. } | Self::InvalidAccount(_) => "rejected",
         }
     }
 }
@@ -139,7 +149,7 @@ impl Sender {
                     "messaging_type": "RESPONSE",
                     "message": {"text": text, "metadata": out.echo_tag},
                 });
-                let url = format!("{}/{sender}/messages", self.graph_base);
+                let url = endpoint(&self.graph_base, &[sender, "messages"])?;
                 self.graph(token, &url, &body).await
             }
             Platform::Whatsapp => {
@@ -150,7 +160,7 @@ impl Sender {
                     "type": "text",
                     "text": {"body": text, "preview_url": false},
                 });
-                let url = format!("{}/{}/messages", self.graph_base, out.account_id);
+                let url = endpoint(&self.graph_base, &[out.account_id, "messages"])?;
                 self.graph(token, &url, &body).await
             }
             Platform::Line => self.line(token, out, &text).await,
@@ -194,7 +204,10 @@ impl Sender {
         if let Some(reply_token) = out.reply_token {
             let reply = self
                 .http
-                .post(format!("{}/v2/bot/message/reply", self.line_base))
+                .post(endpoint(
+                    &self.line_base,
+                    &["v2", "bot", "message", "reply"],
+                )?)
                 .bearer_auth(token.expose_secret())
                 .json(&json!({"replyToken": reply_token, "messages": messages}))
                 .timeout(SEND_TIMEOUT)
@@ -207,12 +220,15 @@ impl Sender {
                 200..=299 => return Ok(line_sent(&bytes, out.idempotency_key)),
                 // An expired or used reply token: push instead.
                 400 => {}
-                _ => return Err(classify_line(status, &bytes)),
+                _ => return Err(classify_line(status)),
             }
         }
         let push = self
             .http
-            .post(format!("{}/v2/bot/message/push", self.line_base))
+            .post(endpoint(
+                &self.line_base,
+                &["v2", "bot", "message", "push"],
+            )?)
             .bearer_auth(token.expose_secret())
             .header("X-Line-Retry-Key", retry_key_uuid(out.idempotency_key))
             .json(&json!({"to": out.recipient, "messages": messages}))
@@ -226,7 +242,7 @@ impl Sender {
             200..=299 => Ok(line_sent(&bytes, out.idempotency_key)),
             // The same retry key was accepted before: this push already went out.
             409 => Ok(line_sent(&[], out.idempotency_key)),
-            _ => Err(classify_line(status, &bytes)),
+            _ => Err(classify_line(status)),
         }
     }
 }
@@ -266,16 +282,15 @@ pub fn classify_graph(status: u16, body: &[u8]) -> SendError {
     struct GraphError {
         code: Option<i64>,
         error_subcode: Option<i64>,
-        #[serde(default)]
-        message: String,
     }
     let Ok(Envelope { error }) = serde_json::from_slice::<Envelope>(body) else {
         return if status >= 500 || status == 429 {
             SendError::Transient(format!("HTTP {status}"))
         } else {
             SendError::Rejected {
+                status,
                 code: None,
-                message: format!("HTTP {status}"),
+                subcode: None,
             }
         };
     };
@@ -290,26 +305,23 @@ pub fn classify_graph(status: u16, body: &[u8]) -> SendError {
             SendError::Transient(format!("Graph API temporary error {code}"))
         }
         (code, _) if status >= 500 => SendError::Transient(format!("HTTP {status}, code {code:?}")),
-        (code, _) => SendError::Rejected {
+        (code, subcode) => SendError::Rejected {
+            status,
             code,
-            // Graph error messages describe the request, not the customer's text.
-            message: error.message,
+            subcode,
         },
     }
 }
 
-fn classify_line(status: u16, body: &[u8]) -> SendError {
-    let message = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["message"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| format!("HTTP {status}"));
+fn classify_line(status: u16) -> SendError {
     match status {
         401 => SendError::TokenInvalid { code: 401 },
         429 => SendError::RateLimited { code: 429 },
         500..=599 => SendError::Transient(format!("HTTP {status}")),
         _ => SendError::Rejected {
+            status,
             code: Some(i64::from(status)),
-            message,
+            subcode: None,
         },
     }
 }
@@ -380,13 +392,25 @@ mod tests {
     }
 
     #[test]
-    fn line_errors_and_retry_keys() {
+    fn a_refusal_carries_codes_never_the_platforms_message() {
+        // Graph echoes what it refused: the text, the recipient.
+        let body = json!({"error": {"message": "Cannot send 'Your order 42' to 7234500000000001",
+            "code": 100, "error_subcode": 2018001}})
+        .to_string();
+        let refused = classify_graph(400, body.as_bytes());
+        let shown = refused.to_string();
         assert_eq!(
-            classify_line(401, b"{}"),
-            SendError::TokenInvalid { code: 401 }
+            shown,
+            "refused (HTTP 400, code Some(100), subcode Some(2018001))"
         );
-        assert!(classify_line(429, b"{}").is_retryable());
-        assert!(!classify_line(400, br#"{"message":"bad"}"#).is_retryable());
+        assert!(!format!("{refused:?}").contains("7234500000000001"));
+    }
+
+    #[test]
+    fn line_errors_and_retry_keys() {
+        assert_eq!(classify_line(401), SendError::TokenInvalid { code: 401 });
+        assert!(classify_line(429).is_retryable());
+        assert!(!classify_line(400).is_retryable());
         let key = retry_key_uuid("send:abc");
         assert_eq!(key, retry_key_uuid("send:abc"));
         assert_ne!(key, retry_key_uuid("send:abd"));

@@ -57,7 +57,9 @@ pub fn verify_signed_request(
     #[derive(Deserialize)]
     struct Payload {
         algorithm: Option<String>,
-        user_id: Option<serde_json::Value>,
+        /// As sent: an id that is a number beyond 64 bits keeps its digits.
+        #[serde(default, deserialize_with = "super::id_string")]
+        user_id: Option<String>,
         issued_at: Option<i64>,
     }
     let json = BASE64URL
@@ -72,15 +74,16 @@ pub fn verify_signed_request(
     {
         return Err(malformed("algorithm must be HMAC-SHA256"));
     }
-    let user_id = match payload.user_id {
-        Some(serde_json::Value::String(id)) if !id.is_empty() => id,
-        Some(serde_json::Value::Number(id)) => id.to_string(),
-        _ => return Err(malformed("user_id is missing")),
+    let Some(user_id) = payload.user_id.filter(|id| !id.is_empty()) else {
+        return Err(malformed("user_id is missing"));
     };
-    Ok(SignedRequest {
-        user_id,
-        issued_at: payload.issued_at.unwrap_or(0),
-    })
+    // The moment the callback speaks of (a deauthorization acts on what was connected before it): a
+    // request without it cannot be placed in time.
+    let issued_at = payload
+        .issued_at
+        .filter(|at| time::OffsetDateTime::from_unix_timestamp(*at).is_ok())
+        .ok_or_else(|| malformed("issued_at is missing or not a time"))?;
+    Ok(SignedRequest { user_id, issued_at })
 }
 
 /// A signed request as Meta would send it (tests, the demo).
@@ -181,5 +184,43 @@ mod tests {
             verify_signed_request(&key(), &signed).unwrap().user_id,
             "1234567890"
         );
+    }
+
+    /// The signed payload as Meta would send it, from its exact JSON text.
+    fn signed_text(payload: &str) -> String {
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload);
+        let k = hmac::Key::new(hmac::HMAC_SHA256, b"key");
+        let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(hmac::sign(&k, payload.as_bytes()).as_ref());
+        format!("{signature}.{payload}")
+    }
+
+    #[test]
+    fn a_numeric_user_id_beyond_64_bits_keeps_its_exact_digits() {
+        let signed = signed_text(
+            r#"{"algorithm":"HMAC-SHA256","user_id":123456789012345678901234567890,"issued_at":5}"#,
+        );
+        assert_eq!(
+            verify_signed_request(&key(), &signed).unwrap().user_id,
+            "123456789012345678901234567890"
+        );
+        let fractional = signed_text(r#"{"algorithm":"HMAC-SHA256","user_id":1.5,"issued_at":5}"#);
+        assert!(verify_signed_request(&key(), &fractional).is_err());
+    }
+
+    #[test]
+    fn a_request_without_a_usable_issued_at_is_malformed_not_issued_in_1970() {
+        for issued_at in ["", r#","issued_at":null"#, r#","issued_at":99999999999999"#] {
+            let signed = signed_text(&format!(
+                r#"{{"algorithm":"HMAC-SHA256","user_id":"7"{issued_at}}}"#
+            ));
+            assert!(
+                matches!(
+                    verify_signed_request(&key(), &signed),
+                    Err(SignedRequestError::Malformed(m)) if m.contains("issued_at")
+                ),
+                "{issued_at}"
+            );
+        }
     }
 }

@@ -72,6 +72,16 @@ impl ChannelService {
                 )));
             }
         }
+        if !crate::platform::account_id_is_valid(new.platform, &new.account_id) {
+            return Err(ServiceError::Invalid(format!(
+                "not a {} account id: expected {}",
+                new.platform,
+                match new.platform {
+                    Platform::Line => "U and 32 lowercase hex digits (the webhook's destination)",
+                    _ => "digits only",
+                }
+            )));
+        }
         let channel_id = ChannelId::generate();
         let credentials = self
             .vault

@@ -7,6 +7,8 @@
 //! onto the erasure queue, where retention-sweep carries it out. Every step is safe to repeat: Meta
 //! retries a callback we answered with a 500, and the replay completes what the first call began.
 
+use time::OffsetDateTime;
+
 use crate::ids::new_id;
 use crate::jobs::CleanupJob;
 use crate::keys;
@@ -15,7 +17,7 @@ use crate::queue::{QueueMessage, QueuePublisher};
 use crate::store::Store;
 
 use super::channels::{self, DisconnectReason};
-use super::{Actor, Result};
+use super::{Actor, Result, ServiceError};
 
 /// Which Meta callback asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,8 +79,21 @@ impl DeletionIntake {
         issued_at: i64,
     ) -> Result<Accepted> {
         let now = self.store.now();
+        if OffsetDateTime::from_unix_timestamp(issued_at).is_err() {
+            return Err(ServiceError::Invalid(format!(
+                "issued_at {issued_at} is not a time"
+            )));
+        }
         let channels_disconnected = if kind == DeletionKind::Deauthorize {
-            let channels = self.store.channels_of_meta_user(meta_user_id).await?;
+            // The callback speaks of the moment it was issued (whole seconds): a replayed old one must
+            // not disconnect a channel the user connected since.
+            let channels: Vec<_> = self
+                .store
+                .channels_of_meta_user(meta_user_id)
+                .await?
+                .into_iter()
+                .filter(|channel| channel.connected_at.unix_timestamp() <= issued_at)
+                .collect();
             channels::disconnect_all(
                 &self.store,
                 self.actor,

@@ -22,19 +22,47 @@ use crate::platform::{EventKind, InboundEvent};
 use crate::queue::{QueueMessage, QueuePublisher};
 use crate::secret::{ChannelSecret, MessageText, PlatformUserId};
 use crate::single_flight::LoadLocks;
-use crate::store::{ConversationTouch, Ingested, Store};
+use crate::store::{ConversationTouch, Ingested, Store, StoreError};
 use crate::telemetry::{Metrics, message_ref};
 use crate::vault::{SealContext, TokenVault};
 
 use super::ServiceError;
 
-/// A route found stays cached this long in a warm container; an unknown account, less.
+/// A route found stays cached this long in a warm container (a write never trusts it: it requires the
+/// route unchanged). An unknown account is not cached: it is read again on its next delivery, so an
+/// account connected a moment ago is never taken for unknown (and its messages never dropped).
 const ROUTE_TTL: StdDuration = StdDuration::from_secs(60);
-const UNKNOWN_ROUTE_TTL: StdDuration = StdDuration::from_secs(10);
-/// Accounts (known or not) one warm container remembers at most.
+/// Accounts one warm container remembers at most.
 const MAX_CACHED_ACCOUNTS: usize = 10_000;
 /// Conversations ingested concurrently (events of one conversation go in order).
 const CONCURRENT_CONVERSATIONS: usize = 16;
+
+/// Whether a verified delivery is authentic for an account: Meta signs with the app's secret, the same
+/// for every account; LINE with the channel's own secret, so an account read again after a route change
+/// must verify the delivery again.
+pub type Authentic<'a> = dyn Fn(&Account) -> bool + Sync + 'a;
+
+/// Why one event was not ingested by [`Ingestor::ingest_event`].
+enum ItemError {
+    /// The cached route is stale: nothing was written.
+    RouteChanged,
+    Failed(ServiceError),
+}
+
+impl ItemError {
+    fn unless_rerouted(outcome: Ingested) -> Result<(), ItemError> {
+        match outcome {
+            Ingested::RouteChanged => Err(ItemError::RouteChanged),
+            Ingested::Stored | Ingested::Duplicate { .. } => Ok(()),
+        }
+    }
+}
+
+impl<E: Into<ServiceError>> From<E> for ItemError {
+    fn from(err: E) -> Self {
+        ItemError::Failed(err.into())
+    }
+}
 
 /// A connected account as ingest needs it.
 pub struct Account {
@@ -45,7 +73,7 @@ pub struct Account {
 }
 
 struct CachedAccount {
-    account: Option<Arc<Account>>,
+    account: Arc<Account>,
     cached_at: Instant,
 }
 
@@ -83,8 +111,13 @@ impl Ingestor {
     }
 
     /// Stores a verified delivery's events (each conversation's in order, conversations concurrently) and
-    /// queues every new customer message for a reply in FIFO groups per conversation.
-    pub async fn ingest(&self, events: Vec<InboundEvent>) -> Result<(), ServiceError> {
+    /// queues every new customer message for a reply in FIFO groups per conversation. `authentic` says
+    /// whether the delivery is authentic for an account read again after its route changed.
+    pub async fn ingest(
+        &self,
+        events: Vec<InboundEvent>,
+        authentic: &Authentic<'_>,
+    ) -> Result<(), ServiceError> {
         // One group per conversation, in timestamp order; groups run concurrently.
         let mut groups: Vec<Vec<InboundEvent>> = Vec::new();
         let mut index: HashMap<(Platform, String, PlatformUserId), usize> = HashMap::new();
@@ -101,7 +134,7 @@ impl Ingestor {
             groups[slot].push(event);
         }
         let to_queue: Vec<Vec<InboundJob>> = stream::iter(groups)
-            .map(|group| self.ingest_conversation(group))
+            .map(|group| self.ingest_conversation(group, authentic))
             .buffer_unordered(CONCURRENT_CONVERSATIONS)
             .try_collect()
             .await?;
@@ -132,6 +165,7 @@ impl Ingestor {
     async fn ingest_conversation(
         &self,
         events: Vec<InboundEvent>,
+        authentic: &Authentic<'_>,
     ) -> Result<Vec<InboundJob>, ServiceError> {
         let mut to_queue = Vec::new();
         for event in events {
@@ -141,9 +175,9 @@ impl Ingestor {
                 tenant_id = Empty,
                 channel_id = Empty,
                 conversation_id = Empty,
-                message_ref = platform_message_id(&event.kind).map(message_ref),
+                message_ref = event.kind.message_id().map(message_ref),
             );
-            if let Some(job) = self.ingest_item(event).instrument(span).await? {
+            if let Some(job) = self.ingest_item(event, authentic).instrument(span).await? {
                 to_queue.push(job);
             }
         }
@@ -152,39 +186,85 @@ impl Ingestor {
 
     /// One webhook item, in its span (ids only: never the platform user id, a phone number on
     /// WhatsApp): routed to its tenant, stored, and handed back when it is to be queued for a reply.
-    async fn ingest_item(&self, event: InboundEvent) -> Result<Option<InboundJob>, ServiceError> {
-        let Some(account) = self.account(event.platform, &event.account_id).await? else {
-            self.metrics.count("UnknownAccount", 1);
-            return Ok(None);
-        };
-        let span = tracing::Span::current();
-        span.record("tenant_id", account.route.tenant_id.as_str());
-        span.record("channel_id", account.route.channel_id.as_str());
-        span.record(
-            "conversation_id",
-            keys::conversation_id(&account.route.channel_id, &event.user_id).as_str(),
-        );
-        if account.tenant.status != TenantStatus::Active {
-            self.metrics.count("TenantNotActive", 1);
-            return Ok(None);
+    /// The route may come from the warm container's cache, so the write itself requires the route to
+    /// be unchanged; when it changed (a disconnect, an account moved to another tenant), the route is
+    /// read again and the item ingested once more for its present owner, if `authentic` for it.
+    async fn ingest_item(
+        &self,
+        mut event: InboundEvent,
+        authentic: &Authentic<'_>,
+    ) -> Result<Option<InboundJob>, ServiceError> {
+        let mut account = self.account(event.platform, &event.account_id).await?;
+        let mut rerouted = false;
+        loop {
+            let Some(routed) = account else {
+                self.metrics.count("UnknownAccount", 1);
+                return Ok(None);
+            };
+            let span = tracing::Span::current();
+            span.record("tenant_id", routed.route.tenant_id.as_str());
+            span.record("channel_id", routed.route.channel_id.as_str());
+            span.record(
+                "conversation_id",
+                keys::conversation_id(&routed.route.channel_id, &event.user_id).as_str(),
+            );
+            if !rerouted && let Some(claimed) = event.clamp_timestamp(self.store.now()) {
+                self.metrics.count("TimestampClamped", 1);
+                tracing::warn!(
+                    platform_timestamp = claimed.unix_timestamp(),
+                    "implausible platform timestamp replaced by the receive time"
+                );
+            }
+            if routed.tenant.status != TenantStatus::Active {
+                self.metrics.count("TenantNotActive", 1);
+                return Ok(None);
+            }
+            let failure = match self.ingest_event(&routed, event.clone()).await {
+                Ok(Some(job)) => {
+                    tracing::info!("message stored; to be queued for a reply");
+                    return Ok(Some(job));
+                }
+                Ok(None) => return Ok(None),
+                Err(ItemError::RouteChanged) if !rerouted => {
+                    self.metrics.count("RouteChanged", 1);
+                    tracing::info!("the account's route changed; routing the item again");
+                    rerouted = true;
+                    account = self
+                        .fresh_account(event.platform, &event.account_id)
+                        .await?
+                        .filter(|fresh| {
+                            authentic(fresh) || {
+                                self.metrics.count("SignatureRejectedAfterReroute", 1);
+                                false
+                            }
+                        });
+                    continue;
+                }
+                Err(ItemError::RouteChanged) => {
+                    self.metrics.count("RouteChanged", 1);
+                    return Ok(None);
+                }
+                Err(ItemError::Failed(err)) => err,
+            };
+            if let ServiceError::Store(StoreError::Unstorable(why)) = &failure {
+                // It would fail on every redelivery: skipped, so the rest of the delivery goes through.
+                self.metrics.count("SkippedUnstorable", 1);
+                tracing::warn!(reason = %why, "item skipped: it cannot be stored");
+                return Ok(None);
+            }
+            tracing::warn!(error = %failure, "item not stored");
+            return Err(failure);
         }
-        let ingested = self.ingest_event(&account, event).await;
-        match &ingested {
-            Ok(Some(_)) => tracing::info!("message stored; to be queued for a reply"),
-            Ok(None) => {}
-            Err(err) => tracing::warn!(error = %err, "item not stored"),
-        }
-        ingested
     }
 
     async fn ingest_event(
         &self,
         account: &Account,
         event: InboundEvent,
-    ) -> Result<Option<InboundJob>, ServiceError> {
+    ) -> Result<Option<InboundJob>, ItemError> {
         let route = &account.route;
         let conversation_id = keys::conversation_id(&route.channel_id, &event.user_id);
-        let retain_until = event.timestamp + account.tenant.retention.content();
+        let retain_until = account.tenant.retention.content_deadline(event.timestamp);
         let message = |message_id: String,
                        direction,
                        author,
@@ -218,6 +298,7 @@ impl Ingestor {
             last_inbound_at,
             hand_to_human,
             retain_until,
+            routed_account: Some(&event.account_id),
         };
         let (stored, reply_token, profile_name) = match event.kind {
             EventKind::Message(m) => (
@@ -268,7 +349,8 @@ impl Ingestor {
                     Vec::new(),
                     None,
                 );
-                self.store
+                let outcome = self
+                    .store
                     .ingest_message(
                         &reply,
                         &touch(
@@ -278,6 +360,7 @@ impl Ingestor {
                         None,
                     )
                     .await?;
+                ItemError::unless_rerouted(outcome)?;
                 self.metrics.count("HumanTookOver", 1);
                 return Ok(None);
             }
@@ -296,9 +379,11 @@ impl Ingestor {
                     }],
                     None,
                 );
-                self.store
+                let outcome = self
+                    .store
                     .ingest_message(&comment, &touch(None, None), None)
                     .await?;
+                ItemError::unless_rerouted(outcome)?;
                 self.metrics.count("Comment", 1);
                 return Ok(None);
             }
@@ -354,6 +439,7 @@ impl Ingestor {
                 self.metrics.count("Duplicate", 1);
                 !answered
             }
+            Ingested::RouteChanged => return Err(ItemError::RouteChanged),
         };
         if !needs_queue || event.standby {
             return Ok(None);
@@ -371,7 +457,7 @@ impl Ingestor {
         Ok(Some(job))
     }
 
-    fn counted(&self, metric: &'static str) -> Result<Option<InboundJob>, ServiceError> {
+    fn counted(&self, metric: &'static str) -> Result<Option<InboundJob>, ItemError> {
         self.metrics.count(metric, 1);
         Ok(None)
     }
@@ -382,23 +468,25 @@ impl Ingestor {
         platform: Platform,
         account_id: &str,
     ) -> Result<Option<Arc<Account>>, ServiceError> {
+        if !crate::platform::storable_id(account_id) {
+            // No channel can have connected it, and its route key would be refused.
+            return Ok(None);
+        }
         let cache_key = (platform, account_id.to_owned());
         if let Some(account) = self.cached_account(&cache_key) {
-            return Ok(account);
+            return Ok(Some(account));
         }
         // The items of one delivery are ingested concurrently: one of them loads, the rest wait for it.
         let _loading = self.account_loads.lock(&cache_key).await;
         if let Some(account) = self.cached_account(&cache_key) {
-            return Ok(account);
+            return Ok(Some(account));
         }
-        let account = self.load_account(platform, account_id).await?.map(Arc::new);
+        let Some(account) = self.load_account(platform, account_id).await?.map(Arc::new) else {
+            return Ok(None);
+        };
         let mut accounts = self.accounts.lock().expect("cache poisoned");
         if accounts.len() >= MAX_CACHED_ACCOUNTS {
-            // LINE's `destination` is read before the signature can be checked, so anyone can make us
-            // look up made-up accounts: keep the cache bounded, known accounts first.
-            accounts.retain(|_, cached| {
-                cached.account.is_some() && cached.cached_at.elapsed() < ROUTE_TTL
-            });
+            accounts.retain(|_, cached| cached.cached_at.elapsed() < ROUTE_TTL);
             if accounts.len() >= MAX_CACHED_ACCOUNTS {
                 accounts.clear();
             }
@@ -410,19 +498,37 @@ impl Ingestor {
                 cached_at: Instant::now(),
             },
         );
-        Ok(account)
+        Ok(Some(account))
     }
 
-    /// `Some` with the cached answer (an account or none) while it is fresh.
-    fn cached_account(&self, cache_key: &(Platform, String)) -> Option<Option<Arc<Account>>> {
+    /// The account read again, whatever the cache holds (and cached again).
+    pub async fn fresh_account(
+        &self,
+        platform: Platform,
+        account_id: &str,
+    ) -> Result<Option<Arc<Account>>, ServiceError> {
+        self.accounts
+            .lock()
+            .expect("cache poisoned")
+            .remove(&(platform, account_id.to_owned()));
+        self.account(platform, account_id).await
+    }
+
+    /// Whether the account's route is no longer the one `cached` was loaded with (one read, no
+    /// decryption: what a refused LINE signature costs before the channel's secret is loaded again).
+    pub async fn route_changed(&self, cached: &Account) -> Result<bool, ServiceError> {
+        let route = &cached.route;
+        let stored = self.store.route(route.platform, &route.account_id).await?;
+        Ok(stored.is_none_or(|stored| {
+            stored.tenant_id != route.tenant_id || stored.channel_id != route.channel_id
+        }))
+    }
+
+    /// The cached account while it is fresh.
+    fn cached_account(&self, cache_key: &(Platform, String)) -> Option<Arc<Account>> {
         let accounts = self.accounts.lock().expect("cache poisoned");
         let cached = accounts.get(cache_key)?;
-        let ttl = if cached.account.is_some() {
-            ROUTE_TTL
-        } else {
-            UNKNOWN_ROUTE_TTL
-        };
-        (cached.cached_at.elapsed() < ttl).then(|| cached.account.clone())
+        (cached.cached_at.elapsed() < ROUTE_TTL).then(|| cached.account.clone())
     }
 
     async fn load_account(
@@ -460,19 +566,5 @@ impl Ingestor {
             tenant,
             line_secret,
         }))
-    }
-}
-
-/// The platform's id of the message an event is about, for the logs (`None`: the event has none).
-fn platform_message_id(kind: &EventKind) -> Option<&str> {
-    match kind {
-        EventKind::Message(m) => Some(&m.message_id),
-        EventKind::Echo(echo) => Some(&echo.message_id),
-        EventKind::Postback { message_id, .. }
-        | EventKind::Reaction { message_id, .. }
-        | EventKind::Status { message_id, .. } => Some(message_id),
-        EventKind::Comment { comment_id, .. } => Some(comment_id),
-        EventKind::Read { message_id, .. } => message_id.as_deref(),
-        EventKind::Delivery { .. } | EventKind::Follow | EventKind::Unfollow => None,
     }
 }

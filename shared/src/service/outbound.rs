@@ -91,7 +91,9 @@ pub fn window_closes_at(platform: Platform, conversation: &Conversation) -> Opti
         Platform::Messenger | Platform::Instagram | Platform::Whatsapp => Some(
             conversation
                 .last_inbound_at
-                .map_or(OffsetDateTime::UNIX_EPOCH, |at| at + REPLY_WINDOW),
+                .map_or(OffsetDateTime::UNIX_EPOCH, |at| {
+                    at.saturating_add(REPLY_WINDOW)
+                }),
         ),
         Platform::Line => None,
     }

@@ -3,7 +3,7 @@
 use std::ops::RangeInclusive;
 
 use serde::Deserialize;
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 use crate::model::{AiMode, ProviderKind, Tenant, TenantId, TenantStatus};
 use crate::store::Store;
@@ -159,6 +159,12 @@ pub async fn update_settings(
     Ok(tenant)
 }
 
+/// How far in the past a termination may be dated: clock skew, not a back-dated contract end (its data
+/// would be deleted at the next sweep).
+pub const TERMINATION_SKEW: Duration = Duration::minutes(5);
+/// How far ahead a termination may be dated.
+pub const TERMINATION_HORIZON: Duration = Duration::days(366);
+
 /// What a termination did and when the sweep deletes the rest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Terminated {
@@ -178,12 +184,22 @@ pub async fn terminate(
     tenant_id: &TenantId,
     at: OffsetDateTime,
 ) -> Result<Terminated> {
+    let now = store.now();
+    if at < now.saturating_sub(TERMINATION_SKEW) || at > now.saturating_add(TERMINATION_HORIZON) {
+        return Err(ServiceError::Invalid(format!(
+            "a termination is dated from now (minus {TERMINATION_SKEW} of clock skew) to \
+             {TERMINATION_HORIZON} ahead; {at} is outside"
+        )));
+    }
     let mut tenant = store.require_tenant(tenant_id).await?;
     if tenant.status == TenantStatus::Terminated {
         return Err(ServiceError::Invalid(format!(
             "tenant {tenant_id} is already terminated"
         )));
     }
+    // Audited before acting: a crash at any later step leaves the attempt on record, and a re-run
+    // finishes it (disconnected channels are skipped).
+    audit(store, actor, &tenant, "tenant.terminate", tenant.tenant_id.as_str()).await?;
     let channels = store.channels_of_tenant(&tenant.tenant_id).await?;
     let channels_disconnected = channels::disconnect_all(
         store,
@@ -196,14 +212,6 @@ pub async fn terminate(
     tenant.status = TenantStatus::Terminated;
     tenant.terminated_at = Some(at);
     store.save_tenant(&tenant).await?;
-    audit(
-        store,
-        actor,
-        &tenant,
-        "tenant.terminate",
-        tenant.tenant_id.as_str(),
-    )
-    .await?;
     let policy = tenant.retention;
     Ok(Terminated {
         account_data_deleted_after: policy.terminated_account_deadline(at),

@@ -25,7 +25,13 @@ pub struct ConversationTouch<'a> {
     /// Set when a person on the business side replied from the platform's own inbox.
     pub hand_to_human: Option<&'a str>,
     pub retain_until: OffsetDateTime,
+    /// The platform account the item came through, when ingesting a webhook: the write then requires
+    /// the account's route to lead to this tenant and channel still, so a warm container's cached
+    /// route never stores for a channel disconnected (or an account moved) meanwhile.
+    pub routed_account: Option<&'a str>,
 }
+
+const ROUTE_CHANGED: &str = "the account's route changed";
 
 /// The outcome of [`Store::ingest_message`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +40,8 @@ pub enum Ingested {
     Stored,
     /// Stored before; `answered` says whether ai-reply has recorded what it did about it.
     Duplicate { answered: bool },
+    /// Nothing written: the account's route no longer leads to this tenant and channel.
+    RouteChanged,
 }
 
 impl Store {
@@ -164,8 +172,29 @@ impl Store {
             );
             items.push(self.update_in_transaction(&contact_key, contact));
         }
-        match self.transact(items, |_| "duplicate".into()).await {
+        if let Some(account_id) = conversation.routed_account {
+            let mut owned = Expr::new();
+            owned.require(|e| {
+                e.eq("tenant_id", string(&message.tenant_id))
+                    .and(e.eq("channel_id", string(conversation.channel_id)))
+            });
+            items.push(
+                self.check_in_transaction(&keys::route(conversation.platform, account_id), owned),
+            );
+        }
+        let route_check = items.len() - 1;
+        match self
+            .transact(items, |index| {
+                if conversation.routed_account.is_some() && index == route_check {
+                    ROUTE_CHANGED.into()
+                } else {
+                    "duplicate".into()
+                }
+            })
+            .await
+        {
             Ok(()) => Ok(Ingested::Stored),
+            Err(StoreError::Conflict(what)) if what == ROUTE_CHANGED => Ok(Ingested::RouteChanged),
             Err(StoreError::Conflict(_)) => {
                 let stored: Option<Message> = self.get(&message.key()).await?;
                 Ok(Ingested::Duplicate {

@@ -16,6 +16,10 @@ pub enum StoreError {
     /// DynamoDB refused the request (validation, missing table, access denied). Permanent.
     #[error("DynamoDB rejected the request: {0}")]
     Rejected(String),
+    /// An item DynamoDB can never store (over 400 KB, or a key over its limits): permanent for this
+    /// item, and checked before writing so one such item does not fail the others.
+    #[error("the item cannot be stored: {0}")]
+    Unstorable(String),
     /// An item in the table does not decode as the type it claims to be.
     #[error("stored item is malformed: {0}")]
     Corrupt(String),

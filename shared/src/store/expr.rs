@@ -14,7 +14,9 @@ use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_dynamodb::types::builders::{DeleteBuilder, PutBuilder, UpdateBuilder};
+use aws_sdk_dynamodb::types::builders::{
+    ConditionCheckBuilder, DeleteBuilder, PutBuilder, UpdateBuilder,
+};
 
 /// One request's expressions, built clause by clause.
 #[derive(Debug, Default)]
@@ -241,7 +243,8 @@ with_expressions!(
     set_condition_expression: PutItemFluentBuilder,
     DeleteItemFluentBuilder,
     PutBuilder,
-    DeleteBuilder
+    DeleteBuilder,
+    ConditionCheckBuilder
 );
 // A Query's required conditions are its key condition.
 with_expressions!(set_key_condition_expression: QueryFluentBuilder);

@@ -37,7 +37,7 @@ impl Record for Tenant {
             .terminated_content_days
             .max(self.retention.terminated_account_days);
         self.terminated_at
-            .map(|at| at + Duration::days(i64::from(days) + 1))
+            .map(|at| at.saturating_add(Duration::days(i64::from(days) + 1)))
     }
 }
 
@@ -192,7 +192,12 @@ pub fn usage_expiry(month: &str) -> Option<OffsetDateTime> {
     let (year, month) = month.split_once('-')?;
     let month = time::Month::try_from(month.parse::<u8>().ok()?).ok()?;
     let start = time::Date::from_calendar_date(year.parse().ok()?, month, 1).ok()?;
-    Some(start.midnight().assume_utc() + Duration::days(USAGE_KEPT_DAYS))
+    Some(
+        start
+            .midnight()
+            .assume_utc()
+            .saturating_add(Duration::days(USAGE_KEPT_DAYS)),
+    )
 }
 
 /// A completed deletion request is kept a year as proof, then expires.
@@ -215,7 +220,7 @@ impl Record for DeletionRequest {
     }
     fn expires_at(&self) -> Option<OffsetDateTime> {
         self.completed_at
-            .map(|at| at + Duration::days(DELETION_PROOF_KEPT_DAYS))
+            .map(|at| at.saturating_add(Duration::days(DELETION_PROOF_KEPT_DAYS)))
     }
 }
 
@@ -246,6 +251,9 @@ impl Record for DeletionReplay {
     }
     fn expires_at(&self) -> Option<OffsetDateTime> {
         // Meta does not replay a signed request for long; the proof period bounds it generously.
-        Some(self.received_at + Duration::days(DELETION_PROOF_KEPT_DAYS))
+        Some(
+            self.received_at
+                .saturating_add(Duration::days(DELETION_PROOF_KEPT_DAYS)),
+        )
     }
 }

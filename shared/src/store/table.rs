@@ -8,7 +8,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, DeleteRequest, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, Put, PutRequest, TransactWriteItem,
+    Update, WriteRequest,
 };
 use time::OffsetDateTime;
 
@@ -23,6 +24,11 @@ pub type Item = HashMap<String, AttributeValue>;
 
 /// BatchWriteItem takes at most 25 requests (moto accepts more; AWS does not).
 pub const BATCH_WRITE_LIMIT: usize = 25;
+/// DynamoDB's limits: an item of at most 400 KB (names and values), a partition key of at most 2,048
+/// bytes and a sort key of at most 1,024.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+pub const MAX_PARTITION_KEY_BYTES: usize = 2048;
+pub const MAX_SORT_KEY_BYTES: usize = 1024;
 
 /// The condition of a put.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -395,6 +401,17 @@ impl Store {
         TransactWriteItem::builder().update(update).build()
     }
 
+    /// A transaction's condition on an item it does not write.
+    pub(super) fn check_in_transaction(&self, key: &Key, expr: Expr) -> TransactWriteItem {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key_item(key)))
+            .expressions(expr)
+            .build()
+            .expect("table, key and condition are set");
+        TransactWriteItem::builder().condition_check(check).build()
+    }
+
     /// A transaction's delete of one item.
     pub(super) fn delete_in_transaction(&self, key: &Key, expr: Expr) -> TransactWriteItem {
         let delete = Delete::builder()
@@ -440,11 +457,20 @@ impl Store {
     }
 }
 
-/// The item of a record: its fields, plus keys, index entries, expiry and kind from [`Record`].
+/// The item of a record: its fields, plus keys, index entries, expiry and kind from [`Record`]. An item
+/// DynamoDB would refuse whatever the retries is a [`StoreError::Unstorable`], before any request.
 pub fn to_item<R: Record>(record: &R) -> Result<Item> {
     let mut item: Item = serde_dynamo::to_item(record)
         .map_err(|e| StoreError::Corrupt(format!("{}: {e}", R::KIND)))?;
     let key = record.key();
+    if key.pk.len() > MAX_PARTITION_KEY_BYTES || key.sk.len() > MAX_SORT_KEY_BYTES {
+        return Err(StoreError::Unstorable(format!(
+            "a {} key of {} + {} bytes",
+            R::KIND,
+            key.pk.len(),
+            key.sk.len()
+        )));
+    }
     item.insert(keys::PK.into(), AttributeValue::S(key.pk));
     item.insert(keys::SK.into(), AttributeValue::S(key.sk));
     for entry in record.index_entries() {
@@ -456,7 +482,34 @@ pub fn to_item<R: Record>(record: &R) -> Result<Item> {
         item.insert(keys::TTL.into(), epoch_seconds(expires));
     }
     item.insert(keys::KIND.into(), AttributeValue::S(R::KIND.into()));
+    let size = item_size(&item);
+    if size > MAX_ITEM_BYTES {
+        return Err(StoreError::Unstorable(format!(
+            "a {} of {size} bytes",
+            R::KIND
+        )));
+    }
     Ok(item)
+}
+
+/// An item's size as DynamoDB counts it (attribute names and values; numbers at their text length, an
+/// upper bound of their stored size).
+fn item_size(item: &Item) -> usize {
+    item.iter()
+        .map(|(name, value)| name.len() + value_size(value))
+        .sum()
+}
+
+fn value_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Ss(v) | AttributeValue::Ns(v) => v.iter().map(String::len).sum(),
+        AttributeValue::Bs(v) => v.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::L(v) => 3 + v.iter().map(|e| 1 + value_size(e)).sum::<usize>(),
+        AttributeValue::M(m) => 3 + item_size(m) + m.len(),
+        _ => 1,
+    }
 }
 
 pub fn from_item<R: Record>(item: Item) -> Result<R> {

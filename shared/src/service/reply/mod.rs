@@ -210,7 +210,7 @@ impl ReplyService {
             }
             Answer::Reply(text) => text,
         };
-        let retain_until = now + tenant.retention.content();
+        let retain_until = tenant.retention.content_deadline(now);
         let replied = UsageDelta {
             replies: 1,
             ..usage
@@ -494,8 +494,9 @@ mod tests {
             ),
             (
                 DeliveryError::Send(SendError::Rejected {
+                    status: 400,
                     code: Some(100),
-                    message: "bad".into(),
+                    subcode: None,
                 }),
                 (ReplyOutcome::SendFailed, Some(100)),
             ),
