@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use inbox_shared::llm::Prompt;
-use inbox_shared::llm::offline::KnowledgeIndex;
+use inbox_shared::llm::offline::{KnowledgeIndex, Verdict};
 use inbox_shared::model::*;
 use inbox_shared::secret::MessageText;
 use time::macros::datetime;
@@ -65,11 +65,11 @@ fn prepare(c: &mut Criterion) {
         "reply preparation (50 entries, 30 messages, masking on)",
         |b| {
             b.iter(|| {
-                let index = KnowledgeIndex::new(black_box(&entries));
+                let index = KnowledgeIndex::new(black_box(entries.clone()));
                 let ranked = index.rank(question);
                 let in_prompt: Vec<&KnowledgeEntry> =
                     ranked.iter().take(3).map(|r| r.entry).collect();
-                let matched = index.best_match(question).is_some();
+                let matched = matches!(index.decide(question), Verdict::Answer(_));
                 let prompt = Prompt::build(&tenant, &in_prompt, black_box(&history), 2_000);
                 (matched, prompt.turns.len())
             })

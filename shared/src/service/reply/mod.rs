@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use crate::jobs::InboundJob;
-use crate::llm::offline::KnowledgeIndex;
+use crate::llm::offline::{KnowledgeIndex, Verdict};
 use crate::llm::{Answer, AnsweredBy, ChainOutcome, Prompt, Providers};
 use crate::model::{
     AiMode, Author, Conversation, ConversationMode, Draft, DraftStatus, HandoffReason,
@@ -165,7 +165,7 @@ impl ReplyService {
 
         let question = inbound.text.as_ref().map_or("", MessageText::expose);
         let knowledge = self.store.knowledge_of_tenant(&tenant.tenant_id).await?;
-        let index = KnowledgeIndex::new(&knowledge);
+        let index = KnowledgeIndex::new(knowledge);
         let in_prompt: Vec<&KnowledgeEntry> = index
             .rank(question)
             .iter()
@@ -173,7 +173,10 @@ impl ReplyService {
             .map(|r| r.entry)
             .collect();
         let prompt = Prompt::build(&tenant, &in_prompt, &history, HISTORY_BUDGET_TOKENS);
-        let knowledge_match = index.best_match(question).map(|r| r.entry);
+        let knowledge_match = match index.decide(question) {
+            Verdict::Answer(ranked) => Some(ranked.entry),
+            _ => None,
+        };
         let outcome = self
             .providers
             .answer(
