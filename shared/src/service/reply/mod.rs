@@ -9,7 +9,8 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use crate::jobs::InboundJob;
-use crate::llm::offline::{KnowledgeIndex, Verdict};
+use crate::llm::offline::Verdict;
+use crate::llm::offline::cache::IndexCache;
 use crate::llm::{Answer, AnsweredBy, ChainOutcome, Prompt, Providers};
 use crate::model::{
     AiMode, Author, Conversation, ConversationMode, Draft, DraftStatus, HandoffReason,
@@ -71,6 +72,8 @@ pub struct ReplyService {
     outbox: Outbox,
     providers: Providers,
     metrics: Metrics,
+    /// Each tenant's knowledge index, kept while the container is warm.
+    knowledge: IndexCache,
 }
 
 impl ReplyService {
@@ -80,6 +83,7 @@ impl ReplyService {
             outbox,
             providers,
             metrics,
+            knowledge: IndexCache::default(),
         }
     }
 
@@ -144,7 +148,9 @@ impl ReplyService {
             return Ok(None);
         };
         let now = self.store.now();
-        if let Some(decision) = policy::conversation_stage(&conversation, inbound, &history, now) {
+        if let Some(decision) =
+            policy::conversation_stage(&tenant, &conversation, inbound, &history, now)
+        {
             return self.conclude(decision, &conversation).await;
         }
         let usage = if policy::needs_usage(&tenant) {
@@ -163,54 +169,61 @@ impl ReplyService {
             (decision, _) => return self.conclude(decision, &conversation).await,
         };
 
-        let question = inbound.text.as_ref().map_or("", MessageText::expose);
-        let knowledge = self.store.knowledge_of_tenant(&tenant.tenant_id).await?;
-        let index = KnowledgeIndex::new(knowledge);
-        let in_prompt: Vec<&KnowledgeEntry> = index
-            .rank(question)
-            .iter()
-            .take(KNOWLEDGE_IN_PROMPT)
-            .map(|r| r.entry)
-            .collect();
-        let prompt = Prompt::build(&tenant, &in_prompt, &history, HISTORY_BUDGET_TOKENS);
-        let knowledge_match = match index.decide(question) {
-            Verdict::Answer(ranked) => Some(ranked.entry),
-            _ => None,
-        };
-        let outcome = self
-            .providers
-            .answer(
-                &tenant.provider_order,
-                &prompt,
-                knowledge_match,
-                attempt.deadline,
-            )
-            .await;
-        let (answer, usage) = match self.account(outcome) {
-            Ok(answered) => answered,
-            Err(tried) => {
-                let calls = UsageDelta {
-                    provider_calls: tried as u64,
-                    ..UsageDelta::default()
+        let (text, usage) = match policy::acknowledgement(&tenant, inbound) {
+            // A greeting or thanks the tenant acknowledges: its own words, no provider asked.
+            Some(acknowledgement) => (MessageText::new(acknowledgement), UsageDelta::default()),
+            None => {
+                let question = inbound.text.as_ref().map_or("", MessageText::expose);
+                let knowledge = self.store.knowledge_of_tenant(&tenant.tenant_id).await?;
+                let index = self.knowledge.index(&tenant.tenant_id, knowledge);
+                let in_prompt: Vec<&KnowledgeEntry> = index
+                    .rank(question)
+                    .iter()
+                    .take(KNOWLEDGE_IN_PROMPT)
+                    .map(|r| r.entry)
+                    .collect();
+                let prompt = Prompt::build(&tenant, &in_prompt, &history, HISTORY_BUDGET_TOKENS);
+                let knowledge_match = match index.decide(question) {
+                    Verdict::Answer(ranked) => Some(ranked.entry),
+                    _ => None,
                 };
-                self.record_usage(job, now, calls).await?;
-                if attempt.last {
-                    // The last delivery: a person takes over; the record goes to the dead-letter queue.
-                    self.hand_off(&conversation, HandoffReason::AiUnavailable)
-                        .await?;
-                    self.metrics.count("HandedOffAiUnavailable", 1);
-                }
-                return Err(ReplyError::ProvidersUnavailable { tried });
+                let outcome = self
+                    .providers
+                    .answer(
+                        &tenant.provider_order,
+                        &prompt,
+                        knowledge_match,
+                        attempt.deadline,
+                    )
+                    .await;
+                let (answer, usage) = match self.account(outcome) {
+                    Ok(answered) => answered,
+                    Err(tried) => {
+                        let calls = UsageDelta {
+                            provider_calls: tried as u64,
+                            ..UsageDelta::default()
+                        };
+                        self.record_usage(job, now, calls).await?;
+                        if attempt.last {
+                            // The last delivery: a person takes over; the record goes to the dead-letter queue.
+                            self.hand_off(&conversation, HandoffReason::AiUnavailable)
+                                .await?;
+                            self.metrics.count("HandedOffAiUnavailable", 1);
+                        }
+                        return Err(ReplyError::ProvidersUnavailable { tried });
+                    }
+                };
+                let text = match answer {
+                    Answer::Handoff => {
+                        self.record_usage(job, now, usage).await?;
+                        self.hand_off(&conversation, HandoffReason::AiCouldNotAnswer)
+                            .await?;
+                        return Ok(Some((ReplyOutcome::HandedOff, None)));
+                    }
+                    Answer::Reply(text) => text,
+                };
+                (text, usage)
             }
-        };
-        let text = match answer {
-            Answer::Handoff => {
-                self.record_usage(job, now, usage).await?;
-                self.hand_off(&conversation, HandoffReason::AiCouldNotAnswer)
-                    .await?;
-                return Ok(Some((ReplyOutcome::HandedOff, None)));
-            }
-            Answer::Reply(text) => text,
         };
         let retain_until = now + tenant.retention.content();
         let replied = UsageDelta {
@@ -462,6 +475,7 @@ fn outcome_metric(outcome: ReplyOutcome) -> &'static str {
         ReplyOutcome::WindowClosed => "WindowClosed",
         ReplyOutcome::ChannelUnavailable => "ChannelUnavailable",
         ReplyOutcome::SendFailed => "SendFailed",
+        ReplyOutcome::NothingToAnswer => "NothingToAnswer",
     }
 }
 
