@@ -57,6 +57,12 @@ pub struct TenantSettings {
     /// Mask emails, phone numbers and card numbers before text goes to a provider.
     #[arg(long)]
     mask_personal_data: Option<bool>,
+    /// Sent when a customer only says hello ("" unsets it: nothing is sent).
+    #[arg(long)]
+    greeting_reply: Option<String>,
+    /// Sent when a customer only thanks or acknowledges ("" unsets it: nothing is sent).
+    #[arg(long)]
+    thanks_reply: Option<String>,
     #[arg(long)]
     monthly_message_limit: Option<u64>,
     #[arg(long)]
@@ -209,6 +215,19 @@ pub async fn tenant(ctx: &Operator, command: TenantCommand) -> Result<Output> {
                 t.mask_personal_data = mask;
                 changed.push("mask_personal_data");
             }
+            for (value, field, name) in [
+                (
+                    settings.greeting_reply,
+                    &mut t.greeting_reply,
+                    "greeting_reply",
+                ),
+                (settings.thanks_reply, &mut t.thanks_reply, "thanks_reply"),
+            ] {
+                if let Some(text) = value {
+                    *field = Some(text.trim().to_owned()).filter(|t| !t.is_empty());
+                    changed.push(name);
+                }
+            }
             if let Some(limit) = settings.monthly_message_limit {
                 t.monthly_message_limit = Some(limit);
                 changed.push("monthly_message_limit");
@@ -219,7 +238,7 @@ pub async fn tenant(ctx: &Operator, command: TenantCommand) -> Result<Output> {
             }
             if changed.is_empty() {
                 bail!(
-                    "nothing to set: give at least one of --ai-mode, --retention-days, --instructions, --provider-order, --mask-personal-data, --monthly-message-limit, --monthly-token-limit"
+                    "nothing to set: give at least one of --ai-mode, --retention-days, --instructions, --provider-order, --mask-personal-data, --greeting-reply, --thanks-reply, --monthly-message-limit, --monthly-token-limit"
                 );
             }
             ctx.store.save_tenant(&t).await?;

@@ -9,12 +9,12 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use crate::jobs::InboundJob;
-use crate::llm::offline::Verdict;
 use crate::llm::offline::cache::IndexCache;
+use crate::llm::offline::{KnowledgeIndex, NoAnswer, Ranked, Social, Verdict};
 use crate::llm::{Answer, AnsweredBy, ChainOutcome, Prompt, Providers};
 use crate::model::{
     AiMode, Author, Conversation, ConversationMode, Draft, DraftStatus, HandoffReason,
-    KnowledgeEntry, ProviderKind, ReplyOutcome, UsageDelta, month_of,
+    KnowledgeEntry, ProviderKind, ReplyOutcome, Tenant, UsageDelta, month_of,
 };
 use crate::platform::send::{LINE_REPLY_TOKEN_LIFETIME, SendError};
 use crate::secret::MessageText;
@@ -30,6 +30,36 @@ const HISTORY_MESSAGES: i32 = 30;
 const HISTORY_BUDGET_TOKENS: usize = 2_000;
 /// Knowledge entries the prompt carries.
 const KNOWLEDGE_IN_PROMPT: usize = 3;
+
+/// What ai-reply does with a message when the offline provider is the AI (no LLM key configured).
+#[derive(Debug, Clone, Copy)]
+pub enum OfflineReply<'a> {
+    /// Sends this entry's answer.
+    Answer(Ranked<'a>),
+    /// A greeting or thanks alone: sends the tenant's acknowledgement.
+    Acknowledge { social: Social, text: &'a str },
+    /// A greeting or thanks alone, and the tenant set no acknowledgement: nothing is sent.
+    Silent(Social),
+    /// Gives the conversation to a person.
+    HandOff(NoAnswer),
+}
+
+/// The offline decision for `question`, the tenant's acknowledgements included: what
+/// `inboxctl knowledge ask` shows a business testing its knowledge base.
+pub fn offline_reply<'a>(
+    tenant: &'a Tenant,
+    index: &'a KnowledgeIndex,
+    question: &str,
+) -> OfflineReply<'a> {
+    match index.decide(question) {
+        Verdict::Answer(ranked) => OfflineReply::Answer(ranked),
+        Verdict::Social(social) => match tenant.acknowledgement(social) {
+            Some(text) => OfflineReply::Acknowledge { social, text },
+            None => OfflineReply::Silent(social),
+        },
+        Verdict::HandOff(reason) => OfflineReply::HandOff(reason),
+    }
+}
 
 /// Why a job must be tried again. Everything that will never succeed is recorded as an outcome
 /// instead, and is not an error.
