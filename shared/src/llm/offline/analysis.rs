@@ -7,8 +7,8 @@
 //! 2. **Split by script.** Latin and Cyrillic words are separated by spaces and punctuation. Thai,
 //!    Japanese, Chinese and Korean are not (Korean has spaces, but particles are glued to the word), so
 //!    a run of those characters becomes overlapping character pairs: a word of two or more characters
-//!    shares pairs with every text that contains it, whatever surrounds it. A dictionary segmenter
-//!    (ICU4X's) measured worse on our evaluation set and adds megabytes of data; see the README.
+//!    shares pairs with every text that contains it, whatever surrounds it, with no dictionary data in
+//!    the zip.
 //! 3. **Stop words dropped**: per language, words that say nothing about which entry answers (articles,
 //!    pronouns, auxiliaries, polite particles). Question words ("where", "когда", "қашан") stay: they are
 //!    what tells the opening hours from the address.
