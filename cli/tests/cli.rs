@@ -813,3 +813,78 @@ async fn retention_settings_termination_and_an_operator_sweep() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn knowledge_ask_shows_the_decision_ai_reply_makes() {
+    let env = TestEnv::new().await;
+    let ctl = Ctl::new(&env);
+    let tenant = ctl.json(&["tenant", "create", "--name", "Kumo Bakery"])["tenant_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (question, answer) in [
+        (
+            "What are your opening hours?",
+            "We open 8:00-18:00, Tuesday to Sunday.",
+        ),
+        ("Do you deliver?", "Yes, within 5 km; free over $40."),
+        (
+            "What payment methods do you accept?",
+            "Cash, Visa and Mastercard.",
+        ),
+    ] {
+        ctl.json(&[
+            "knowledge",
+            "add",
+            "--tenant",
+            &tenant,
+            "--question",
+            question,
+            "--answer",
+            answer,
+        ]);
+    }
+    let ask = |question: &str| {
+        ctl.json(&[
+            "knowledge",
+            "ask",
+            "--tenant",
+            &tenant,
+            "--question",
+            question,
+        ])
+    };
+
+    let answered = ask("what time do you open on sunday?");
+    assert_eq!(answered["answer"], "We open 8:00-18:00, Tuesday to Sunday.");
+    assert!(answered["entry_id"].as_str().unwrap().starts_with("kb"));
+    assert!(answered["score"].as_f64().unwrap() > 0.0);
+
+    let uncovered = ask("do you sell gift cards?");
+    assert_eq!(uncovered["handoff"], true);
+    assert_eq!(uncovered["reason"], "no_match");
+
+    let thanks = ask("thanks!");
+    assert_eq!(thanks["silent"], true);
+    assert_eq!(thanks["social"], "thanks");
+    ctl.json(&[
+        "tenant",
+        "set",
+        &tenant,
+        "--thanks-reply",
+        "You're welcome!",
+    ]);
+    let acknowledged = ask("thanks!");
+    assert_eq!(acknowledged["acknowledgement"], "You're welcome!");
+
+    let (ok, text, _) = ctl.run(&[
+        "knowledge",
+        "ask",
+        "--tenant",
+        &tenant,
+        "--question",
+        "Do you deliver?",
+    ]);
+    assert!(ok);
+    assert!(text.contains("Yes, within 5 km"), "{text}");
+}

@@ -1,6 +1,8 @@
 //! `inboxctl knowledge …`, `drafts …` and `conversation …`: the inbox a tenant's staff work.
 
 use super::*;
+use inbox_shared::llm::offline::KnowledgeIndex;
+use inbox_shared::service::reply::{OfflineReply, offline_reply};
 
 #[derive(Subcommand)]
 pub enum KnowledgeCommand {
@@ -15,6 +17,14 @@ pub enum KnowledgeCommand {
     List {
         #[arg(long)]
         tenant: TenantId,
+    },
+    /// What the AI without an LLM key answers to a question: an entry, the tenant's acknowledgement,
+    /// nothing, or a handoff with its reason (the decision ai-reply makes).
+    Ask {
+        #[arg(long)]
+        tenant: TenantId,
+        #[arg(long)]
+        question: String,
     },
 }
 
@@ -89,6 +99,42 @@ pub async fn knowledge(ctx: &Operator, command: KnowledgeCommand) -> Result<Outp
                 json!({ "entry_id": entry.entry_id, "entry": entry }),
                 format!("added knowledge entry {}", entry.entry_id),
             ))
+        }
+        KnowledgeCommand::Ask { tenant, question } => {
+            let t = ctx.store.require_tenant(&tenant).await?;
+            let index = KnowledgeIndex::new(ctx.store.knowledge_of_tenant(&tenant).await?);
+            Ok(match offline_reply(&t, &index, &question) {
+                OfflineReply::Answer(ranked) => Output::new(
+                    json!({
+                        "answer": ranked.entry.answer,
+                        "entry_id": ranked.entry.entry_id,
+                        "score": ranked.score,
+                        "coverage": ranked.coverage,
+                    }),
+                    format!(
+                        "answer from {} (score {:.2}, coverage {:.2}):\n{}",
+                        ranked.entry.entry_id, ranked.score, ranked.coverage, ranked.entry.answer
+                    ),
+                ),
+                OfflineReply::Acknowledge { social, text } => Output::new(
+                    json!({ "acknowledgement": text, "social": social.as_str() }),
+                    format!(
+                        "{}: acknowledged with the tenant's reply:\n{text}",
+                        social.as_str()
+                    ),
+                ),
+                OfflineReply::Silent(social) => Output::new(
+                    json!({ "silent": true, "social": social.as_str() }),
+                    format!(
+                        "{}: nothing is sent and the conversation stays with the bot",
+                        social.as_str()
+                    ),
+                ),
+                OfflineReply::HandOff(reason) => Output::new(
+                    json!({ "handoff": true, "reason": reason.as_str() }),
+                    format!("handed to a person ({})", reason.as_str()),
+                ),
+            })
         }
         KnowledgeCommand::List { tenant } => {
             let entries = ctx.store.knowledge_of_tenant(&tenant).await?;

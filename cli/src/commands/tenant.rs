@@ -57,6 +57,12 @@ pub struct TenantSettings {
     /// Mask emails, phone numbers and card numbers before text goes to a provider.
     #[arg(long)]
     mask_personal_data: Option<bool>,
+    /// Sent when a customer only says hello ("" unsets it: nothing is sent).
+    #[arg(long)]
+    greeting_reply: Option<String>,
+    /// Sent when a customer only thanks or acknowledges ("" unsets it: nothing is sent).
+    #[arg(long)]
+    thanks_reply: Option<String>,
     #[arg(long)]
     monthly_message_limit: Option<u64>,
     #[arg(long)]
@@ -77,6 +83,8 @@ impl TenantSettings {
             mask_personal_data: self.mask_personal_data,
             monthly_message_limit: self.monthly_message_limit,
             monthly_token_limit: self.monthly_token_limit,
+            greeting_reply: self.greeting_reply,
+            thanks_reply: self.thanks_reply,
         }
     }
 }

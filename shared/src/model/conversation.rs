@@ -143,6 +143,8 @@ pub enum ReplyOutcome {
     ChannelUnavailable,
     /// The platform refused the send for good (the code is on the message).
     SendFailed,
+    /// Only a greeting or thanks, and the tenant set no acknowledgement: nothing sent, nobody called.
+    NothingToAnswer,
 }
 named_enum!(ReplyOutcome {
     Replied => "replied",
@@ -154,6 +156,7 @@ named_enum!(ReplyOutcome {
     WindowClosed => "window_closed",
     ChannelUnavailable => "channel_unavailable",
     SendFailed => "send_failed",
+    NothingToAnswer => "nothing_to_answer",
 });
 
 /// Why a conversation went to a human: a short machine reason, stored on the conversation (no content).

@@ -1,6 +1,7 @@
 //! Tenants: who uses the inbox, their AI mode and their retention policy.
 
 use super::*;
+use crate::llm::offline::Social;
 
 /// What the AI does with an inbound message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -113,6 +114,12 @@ pub struct Tenant {
     pub monthly_message_limit: Option<u64>,
     #[serde(default)]
     pub monthly_token_limit: Option<u64>,
+    /// Sent when a customer only says hello; unset: nothing is sent and nobody is called.
+    #[serde(default)]
+    pub greeting_reply: Option<String>,
+    /// Sent when a customer only thanks or acknowledges; unset: nothing is sent and nobody is called.
+    #[serde(default)]
+    pub thanks_reply: Option<String>,
     #[serde(with = "rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -132,7 +139,20 @@ impl Tenant {
             mask_personal_data: false,
             monthly_message_limit: None,
             monthly_token_limit: None,
+            greeting_reply: None,
+            thanks_reply: None,
             created_at: now,
         }
+    }
+}
+
+impl Tenant {
+    /// What the tenant answers to a greeting or thanks alone, if anything.
+    pub fn acknowledgement(&self, social: Social) -> Option<&str> {
+        match social {
+            Social::Greeting => self.greeting_reply.as_deref(),
+            Social::Thanks => self.thanks_reply.as_deref(),
+        }
+        .filter(|text| !text.trim().is_empty())
     }
 }

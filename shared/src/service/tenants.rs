@@ -33,6 +33,10 @@ pub struct SettingsChange {
     pub mask_personal_data: Option<bool>,
     pub monthly_message_limit: Option<u64>,
     pub monthly_token_limit: Option<u64>,
+    /// What a greeting alone is answered with; empty removes it (then a greeting gets no reply).
+    pub greeting_reply: Option<String>,
+    /// What thanks alone are answered with; empty removes it.
+    pub thanks_reply: Option<String>,
 }
 
 impl SettingsChange {
@@ -102,6 +106,19 @@ impl SettingsChange {
         if let Some(limit) = self.monthly_token_limit {
             tenant.monthly_token_limit = Some(limit);
             changed.push("monthly_token_limit");
+        }
+        for (text, field, name) in [
+            (
+                self.greeting_reply,
+                &mut tenant.greeting_reply,
+                "greeting_reply",
+            ),
+            (self.thanks_reply, &mut tenant.thanks_reply, "thanks_reply"),
+        ] {
+            if let Some(text) = text {
+                *field = Some(text.trim().to_owned()).filter(|t| !t.is_empty());
+                changed.push(name);
+            }
         }
         Ok(changed)
     }
@@ -199,7 +216,14 @@ pub async fn terminate(
     }
     // Audited before acting: a crash at any later step leaves the attempt on record, and a re-run
     // finishes it (disconnected channels are skipped).
-    audit(store, actor, &tenant, "tenant.terminate", tenant.tenant_id.as_str()).await?;
+    audit(
+        store,
+        actor,
+        &tenant,
+        "tenant.terminate",
+        tenant.tenant_id.as_str(),
+    )
+    .await?;
     let channels = store.channels_of_tenant(&tenant.tenant_id).await?;
     let channels_disconnected = channels::disconnect_all(
         store,

@@ -10,11 +10,12 @@ use tokio::time::Instant;
 
 use crate::ids::TenantId;
 use crate::jobs::InboundJob;
-use crate::llm::offline::KnowledgeIndex;
+use crate::llm::offline::cache::IndexCache;
+use crate::llm::offline::{KnowledgeIndex, NoAnswer, Ranked, Social, Verdict};
 use crate::llm::{Answer, AnsweredBy, ChainOutcome, Prompt, Providers};
 use crate::model::{
     AiMode, Author, Conversation, ConversationMode, Draft, DraftStatus, HandoffReason,
-    KnowledgeEntry, ProviderKind, ReplyOutcome, UsageDelta, month_of,
+    KnowledgeEntry, ProviderKind, ReplyOutcome, Tenant, UsageDelta, month_of,
 };
 use crate::platform::send::{LINE_REPLY_TOKEN_LIFETIME, SendError};
 use crate::secret::MessageText;
@@ -30,6 +31,36 @@ const HISTORY_MESSAGES: i32 = 30;
 const HISTORY_BUDGET_TOKENS: usize = 2_000;
 /// Knowledge entries the prompt carries.
 const KNOWLEDGE_IN_PROMPT: usize = 3;
+
+/// What ai-reply does with a message when the offline provider is the AI (no LLM key configured).
+#[derive(Debug, Clone, Copy)]
+pub enum OfflineReply<'a> {
+    /// Sends this entry's answer.
+    Answer(Ranked<'a>),
+    /// A greeting or thanks alone: sends the tenant's acknowledgement.
+    Acknowledge { social: Social, text: &'a str },
+    /// A greeting or thanks alone, and the tenant set no acknowledgement: nothing is sent.
+    Silent(Social),
+    /// Gives the conversation to a person.
+    HandOff(NoAnswer),
+}
+
+/// The offline decision for `question`, the tenant's acknowledgements included: what
+/// `inboxctl knowledge ask` shows a business testing its knowledge base.
+pub fn offline_reply<'a>(
+    tenant: &'a Tenant,
+    index: &'a KnowledgeIndex,
+    question: &str,
+) -> OfflineReply<'a> {
+    match index.decide(question) {
+        Verdict::Answer(ranked) => OfflineReply::Answer(ranked),
+        Verdict::Social(social) => match tenant.acknowledgement(social) {
+            Some(text) => OfflineReply::Acknowledge { social, text },
+            None => OfflineReply::Silent(social),
+        },
+        Verdict::HandOff(reason) => OfflineReply::HandOff(reason),
+    }
+}
 
 /// Why a job must be tried again. Everything that will never succeed is recorded as an outcome
 /// instead, and is not an error.
@@ -72,6 +103,8 @@ pub struct ReplyService {
     outbox: Outbox,
     providers: Providers,
     metrics: Metrics,
+    /// Each tenant's knowledge index, kept while the container is warm.
+    knowledge: IndexCache,
 }
 
 impl ReplyService {
@@ -81,6 +114,7 @@ impl ReplyService {
             outbox,
             providers,
             metrics,
+            knowledge: IndexCache::default(),
         }
     }
 
@@ -145,7 +179,9 @@ impl ReplyService {
             return Ok(None);
         };
         let now = self.store.now();
-        if let Some(decision) = policy::conversation_stage(&conversation, inbound, &history, now) {
+        if let Some(decision) =
+            policy::conversation_stage(&tenant, &conversation, inbound, &history, now)
+        {
             return self.conclude(decision, &conversation).await;
         }
         let usage = if policy::needs_usage(&tenant) {
@@ -164,51 +200,61 @@ impl ReplyService {
             (decision, _) => return self.conclude(decision, &conversation).await,
         };
 
-        let question = inbound.text.as_ref().map_or("", MessageText::expose);
-        let knowledge = self.store.knowledge_of_tenant(&tenant.tenant_id).await?;
-        let index = KnowledgeIndex::new(&knowledge);
-        let in_prompt: Vec<&KnowledgeEntry> = index
-            .rank(question)
-            .iter()
-            .take(KNOWLEDGE_IN_PROMPT)
-            .map(|r| r.entry)
-            .collect();
-        let prompt = Prompt::build(&tenant, &in_prompt, &history, HISTORY_BUDGET_TOKENS);
-        let knowledge_match = index.best_match(question).map(|r| r.entry);
-        let outcome = self
-            .providers
-            .answer(
-                &tenant.provider_order,
-                &prompt,
-                knowledge_match,
-                attempt.deadline,
-            )
-            .await;
-        let (answer, usage) = match self.account(outcome) {
-            Ok(answered) => answered,
-            Err(tried) => {
-                let calls = UsageDelta {
-                    provider_calls: tried as u64,
-                    ..UsageDelta::default()
+        let (text, usage) = match policy::acknowledgement(&tenant, inbound) {
+            // A greeting or thanks the tenant acknowledges: its own words, no provider asked.
+            Some(acknowledgement) => (MessageText::new(acknowledgement), UsageDelta::default()),
+            None => {
+                let question = inbound.text.as_ref().map_or("", MessageText::expose);
+                let knowledge = self.store.knowledge_of_tenant(&tenant.tenant_id).await?;
+                let index = self.knowledge.index(&tenant.tenant_id, knowledge);
+                let in_prompt: Vec<&KnowledgeEntry> = index
+                    .rank(question)
+                    .iter()
+                    .take(KNOWLEDGE_IN_PROMPT)
+                    .map(|r| r.entry)
+                    .collect();
+                let prompt = Prompt::build(&tenant, &in_prompt, &history, HISTORY_BUDGET_TOKENS);
+                let knowledge_match = match index.decide(question) {
+                    Verdict::Answer(ranked) => Some(ranked.entry),
+                    _ => None,
                 };
-                self.record_usage(job, now, calls).await?;
-                if attempt.last {
-                    // The last delivery: a person takes over; the record goes to the dead-letter queue.
-                    self.hand_off(&conversation, HandoffReason::AiUnavailable)
-                        .await?;
-                    self.metrics.count("HandedOffAiUnavailable", 1);
-                }
-                return Err(ReplyError::ProvidersUnavailable { tried });
+                let outcome = self
+                    .providers
+                    .answer(
+                        &tenant.provider_order,
+                        &prompt,
+                        knowledge_match,
+                        attempt.deadline,
+                    )
+                    .await;
+                let (answer, usage) = match self.account(outcome) {
+                    Ok(answered) => answered,
+                    Err(tried) => {
+                        let calls = UsageDelta {
+                            provider_calls: tried as u64,
+                            ..UsageDelta::default()
+                        };
+                        self.record_usage(job, now, calls).await?;
+                        if attempt.last {
+                            // The last delivery: a person takes over; the record goes to the dead-letter queue.
+                            self.hand_off(&conversation, HandoffReason::AiUnavailable)
+                                .await?;
+                            self.metrics.count("HandedOffAiUnavailable", 1);
+                        }
+                        return Err(ReplyError::ProvidersUnavailable { tried });
+                    }
+                };
+                let text = match answer {
+                    Answer::Handoff => {
+                        self.record_usage(job, now, usage).await?;
+                        self.hand_off(&conversation, HandoffReason::AiCouldNotAnswer)
+                            .await?;
+                        return Ok(Some((ReplyOutcome::HandedOff, None)));
+                    }
+                    Answer::Reply(text) => text,
+                };
+                (text, usage)
             }
-        };
-        let text = match answer {
-            Answer::Handoff => {
-                self.record_usage(job, now, usage).await?;
-                self.hand_off(&conversation, HandoffReason::AiCouldNotAnswer)
-                    .await?;
-                return Ok(Some((ReplyOutcome::HandedOff, None)));
-            }
-            Answer::Reply(text) => text,
         };
         let retain_until = tenant.retention.content_deadline(now);
         let replied = UsageDelta {
@@ -460,6 +506,7 @@ fn outcome_metric(outcome: ReplyOutcome) -> &'static str {
         ReplyOutcome::WindowClosed => "WindowClosed",
         ReplyOutcome::ChannelUnavailable => "ChannelUnavailable",
         ReplyOutcome::SendFailed => "SendFailed",
+        ReplyOutcome::NothingToAnswer => "NothingToAnswer",
     }
 }
 

@@ -9,6 +9,7 @@
 
 use time::OffsetDateTime;
 
+use crate::llm::offline::{Social, social};
 use crate::model::{
     AiMode, Author, Channel, ChannelStatus, Conversation, ConversationMode, Direction,
     HandoffReason, Message, ReplyOutcome, Tenant, TenantStatus,
@@ -69,6 +70,8 @@ pub enum SkipReason {
     WindowClosed,
     /// The channel is disconnected or its token was rejected.
     ChannelUnavailable,
+    /// Only a greeting or thanks, and the tenant set no acknowledgement for it.
+    NothingToAnswer,
 }
 
 impl SkipReason {
@@ -81,6 +84,7 @@ impl SkipReason {
             Self::HumanMode => Some(ReplyOutcome::HumanMode),
             Self::WindowClosed => Some(ReplyOutcome::WindowClosed),
             Self::ChannelUnavailable => Some(ReplyOutcome::ChannelUnavailable),
+            Self::NothingToAnswer => Some(ReplyOutcome::NothingToAnswer),
         }
     }
 }
@@ -103,7 +107,15 @@ pub enum Decision {
 pub fn decide(facts: &ReplyFacts<'_>) -> Decision {
     tenant_stage(facts.tenant)
         .map(Decision::Skip)
-        .or_else(|| conversation_stage(facts.conversation, facts.inbound, facts.history, facts.now))
+        .or_else(|| {
+            conversation_stage(
+                facts.tenant,
+                facts.conversation,
+                facts.inbound,
+                facts.history,
+                facts.now,
+            )
+        })
         .unwrap_or_else(|| send_stage(facts.tenant, facts.usage, facts.channel))
 }
 
@@ -114,8 +126,9 @@ pub fn tenant_stage(tenant: &Tenant) -> Option<SkipReason> {
 }
 
 /// Stage 2, the conversation: an earlier delivery, a newer message, a person in charge or asked for,
-/// the platform's reply window.
+/// a greeting or thanks the tenant does not acknowledge, the platform's reply window.
 pub fn conversation_stage(
+    tenant: &Tenant,
     conversation: &Conversation,
     inbound: &Message,
     history: &[Message],
@@ -136,6 +149,11 @@ pub fn conversation_stage(
     }
     if asks_for_a_person(inbound) {
         return Some(Decision::HandOff(HandoffReason::CustomerAskedForAPerson));
+    }
+    if social(inbound).is_some() && acknowledgement(tenant, inbound).is_none() {
+        // Not a question: answering it from the knowledge base or handing it to a person would both
+        // be wrong.
+        return Some(Decision::Skip(SkipReason::NothingToAnswer));
     }
     if window_closes_at(conversation.platform, conversation).is_some_and(|closes| now >= closes) {
         return Some(Decision::Skip(SkipReason::WindowClosed));
@@ -170,6 +188,20 @@ pub fn send_stage(tenant: &Tenant, usage: MonthUsage, channel: Option<&Channel>)
 /// Whether the tenant's plan has a limit, so its month's usage must be read before deciding.
 pub fn needs_usage(tenant: &Tenant) -> bool {
     tenant.monthly_message_limit.is_some() || tenant.monthly_token_limit.is_some()
+}
+
+/// A greeting or thanks alone, by its text.
+fn social(message: &Message) -> Option<Social> {
+    message
+        .text
+        .as_ref()
+        .and_then(|text| social::strip(text.expose()).social)
+}
+
+/// The tenant's acknowledgement of a message that is only a greeting or thanks: sent instead of
+/// asking a provider.
+pub fn acknowledgement<'a>(tenant: &'a Tenant, inbound: &Message) -> Option<&'a str> {
+    social(inbound).and_then(|social| tenant.acknowledgement(social))
 }
 
 /// Whether the customer asked for a person, by a handoff button or in words.
@@ -296,6 +328,8 @@ mod tests {
             t.monthly_token_limit = tokens;
             t
         };
+        let mut acknowledging = tenant(AiMode::Auto);
+        acknowledging.thanks_reply = Some("You're welcome!".into());
         let mut terminated = tenant(AiMode::Auto);
         terminated.status = TenantStatus::Terminated;
         let mut handled = customer("m1", "hi", None);
@@ -362,6 +396,29 @@ mod tests {
                     "asking for a person in Japanese",
                     Decision::HandOff(HandoffReason::CustomerAskedForAPerson),
                 )
+            },
+            Case {
+                inbound: customer("m1", "thanks!! 👍", None),
+                ..base(
+                    "thanks alone: nothing sent, nobody called",
+                    Decision::Skip(SkipReason::NothingToAnswer),
+                )
+            },
+            Case {
+                inbound: customer("m1", "สวัสดีค่ะ", None),
+                ..base(
+                    "a greeting alone: nothing sent, nobody called",
+                    Decision::Skip(SkipReason::NothingToAnswer),
+                )
+            },
+            Case {
+                tenant: acknowledging.clone(),
+                inbound: customer("m1", "thank you", None),
+                ..base("thanks the tenant acknowledges is sent", Decision::Send)
+            },
+            Case {
+                inbound: customer("m1", "hi, do you deliver? thanks", None),
+                ..base("a question with a greeting is a question", Decision::Send)
             },
             Case {
                 inbound: customer("m1", "", Some("action=handoff")),
@@ -466,6 +523,7 @@ mod tests {
             SkipReason::HumanMode,
             SkipReason::WindowClosed,
             SkipReason::ChannelUnavailable,
+            SkipReason::NothingToAnswer,
         ] {
             assert!(reason.outcome().is_some(), "{reason:?}");
         }
@@ -478,5 +536,49 @@ mod tests {
         assert!(!needs_usage(&t));
         t.monthly_token_limit = Some(1);
         assert!(needs_usage(&t));
+    }
+}
+
+#[cfg(test)]
+mod acknowledgement_tests {
+    use super::*;
+    use crate::model::{ChannelId, ConversationId, MessageStatus, TenantId};
+    use crate::secret::MessageText;
+    use time::macros::datetime;
+
+    #[test]
+    fn the_acknowledgement_matches_what_the_customer_said() {
+        let mut tenant = Tenant::new(
+            TenantId::new("t"),
+            "Shop".into(),
+            datetime!(2026-11-02 9:00 UTC),
+        );
+        tenant.greeting_reply = Some("Hello! How can we help?".into());
+        tenant.thanks_reply = Some("You're welcome!".into());
+        let message = |text: &str| Message {
+            tenant_id: TenantId::new("t"),
+            conversation_id: ConversationId::new("c"),
+            channel_id: ChannelId::new("ch"),
+            message_id: "m".into(),
+            direction: Direction::Inbound,
+            author: Author::Customer,
+            text: Some(MessageText::new(text)),
+            attachments: Vec::new(),
+            payload: None,
+            status: MessageStatus::Received,
+            error_code: None,
+            sent_at: datetime!(2026-11-02 9:00 UTC),
+            retain_until: datetime!(2027-11-02 9:00 UTC),
+            reply_outcome: None,
+        };
+        assert_eq!(
+            acknowledgement(&tenant, &message("こんにちは")),
+            Some("Hello! How can we help?")
+        );
+        assert_eq!(
+            acknowledgement(&tenant, &message("спасибо большое")),
+            Some("You're welcome!")
+        );
+        assert_eq!(acknowledgement(&tenant, &message("do you deliver?")), None);
     }
 }

@@ -1,0 +1,490 @@
+//! Text analysis: what a text says, as terms an index can match, the same way for a knowledge entry and
+//! for a customer's question.
+//!
+//! 1. **Normalised**: Unicode NFKC (full-width Latin and digits, half-width katakana and compatibility
+//!    forms become their ordinary forms; `icu_normalizer`'s compiled data, already linked for URL host
+//!    names), lower-cased, and Russian `ё` written `е` as most people type it.
+//! 2. **Split by script.** Latin and Cyrillic words are separated by spaces and punctuation. Thai,
+//!    Japanese, Chinese and Korean are not (Korean has spaces, but particles are glued to the word), so
+//!    a run of those characters becomes overlapping character pairs: a word of two or more characters
+//!    shares pairs with every text that contains it, whatever surrounds it, with no dictionary data in
+//!    the zip.
+//! 3. **Stop words dropped**: per language, words that say nothing about which entry answers (articles,
+//!    pronouns, auxiliaries, polite particles). Question words ("where", "когда", "қашан") stay: they are
+//!    what tells the opening hours from the address.
+//! 4. **Stemmed**: English and Russian with the Snowball stemmers (`rust-stemmers`), Kazakh with a small
+//!    suffix stripper ([`super::kazakh`]). A Cyrillic word without a Kazakh letter may be either
+//!    language (customers in Kazakhstan mix both), so it carries both stems as alternatives.
+//!
+//! Japanese pairs of two hiragana are dropped: hiragana between kanji and katakana is mostly grammar
+//! (particles, verb endings — "ますか", "ってる"), which paraphrases change freely. Thai polite particles
+//! ("ครับ", "ค่ะ", "ไหม") are cut from the end of a Thai run before it is split.
+
+use std::borrow::Cow;
+
+use icu_normalizer::ComposingNormalizerBorrowed;
+use rust_stemmers::{Algorithm, Stemmer};
+
+use super::kazakh;
+
+/// One unit of meaning in a text: a word (with its alternative stems) or a character pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// The terms that stand for this unit; the first is the main one. Matching any of them matches it.
+    pub terms: Vec<String>,
+    /// Whether it is a whole word (so a misspelling of it may be looked up), not a character pair.
+    pub is_word: bool,
+    /// A question word ("how", "сколько", "қанша"): it tells which kind of answer is wanted, but
+    /// matching it alone is no evidence that an entry answers.
+    pub is_question_word: bool,
+}
+
+/// NFKC, lower case, `ё` → `е`.
+pub fn normalize(text: &str) -> String {
+    const NFKC: ComposingNormalizerBorrowed<'static> = ComposingNormalizerBorrowed::new_nfkc();
+    let composed: Cow<'_, str> = NFKC.normalize(text);
+    composed
+        .chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| if c == 'ё' { 'е' } else { c })
+        .collect()
+}
+
+/// The script classes the analysis treats differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Script {
+    /// Words separated by spaces: Latin, Cyrillic, digits, and any other alphabet.
+    Spaced,
+    Thai,
+    /// Han and kana (Japanese, Chinese).
+    HanKana,
+    Hangul,
+}
+
+fn script_of(c: char) -> Option<Script> {
+    match c as u32 {
+        0x0E00..=0x0E7F => Some(Script::Thai),
+        0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF => {
+            Some(Script::HanKana)
+        }
+        0x1100..=0x11FF | 0x3130..=0x318F | 0xAC00..=0xD7AF => Some(Script::Hangul),
+        _ if c.is_alphanumeric() => Some(Script::Spaced),
+        _ => None,
+    }
+}
+
+/// Letters only Kazakh uses among the Cyrillic alphabets we meet.
+fn has_kazakh_letter(word: &str) -> bool {
+    word.chars()
+        .any(|c| matches!(c, 'ә' | 'ғ' | 'қ' | 'ң' | 'ө' | 'ұ' | 'ү' | 'һ' | 'і'))
+}
+
+fn is_cyrillic(word: &str) -> bool {
+    word.chars().any(|c| matches!(c as u32, 0x0400..=0x04FF))
+}
+
+/// The tokens of a text, in order (a repeated word appears again).
+pub fn tokens(text: &str) -> Vec<Token> {
+    let text = normalize(text);
+    let mut out = Vec::new();
+    let mut run = String::new();
+    let mut run_script = None;
+    for c in text.chars() {
+        let script = script_of(c);
+        if script != run_script && !run.is_empty() {
+            push_run(&run, run_script, &mut out);
+            run.clear();
+        }
+        run_script = script;
+        if script.is_some() {
+            run.push(c);
+        }
+    }
+    if !run.is_empty() {
+        push_run(&run, run_script, &mut out);
+    }
+    out
+}
+
+fn push_run(run: &str, script: Option<Script>, out: &mut Vec<Token>) {
+    match script {
+        None => {}
+        Some(Script::Spaced) => {
+            if let Some(token) = word_token(run) {
+                out.push(token);
+            }
+        }
+        Some(Script::Thai) => {
+            let without_tone_marks: String = strip_thai_particles(run)
+                .chars()
+                .filter(|&c| !is_thai_tone_mark(c))
+                .collect();
+            push_pairs(&without_tone_marks, out);
+        }
+        Some(Script::HanKana) => push_japanese(run, out),
+        Some(Script::Hangul) => push_pairs(run, out),
+    }
+}
+
+/// Tone marks and the silencer: customers leave them out or put the wrong one.
+fn is_thai_tone_mark(c: char) -> bool {
+    matches!(c as u32, 0x0E48..=0x0E4C)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Japanese {
+    Kanji,
+    Katakana,
+    Hiragana,
+}
+
+fn japanese_class(c: char) -> Japanese {
+    match c as u32 {
+        0x3041..=0x309F => Japanese::Hiragana,
+        0x30A0..=0x30FF => Japanese::Katakana,
+        _ => Japanese::Kanji,
+    }
+}
+
+/// A run of Han and kana, split where the kind of character changes: kanji words give their pairs
+/// and each kanji (a one-kanji word such as 車 or 休 is common), katakana words their pairs, hiragana
+/// — particles and verb endings — nothing.
+fn push_japanese(run: &str, out: &mut Vec<Token>) {
+    let chars: Vec<char> = run.chars().collect();
+    for word in chars.chunk_by(|a, b| japanese_class(*a) == japanese_class(*b)) {
+        match japanese_class(word[0]) {
+            Japanese::Hiragana => {}
+            Japanese::Katakana => push_pairs(&word.iter().collect::<String>(), out),
+            Japanese::Kanji => {
+                if word.len() > 1 {
+                    out.extend(word.iter().map(|c| character_token(&[*c])));
+                }
+                push_pairs(&word.iter().collect::<String>(), out);
+            }
+        }
+    }
+}
+
+fn character_token(chars: &[char]) -> Token {
+    let text: String = chars.iter().collect();
+    Token {
+        is_question_word: QUESTION_WORDS.contains(&text.as_str()),
+        terms: vec![text],
+        is_word: false,
+    }
+}
+
+/// Overlapping character pairs of an unspaced run; a one-character run is itself.
+fn push_pairs(run: &str, out: &mut Vec<Token>) {
+    let chars: Vec<char> = run.chars().collect();
+    match chars.len() {
+        0 => {}
+        1 => out.push(character_token(&chars)),
+        _ => out.extend(chars.windows(2).map(character_token)),
+    }
+}
+
+/// A spaced word's token: `None` for a stop word.
+fn word_token(word: &str) -> Option<Token> {
+    if is_stop_word(word) {
+        return None;
+    }
+    let terms = if is_cyrillic(word) {
+        let kazakh = kazakh::stem(word);
+        if has_kazakh_letter(word) {
+            vec![kazakh]
+        } else {
+            let russian = stem(Algorithm::Russian, word);
+            if kazakh == russian {
+                vec![russian]
+            } else {
+                vec![russian, kazakh]
+            }
+        }
+    } else if word.chars().all(|c| c.is_ascii_alphabetic()) {
+        vec![stem(Algorithm::English, word)]
+    } else {
+        vec![word.to_owned()]
+    };
+    Some(Token {
+        terms,
+        is_word: true,
+        is_question_word: QUESTION_WORDS.contains(&word),
+    })
+}
+
+fn stem(algorithm: Algorithm, word: &str) -> String {
+    Stemmer::create(algorithm).stem(word).into_owned()
+}
+
+/// Thai sentence-final particles (politeness, question) that end most customers' messages.
+const THAI_PARTICLES: &[&str] = &[
+    "หรือเปล่า",
+    "หรือป่าว",
+    "ครับ",
+    "คับ",
+    "ค่ะ",
+    "ค่า",
+    "คะ",
+    "จ้า",
+    "จ้ะ",
+    "นะ",
+    "ไหม",
+    "มั้ย",
+    "มั๊ย",
+    "ป่าว",
+    "หน่อย",
+    "ฮะ",
+];
+
+fn strip_thai_particles(mut run: &str) -> &str {
+    while let Some(rest) = THAI_PARTICLES
+        .iter()
+        .find_map(|particle| run.strip_suffix(particle))
+    {
+        run = rest;
+    }
+    run
+}
+
+/// Question words (and Thai and Japanese question pairs) of the languages we analyse.
+const QUESTION_WORDS: &[&str] = &[
+    "how",
+    "much",
+    "many",
+    "what",
+    "when",
+    "where",
+    "which",
+    "who",
+    "why",
+    "whats",
+    "price",
+    "cost",
+    "сколько",
+    "стоит",
+    "стоят",
+    "где",
+    "когда",
+    "как",
+    "какой",
+    "какая",
+    "какие",
+    "почем",
+    "цена",
+    "қанша",
+    "қайда",
+    "қашан",
+    "қалай",
+    "қандай",
+    "тұрады",
+    "нешеде",
+    "何",
+    "いく",
+    "どこ",
+    "เท",
+    "าไ",
+    "ไห",
+    "หร",
+    "กี",
+    "ไร",
+];
+
+fn is_stop_word(word: &str) -> bool {
+    STOP_WORDS.binary_search(&word).is_ok()
+}
+
+/// English, Russian and Kazakh stop words, sorted (a binary search finds them). Short on purpose:
+/// only words that never tell one business question from another.
+const STOP_WORDS: &[&str] = &[
+    "a",
+    "am",
+    "an",
+    "and",
+    "any",
+    "are",
+    "be",
+    "been",
+    "but",
+    "by",
+    "can",
+    "could",
+    "d",
+    "did",
+    "do",
+    "does",
+    "for",
+    "from",
+    "guys",
+    "had",
+    "has",
+    "have",
+    "here",
+    "i",
+    "if",
+    "im",
+    "in",
+    "is",
+    "it",
+    "its",
+    "just",
+    "ll",
+    "m",
+    "may",
+    "me",
+    "my",
+    "of",
+    "on",
+    "or",
+    "our",
+    "please",
+    "pls",
+    "plz",
+    "r",
+    "re",
+    "s",
+    "should",
+    "so",
+    "some",
+    "t",
+    "that",
+    "the",
+    "there",
+    "this",
+    "to",
+    "u",
+    "ur",
+    "us",
+    "ve",
+    "was",
+    "we",
+    "were",
+    "will",
+    "with",
+    "would",
+    "you",
+    "your",
+    "а",
+    "ба",
+    "бар",
+    "бе",
+    "бен",
+    "бола",
+    "болады",
+    "болама",
+    "бы",
+    "біз",
+    "бұл",
+    "в",
+    "вам",
+    "вас",
+    "ваш",
+    "ваша",
+    "ваше",
+    "ваши",
+    "во",
+    "вы",
+    "да",
+    "де",
+    "для",
+    "есть",
+    "еще",
+    "ещё",
+    "же",
+    "және",
+    "и",
+    "или",
+    "иә",
+    "к",
+    "ли",
+    "ма",
+    "ме",
+    "мен",
+    "мне",
+    "можно",
+    "мы",
+    "на",
+    "нам",
+    "нас",
+    "не",
+    "немесе",
+    "но",
+    "ну",
+    "о",
+    "об",
+    "осы",
+    "от",
+    "па",
+    "пе",
+    "пен",
+    "пжл",
+    "пожалуйста",
+    "с",
+    "со",
+    "сіз",
+    "сіздер",
+    "та",
+    "те",
+    "то",
+    "у",
+    "это",
+    "я",
+    "үшін",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn main_terms(text: &str) -> Vec<String> {
+        tokens(text)
+            .into_iter()
+            .map(|t| t.terms[0].clone())
+            .collect()
+    }
+
+    #[test]
+    fn stop_words_are_sorted_for_the_binary_search() {
+        let mut sorted = STOP_WORDS.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted, STOP_WORDS);
+    }
+
+    #[test]
+    fn text_is_normalised_before_it_is_split() {
+        assert_eq!(normalize("Ｈｏｕｒｓ ＯＫ"), "hours ok");
+        assert_eq!(normalize("ｶｯﾄ"), "カット");
+        assert_eq!(normalize("Ёлка"), "елка");
+    }
+
+    #[test]
+    fn english_words_are_stemmed_and_stop_words_dropped() {
+        assert_eq!(main_terms("Where are you located?"), ["where", "locat"]);
+        assert_eq!(main_terms("deliveries"), main_terms("delivery"));
+    }
+
+    #[test]
+    fn russian_inflections_share_a_stem() {
+        assert_eq!(main_terms("букета"), main_terms("букеты"));
+        assert_eq!(main_terms("доставкой"), main_terms("доставка"));
+    }
+
+    #[test]
+    fn a_cyrillic_word_without_kazakh_letters_carries_both_stems() {
+        let token = &tokens("тапсырысты")[0];
+        assert!(token.terms.contains(&"тапсырыс".to_owned()), "{token:?}");
+        let kazakh_only = &tokens("тапсырысқа")[0];
+        assert_eq!(kazakh_only.terms, ["тапсырыс"]);
+    }
+
+    #[test]
+    fn unspaced_scripts_become_character_pairs() {
+        // Kanji words give each kanji and their pairs; hiragana (particles, endings) gives nothing.
+        assert_eq!(main_terms("予約OK"), ["予", "約", "予約", "ok"]);
+        assert_eq!(main_terms("予約できますか"), main_terms("予約"));
+        assert_eq!(main_terms("カット"), ["カッ", "ット"]);
+        // Thai tone marks and sentence-final particles are left out.
+        assert_eq!(main_terms("นวดเท้าครับ"), ["นว", "วด", "ดเ", "เท", "ทา"]);
+    }
+}

@@ -1,0 +1,162 @@
+//! How well the offline provider answers a labelled set: a knowledge base, paraphrases of its
+//! questions as customers write them, and messages it must not answer. The evaluation test holds every
+//! language of `tests/fixtures/answerer/` to the goal; the bench prints the same figures.
+
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use super::{KnowledgeIndex, Verdict};
+use crate::model::{KnowledgeEntry, TenantId};
+
+/// One language's set, as stored in `tests/fixtures/answerer/<language>.json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EvaluationSet {
+    pub language: String,
+    pub entries: Vec<LabelledEntry>,
+    pub negatives: Vec<Negative>,
+}
+
+/// A knowledge entry and the ways customers ask it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LabelledEntry {
+    pub id: String,
+    pub question: String,
+    pub answer: String,
+    pub paraphrases: Vec<String>,
+}
+
+/// A message no entry answers.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Negative {
+    pub kind: NegativeKind,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NegativeKind {
+    /// A greeting, thanks or acknowledgement alone: recognised as social.
+    Social,
+    /// Chat that asks nothing the business answers ("are you a bot?").
+    SmallTalk,
+    /// A question the knowledge base does not cover, or does not say which entry covers.
+    Uncovered,
+}
+
+/// A message the provider got wrong, for reading a failed evaluation.
+#[derive(Debug, Clone)]
+pub struct Miss {
+    pub text: String,
+    /// The entry it should have answered with (`None` for a negative).
+    pub expected: Option<String>,
+    /// What it did: an entry id, `social`, or `handoff:<reason>`.
+    pub got: String,
+}
+
+/// The figures of one language.
+#[derive(Debug, Clone, Default)]
+pub struct Scores {
+    pub language: String,
+    pub entries: usize,
+    pub paraphrases: usize,
+    /// Paraphrases answered, right or wrong.
+    pub answered: usize,
+    /// Paraphrases answered with their own entry.
+    pub answered_right: usize,
+    pub negatives: usize,
+    /// Negatives answered with an entry: must be none.
+    pub negatives_answered: usize,
+    pub social: usize,
+    /// Social negatives recognised as social.
+    pub social_recognised: usize,
+    pub misses: Vec<Miss>,
+}
+
+impl Scores {
+    /// Of the paraphrases answered, the share answered with the right entry (1 when none was).
+    pub fn precision(&self) -> f64 {
+        ratio(self.answered_right, self.answered, 1.0)
+    }
+
+    /// Of all paraphrases, the share answered with the right entry.
+    pub fn recall(&self) -> f64 {
+        ratio(self.answered_right, self.paraphrases, 0.0)
+    }
+
+    /// Of the negatives, the share answered with an entry.
+    pub fn false_answer_rate(&self) -> f64 {
+        ratio(self.negatives_answered, self.negatives, 0.0)
+    }
+}
+
+fn ratio(part: usize, whole: usize, if_none: f64) -> f64 {
+    if whole == 0 {
+        if_none
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+/// Asks the provider every paraphrase and negative of `set` against its knowledge base.
+pub fn evaluate(set: &EvaluationSet) -> Scores {
+    let index = KnowledgeIndex::new(
+        set.entries
+            .iter()
+            .map(|e| KnowledgeEntry {
+                tenant_id: TenantId::new("evaluation"),
+                entry_id: e.id.clone(),
+                question: e.question.clone(),
+                answer: e.answer.clone(),
+                created_at: OffsetDateTime::UNIX_EPOCH,
+            })
+            .collect(),
+    );
+    let mut scores = Scores {
+        language: set.language.clone(),
+        entries: set.entries.len(),
+        ..Scores::default()
+    };
+    let outcome = |text: &str| match index.decide(text) {
+        Verdict::Answer(ranked) => Ok(ranked.entry.entry_id.clone()),
+        Verdict::Social(_) => Err("social".to_owned()),
+        Verdict::HandOff(reason) => Err(format!("handoff:{}", reason.as_str())),
+    };
+    for entry in &set.entries {
+        for paraphrase in &entry.paraphrases {
+            scores.paraphrases += 1;
+            match outcome(paraphrase) {
+                Ok(id) if id == entry.id => {
+                    scores.answered += 1;
+                    scores.answered_right += 1;
+                }
+                got => {
+                    scores.answered += usize::from(got.is_ok());
+                    scores.misses.push(Miss {
+                        text: paraphrase.clone(),
+                        expected: Some(entry.id.clone()),
+                        got: got.unwrap_or_else(|other| other),
+                    });
+                }
+            }
+        }
+    }
+    for negative in &set.negatives {
+        scores.negatives += 1;
+        let got = outcome(&negative.text);
+        let recognised_social = matches!(&got, Err(what) if what == "social");
+        let wrong = got.is_ok() || (negative.kind == NegativeKind::Social && !recognised_social);
+        if negative.kind == NegativeKind::Social {
+            scores.social += 1;
+            scores.social_recognised += usize::from(recognised_social);
+        }
+        scores.negatives_answered += usize::from(got.is_ok());
+        if wrong {
+            scores.misses.push(Miss {
+                text: negative.text.clone(),
+                expected: None,
+                got: got.unwrap_or_else(|other| other),
+            });
+        }
+    }
+    scores
+}

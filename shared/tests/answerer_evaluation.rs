@@ -1,0 +1,118 @@
+//! The offline answerer against the evaluation set of `tests/fixtures/answerer/`: per language,
+//! precision ≥ 0.98 on the paraphrases it answers, recall ≥ 0.80, no negative answered, and greetings
+//! and thanks recognised as such.
+
+use inbox_shared::llm::offline::evaluation::{EvaluationSet, Scores, evaluate};
+
+const MIN_PRECISION: f64 = 0.98;
+const MIN_RECALL: f64 = 0.80;
+const MIN_SOCIAL_RECOGNISED: f64 = 0.90;
+
+fn sets() -> Vec<EvaluationSet> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/answerer");
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| {
+            serde_json::from_slice(&std::fs::read(p).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        })
+        .collect()
+}
+
+fn describe(s: &Scores) -> String {
+    format!(
+        "{}: precision {:.3} ({}/{}), recall {:.3} ({}/{}), negatives answered {}/{}, social recognised {}/{}",
+        s.language,
+        s.precision(),
+        s.answered_right,
+        s.answered,
+        s.recall(),
+        s.answered_right,
+        s.paraphrases,
+        s.negatives_answered,
+        s.negatives,
+        s.social_recognised,
+        s.social
+    )
+}
+
+/// Scores every set, printing each language's figures and misses.
+fn scored() -> Vec<Scores> {
+    let sets = sets();
+    let languages: Vec<&str> = sets.iter().map(|s| s.language.as_str()).collect();
+    for required in ["en", "ja", "kk", "ru", "th"] {
+        assert!(
+            languages.contains(&required),
+            "no evaluation set for {required}"
+        );
+    }
+    sets.iter()
+        .map(|set| {
+            assert!(
+                set.entries.len() >= 10,
+                "{}: fewer than 10 entries",
+                set.language
+            );
+            assert!(
+                set.entries.iter().all(|e| e.paraphrases.len() >= 3),
+                "{}: an entry with fewer than 3 paraphrases",
+                set.language
+            );
+            assert!(
+                set.negatives.len() >= 15,
+                "{}: fewer than 15 negatives",
+                set.language
+            );
+            let scores = evaluate(set);
+            println!("{}", describe(&scores));
+            for miss in &scores.misses {
+                println!(
+                    "    {:?}: expected {}, got {}",
+                    miss.text,
+                    miss.expected.as_deref().unwrap_or("no answer"),
+                    miss.got
+                );
+            }
+            scores
+        })
+        .collect()
+}
+
+#[test]
+fn no_language_answers_a_negative_or_with_the_wrong_entry() {
+    let failures: Vec<String> = scored()
+        .iter()
+        .filter(|s| {
+            s.precision() < MIN_PRECISION
+                || s.negatives_answered > 0
+                || (s.social_recognised as f64) < MIN_SOCIAL_RECOGNISED * s.social as f64
+        })
+        .map(describe)
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "below the goal:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+#[ignore = "issue 16 is not done: recall is 0.50-0.70 per language, below 0.80 (README, offline answerer)"]
+fn every_language_reaches_the_recall_goal() {
+    let failures: Vec<String> = scored()
+        .iter()
+        .filter(|s| s.recall() < MIN_RECALL)
+        .map(describe)
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "below the goal:\n{}",
+        failures.join("\n")
+    );
+}
