@@ -537,40 +537,13 @@ mod tests {
         t.monthly_token_limit = Some(1);
         assert!(needs_usage(&t));
     }
-}
-
-#[cfg(test)]
-mod acknowledgement_tests {
-    use super::*;
-    use crate::model::{ChannelId, ConversationId, MessageStatus, TenantId};
-    use crate::secret::MessageText;
-    use time::macros::datetime;
 
     #[test]
     fn the_acknowledgement_matches_what_the_customer_said() {
-        let mut tenant = Tenant::new(
-            TenantId::new("t"),
-            "Shop".into(),
-            datetime!(2026-11-02 9:00 UTC),
-        );
+        let mut tenant = tenant(AiMode::Auto);
         tenant.greeting_reply = Some("Hello! How can we help?".into());
         tenant.thanks_reply = Some("You're welcome!".into());
-        let message = |text: &str| Message {
-            tenant_id: TenantId::new("t"),
-            conversation_id: ConversationId::new("c"),
-            channel_id: ChannelId::new("ch"),
-            message_id: "m".into(),
-            direction: Direction::Inbound,
-            author: Author::Customer,
-            text: Some(MessageText::new(text)),
-            attachments: Vec::new(),
-            payload: None,
-            status: MessageStatus::Received,
-            error_code: None,
-            sent_at: datetime!(2026-11-02 9:00 UTC),
-            retain_until: datetime!(2027-11-02 9:00 UTC),
-            reply_outcome: None,
-        };
+        let message = |text: &str| customer("m", text, None);
         assert_eq!(
             acknowledgement(&tenant, &message("こんにちは")),
             Some("Hello! How can we help?")
