@@ -15,7 +15,7 @@ use crate::llm::offline::{KnowledgeIndex, NoAnswer, Ranked, Social, Verdict};
 use crate::llm::{Answer, AnsweredBy, ChainOutcome, Prompt, Providers};
 use crate::model::{
     AiMode, Author, Conversation, ConversationMode, Draft, DraftStatus, HandoffReason,
-    KnowledgeEntry, ProviderKind, ReplyOutcome, Tenant, UsageDelta, month_of,
+    KnowledgeEntry, Message, ProviderKind, ReplyOutcome, Tenant, UsageDelta, month_of,
 };
 use crate::platform::send::{LINE_REPLY_TOKEN_LIFETIME, SendError};
 use crate::secret::MessageText;
@@ -24,6 +24,24 @@ use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
 
 use policy::{Decision, MonthUsage};
+
+/// The facts an answer is composed from.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    job: &'a InboundJob,
+    tenant: &'a Tenant,
+    conversation: &'a Conversation,
+    inbound: &'a Message,
+    history: &'a [Message],
+    now: OffsetDateTime,
+}
+
+/// What [`ReplyService::compose`] came to.
+enum Composed {
+    Say(MessageText, UsageDelta),
+    /// The providers could not answer; the conversation went to a person.
+    HandedOff,
+}
 
 /// Messages read for the prompt (and to find a newer customer message).
 const HISTORY_MESSAGES: i32 = 30;
@@ -200,61 +218,17 @@ impl ReplyService {
             (decision, _) => return self.conclude(decision, &conversation).await,
         };
 
-        let (text, usage) = match policy::acknowledgement(&tenant, inbound) {
-            // A greeting or thanks the tenant acknowledges: its own words, no provider asked.
-            Some(acknowledgement) => (MessageText::new(acknowledgement), UsageDelta::default()),
-            None => {
-                let question = inbound.text.as_ref().map_or("", MessageText::expose);
-                let knowledge = self.store.knowledge_of_tenant(&tenant.tenant_id).await?;
-                let index = self.knowledge.index(&tenant.tenant_id, knowledge);
-                let in_prompt: Vec<&KnowledgeEntry> = index
-                    .rank(question)
-                    .iter()
-                    .take(KNOWLEDGE_IN_PROMPT)
-                    .map(|r| r.entry)
-                    .collect();
-                let prompt = Prompt::build(&tenant, &in_prompt, &history, HISTORY_BUDGET_TOKENS);
-                let knowledge_match = match index.decide(question) {
-                    Verdict::Answer(ranked) => Some(ranked.entry),
-                    _ => None,
-                };
-                let outcome = self
-                    .providers
-                    .answer(
-                        &tenant.provider_order,
-                        &prompt,
-                        knowledge_match,
-                        attempt.deadline,
-                    )
-                    .await;
-                let (answer, usage) = match self.account(outcome) {
-                    Ok(answered) => answered,
-                    Err(tried) => {
-                        let calls = UsageDelta {
-                            provider_calls: tried as u64,
-                            ..UsageDelta::default()
-                        };
-                        self.record_usage(job, now, calls).await?;
-                        if attempt.last {
-                            // The last delivery: a person takes over; the record goes to the dead-letter queue.
-                            self.hand_off(&conversation, HandoffReason::AiUnavailable)
-                                .await?;
-                            self.metrics.count("HandedOffAiUnavailable", 1);
-                        }
-                        return Err(ReplyError::ProvidersUnavailable { tried });
-                    }
-                };
-                let text = match answer {
-                    Answer::Handoff => {
-                        self.record_usage(job, now, usage).await?;
-                        self.hand_off(&conversation, HandoffReason::AiCouldNotAnswer)
-                            .await?;
-                        return Ok(Some((ReplyOutcome::HandedOff, None)));
-                    }
-                    Answer::Reply(text) => text,
-                };
-                (text, usage)
-            }
+        let asked = Asked {
+            job,
+            tenant: &tenant,
+            conversation: &conversation,
+            inbound,
+            history: &history,
+            now,
+        };
+        let (text, usage) = match self.compose(&asked, attempt).await? {
+            Composed::Say(text, usage) => (text, usage),
+            Composed::HandedOff => return Ok(Some((ReplyOutcome::HandedOff, None))),
         };
         let retain_until = tenant.retention.content_deadline(now);
         let replied = UsageDelta {
@@ -303,6 +277,75 @@ impl ReplyService {
                 tracing::warn!(tenant_id = %job.tenant_id, conversation_id = %job.conversation_id, error = %err, "send refused");
                 Ok(Some(refused_outcome(&err)))
             }
+        }
+    }
+
+    /// What to say: the tenant's acknowledgement of a greeting or thanks, or the providers' answer. A
+    /// provider chain that cannot answer hands the conversation to a person.
+    async fn compose(&self, asked: &Asked<'_>, attempt: Attempt) -> Result<Composed> {
+        let Asked {
+            job,
+            tenant,
+            conversation,
+            inbound,
+            history,
+            now,
+        } = *asked;
+        if let Some(acknowledgement) = policy::acknowledgement(tenant, inbound) {
+            // Its own words, no provider asked.
+            return Ok(Composed::Say(
+                MessageText::new(acknowledgement),
+                UsageDelta::default(),
+            ));
+        }
+        let question = inbound.text.as_ref().map_or("", MessageText::expose);
+        let knowledge = self.store.knowledge_of_tenant(&tenant.tenant_id).await?;
+        let index = self.knowledge.index(&tenant.tenant_id, knowledge);
+        let in_prompt: Vec<&KnowledgeEntry> = index
+            .rank(question)
+            .iter()
+            .take(KNOWLEDGE_IN_PROMPT)
+            .map(|r| r.entry)
+            .collect();
+        let prompt = Prompt::build(tenant, &in_prompt, history, HISTORY_BUDGET_TOKENS);
+        let knowledge_match = match index.decide(question) {
+            Verdict::Answer(ranked) => Some(ranked.entry),
+            _ => None,
+        };
+        let outcome = self
+            .providers
+            .answer(
+                &tenant.provider_order,
+                &prompt,
+                knowledge_match,
+                attempt.deadline,
+            )
+            .await;
+        let (answer, usage) = match self.account(outcome) {
+            Ok(answered) => answered,
+            Err(tried) => {
+                let calls = UsageDelta {
+                    provider_calls: tried as u64,
+                    ..UsageDelta::default()
+                };
+                self.record_usage(job, now, calls).await?;
+                if attempt.last {
+                    // The last delivery: a person takes over; the record goes to the dead-letter queue.
+                    self.hand_off(conversation, HandoffReason::AiUnavailable)
+                        .await?;
+                    self.metrics.count("HandedOffAiUnavailable", 1);
+                }
+                return Err(ReplyError::ProvidersUnavailable { tried });
+            }
+        };
+        match answer {
+            Answer::Handoff => {
+                self.record_usage(job, now, usage).await?;
+                self.hand_off(conversation, HandoffReason::AiCouldNotAnswer)
+                    .await?;
+                Ok(Composed::HandedOff)
+            }
+            Answer::Reply(text) => Ok(Composed::Say(text, usage)),
         }
     }
 
