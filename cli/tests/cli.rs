@@ -56,6 +56,11 @@ impl<'a> Ctl<'a> {
     }
 }
 
+fn rfc3339(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
 #[tokio::test]
 async fn create_tenant_connect_and_disconnect_a_channel() {
     let env = TestEnv::new().await;
@@ -135,6 +140,7 @@ async fn create_tenant_connect_and_disconnect_a_channel() {
         &tenant_id,
         "--channel",
         &channel_id,
+        "--yes",
     ]);
     assert_eq!(gone["status"], "disconnected");
     assert_eq!(gone["has_token"], false);
@@ -176,9 +182,83 @@ async fn create_tenant_connect_and_disconnect_a_channel() {
         &tenant_id,
         "--channel",
         &channel_id,
+        "--yes",
     ]);
     assert!(!ok);
     assert!(stderr.contains("already disconnected"), "{stderr}");
+}
+
+#[tokio::test]
+async fn destructive_commands_without_a_terminal_need_yes_and_do_nothing_without_it() {
+    let env = TestEnv::new().await;
+    let ctl = Ctl::new(&env);
+    let tenant_id = ctl.json(&["tenant", "create", "--name", "Careful"])["tenant_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = ctl.file("careful-token", "EAAG-token");
+    let channel_id = ctl.json(&[
+        "channel",
+        "connect",
+        "--tenant",
+        &tenant_id,
+        "--platform",
+        "messenger",
+        "--account",
+        "104857600000077",
+        "--token-file",
+        &token,
+    ])["channel_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tenant = TenantId::new(&tenant_id);
+    let audit_before = env.store.audit_events(Some(&tenant)).await.unwrap().len();
+    let contact = [
+        "--tenant",
+        &tenant_id,
+        "--platform",
+        "messenger",
+        "--contact",
+        "psid-1",
+    ];
+    for command in [
+        vec!["tenant", "terminate", &tenant_id],
+        vec![
+            "channel",
+            "disconnect",
+            "--tenant",
+            &tenant_id,
+            "--channel",
+            &channel_id,
+        ],
+        [&["erase"][..], &contact[..]].concat(),
+        vec!["sweep", "--tenant", &tenant_id],
+    ] {
+        // The test's stdin is not a terminal (Command::output gives the child none).
+        let (ok, stdout, stderr) = ctl.run(&command);
+        assert!(!ok, "{command:?} ran without --yes: {stdout}");
+        assert!(
+            stderr.contains("pass --yes") && stderr.contains("cannot be undone"),
+            "{command:?}: {stderr}"
+        );
+    }
+    let stored = env
+        .store
+        .get_channel(&tenant, &ChannelId::new(&channel_id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, ChannelStatus::Connected, "nothing was done");
+    assert_eq!(
+        env.store.require_tenant(&tenant).await.unwrap().status,
+        inbox_shared::model::TenantStatus::Active
+    );
+    assert_eq!(
+        env.store.audit_events(Some(&tenant)).await.unwrap().len(),
+        audit_before,
+        "no sweep, erasure, disconnect or termination was even started"
+    );
 }
 
 #[tokio::test]
@@ -621,7 +701,7 @@ async fn an_end_users_export_and_erasure() {
         "nothing of another contact"
     );
 
-    let erased = ctl.json(&[&["erase"][..], &contact[..]].concat());
+    let erased = ctl.json(&[&["erase"][..], &contact[..], &["--yes"][..]].concat());
     assert_eq!(erased["deleted"]["messages"], 3);
     assert_eq!(erased["deleted"]["contacts"], 1);
     assert_eq!(erased["deleted"]["conversations"], 1);
@@ -751,6 +831,7 @@ async fn retention_settings_termination_and_an_operator_sweep() {
         &tenant_id,
         "--now",
         "2026-11-02T09:00:00Z",
+        "--yes",
     ]);
     assert_eq!(swept["deleted"]["expired_content.messages"], 1);
     let left: Vec<String> = env
@@ -770,9 +851,10 @@ async fn retention_settings_termination_and_an_operator_sweep() {
         &tenant_id,
         "--at",
         "2026-11-01T00:00:00Z",
+        "--yes",
     ]);
     assert!(!ok && stderr.contains("is outside"), "back-dated: {stderr}");
-    let terminated = ctl.json(&["tenant", "terminate", &tenant_id]);
+    let terminated = ctl.json(&["tenant", "terminate", &tenant_id, "--yes"]);
     assert_eq!(terminated["channels_disconnected"], 1);
     let channel = env
         .store
@@ -789,14 +871,41 @@ async fn retention_settings_termination_and_an_operator_sweep() {
         time::Duration::days(14),
         "the tenant's own disconnected-channel deadline"
     );
-    let (ok, _, stderr) = ctl.run(&["tenant", "terminate", &tenant_id]);
+    // A re-run finishes the termination (nothing is left to do) and keeps its date.
+    let again = ctl.json(&["tenant", "terminate", &tenant_id, "--yes"]);
+    assert_eq!(again["channels_disconnected"], 0);
+    assert_eq!(
+        again["content_deleted_after"],
+        terminated["content_deleted_after"]
+    );
+    let (ok, _, stderr) = ctl.run(&[
+        "tenant",
+        "terminate",
+        &tenant_id,
+        "--at",
+        &rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(1)),
+        "--yes",
+    ]);
     assert!(!ok && stderr.contains("already terminated"), "{stderr}");
 
-    // 61 days later (the tenant's own 60-day content rule): everything is gone.
-    let later = (time::OffsetDateTime::now_utc() + time::Duration::days(61))
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
-    let swept = ctl.json(&["sweep", "--tenant", &tenant_id, "--now", &later]);
+    // A sweep dated ahead of the clock would delete what the policy still keeps: refused, nothing done.
+    let later = rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(61));
+    let (ok, _, stderr) = ctl.run(&["sweep", "--tenant", &tenant_id, "--now", &later, "--yes"]);
+    assert!(!ok && stderr.contains("clock skew"), "{stderr}");
+    assert!(
+        !env.store
+            .query_all_keys(&keys::conversation_partition(&tenant, &conversation_id))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // 61 days later (the tenant's own 60-day content rule): everything is gone. Time passes by
+    // back-dating the stored termination.
+    let mut stored = env.store.require_tenant(&tenant).await.unwrap();
+    stored.terminated_at = Some(time::OffsetDateTime::now_utc() - time::Duration::days(61));
+    env.store.save_tenant(&stored).await.unwrap();
+    let swept = ctl.json(&["sweep", "--tenant", &tenant_id, "--yes"]);
     assert_eq!(swept["deleted"]["termination.channels"], 1);
     assert!(
         env.store

@@ -28,6 +28,8 @@ pub enum ChannelCommand {
         tenant: TenantId,
         #[arg(long)]
         channel: ChannelId,
+        #[command(flatten)]
+        confirm: Confirm,
     },
     List {
         #[arg(long)]
@@ -96,7 +98,15 @@ pub async fn channel(ctx: &Operator, command: ChannelCommand) -> Result<Output> 
             out["channel_id"] = json!(channel.channel_id);
             Ok(Output::new(out, text))
         }
-        ChannelCommand::Disconnect { tenant, channel } => {
+        ChannelCommand::Disconnect {
+            tenant,
+            channel,
+            confirm,
+        } => {
+            confirm.ask(&format!(
+                "disconnect channel {channel} of tenant {tenant}: its token is destroyed and its data \
+                 deleted after the tenant's disconnected-channel period"
+            ))?;
             let t = ctx.store.require_tenant(&tenant).await?;
             let Some(gone) =
                 channels::disconnect(&ctx.store, ACTOR, &t, &channel, DisconnectReason::Requested)
