@@ -997,3 +997,65 @@ async fn knowledge_ask_shows_the_decision_ai_reply_makes() {
     assert!(ok);
     assert!(text.contains("Yes, within 5 km"), "{text}");
 }
+
+#[tokio::test]
+async fn text_output_escapes_terminal_controls_and_json_keeps_the_exact_text() {
+    use inbox_shared::keys;
+    use inbox_shared::model::{Conversation, ConversationMode};
+
+    let env = TestEnv::new().await;
+    let ctl = Ctl::new(&env);
+    // A tenant name and a customer id (from a signed webhook) carrying a window retitle, a screen
+    // clear, a one-byte CSI, a carriage return and a right-to-left override.
+    let name = "Evil\u{1b}]0;owned\u{7}\u{1b}[2J Co\u{202e}gpj.exe";
+    let user = "psid\u{1b}[31m\u{9b}1;1H\rforged";
+    let seeded = env
+        .seed_tenant(name, &[(Platform::Messenger, "104857600000088")], "tok", "")
+        .await;
+    let tenant = seeded.tenant.tenant_id.as_str();
+    let channel = &seeded.channels[0];
+    let now = time::OffsetDateTime::now_utc();
+    env.store
+        .save_conversation(&Conversation {
+            tenant_id: seeded.tenant.tenant_id.clone(),
+            conversation_id: keys::conversation_id(&channel.channel_id, &user.into()),
+            channel_id: channel.channel_id.clone(),
+            platform: Platform::Messenger,
+            user_id: user.into(),
+            mode: ConversationMode::Human,
+            handoff_reason: Some("asked\u{1b}[8m".into()),
+            last_inbound_at: Some(now),
+            last_outbound_at: None,
+            created_at: now,
+            retain_until: now + time::Duration::days(365),
+        })
+        .await
+        .unwrap();
+    let terminal_controls =
+        |c: char| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c);
+    let listed = ["conversation", "list", "--tenant", tenant];
+    for args in [
+        &["tenant", "show", tenant][..],
+        &["tenant", "list"],
+        &listed,
+    ] {
+        let (ok, stdout, stderr) = ctl.run(args);
+        assert!(ok, "{args:?}: {stderr}");
+        assert!(!stdout.contains(terminal_controls), "{args:?}: {stdout:?}");
+    }
+    let (_, shown, _) = ctl.run(&["tenant", "show", tenant]);
+    assert!(
+        shown.contains("Evil\\u{1b}]0;owned\\u{7}\\u{1b}[2J Co\\u{202e}gpj.exe"),
+        "{shown}"
+    );
+    let (_, conversations, _) = ctl.run(&listed);
+    assert!(
+        conversations
+            .contains("user psid\\u{1b}[31m\\u{9b}1;1H\\u{d}forged: human (asked\\u{1b}[8m)"),
+        "{conversations}"
+    );
+
+    // JSON output is the exact text, its control characters escaped by JSON itself.
+    assert_eq!(ctl.json(&["tenant", "show", tenant])["name"], name);
+    assert_eq!(ctl.json(&listed)["conversations"][0]["user_id"], user);
+}

@@ -1,5 +1,6 @@
 //! The commands. Each returns an [`Output`]: one JSON object (`--json`) or the same facts as text.
 
+use std::borrow::Cow;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -119,7 +120,11 @@ impl Confirm {
 
 /// Asks on `prompt` and reads the answer from `answers`: only `yes` goes on.
 fn confirm_on(answers: &mut impl BufRead, prompt: &mut impl Write, what: &str) -> Result<()> {
-    write!(prompt, "{what}: this cannot be undone. Type yes to go on: ")?;
+    write!(
+        prompt,
+        "{}: this cannot be undone. Type yes to go on: ",
+        terminal_safe(what)
+    )?;
     prompt.flush()?;
     let mut answer = String::new();
     answers.read_line(&mut answer)?;
@@ -153,13 +158,42 @@ impl Output {
         Self::new(json, text)
     }
 
+    /// Prints the JSON (whose strings serde_json escapes), or the text made [`terminal_safe`]: every
+    /// text line goes through it, whatever the command put in.
     pub fn print(&self, json: bool) {
         if json {
             println!("{}", self.json);
         } else {
-            println!("{}", self.text.trim_end());
+            println!("{}", terminal_safe(self.text.trim_end()));
         }
     }
+}
+
+/// Text as it is safe to show on a terminal. Ids, names and texts come from platforms, customers and
+/// tenants, so every character that could drive the terminal is written as a `\u{…}` escape instead:
+/// C0 controls but newline and tab (ESC starts the sequences that move the cursor, recolour, retitle
+/// the window or write to the clipboard; a carriage return overwrites a line), DEL, C1 controls (the
+/// one-byte CSI and OSC), and the bidirectional-text controls that reorder what is shown.
+pub fn terminal_safe(text: &str) -> Cow<'_, str> {
+    fn dangerous(c: char) -> bool {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(
+                c,
+                '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+            )
+    }
+    if !text.contains(dangerous) {
+        return Cow::Borrowed(text);
+    }
+    let mut safe = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if dangerous(c) {
+            safe.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            safe.push(c);
+        }
+    }
+    Cow::Owned(safe)
 }
 
 struct Operator {
@@ -255,6 +289,29 @@ pub async fn run(cli: Cli) -> Result<Output> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminal_controls_are_escaped_and_the_rest_kept() {
+        assert!(matches!(
+            terminal_safe("Kumo Bakery 🍞\n  Q: é?\tA"),
+            Cow::Borrowed(_)
+        ));
+        for (raw, shown) in [
+            (
+                "\u{1b}[2J\u{1b}]0;pwned\u{7}",
+                "\\u{1b}[2J\\u{1b}]0;pwned\\u{7}",
+            ),
+            ("a\rb\u{7f}c", "a\\u{d}b\\u{7f}c"),
+            ("\u{9b}31m\u{9d}x", "\\u{9b}31m\\u{9d}x"),
+            ("gpj.\u{202e}exe", "gpj.\\u{202e}exe"),
+            (
+                "\u{2066}\u{2069}\u{200f}\u{61c}",
+                "\\u{2066}\\u{2069}\\u{200f}\\u{61c}",
+            ),
+        ] {
+            assert_eq!(terminal_safe(raw), shown);
+        }
+    }
 
     #[test]
     fn only_yes_at_the_terminal_goes_on() {
