@@ -332,8 +332,54 @@ async fn bad_input_gets_a_clear_error() {
         .unwrap()
         .to_owned();
     let token = ctl.file("line-token", "line-token");
+    let two_tokens = ctl.file("two-tokens", "EAAG-one\nEAAG-two\n");
+    let secret_and_note = ctl.file("secret-and-note", "0123abcd\n\n# rotated in May\n");
 
     let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "channel",
+                "connect",
+                "--tenant",
+                &tenant_id,
+                "--platform",
+                "messenger",
+                "--account",
+                "104857600000005",
+                "--token-file",
+                &two_tokens,
+            ],
+            "has 2 non-empty lines",
+        ),
+        (
+            vec![
+                "channel",
+                "connect",
+                "--tenant",
+                &tenant_id,
+                "--platform",
+                "line",
+                "--account",
+                "U0123456789abcdef0123456789abcdef",
+                "--token-file",
+                &token,
+                "--secret-file",
+                &secret_and_note,
+            ],
+            "has 2 non-empty lines",
+        ),
+        (
+            vec!["channel", "list", "--tenant", "ten_missing"],
+            "tenant ten_missing not found",
+        ),
+        (
+            vec!["knowledge", "list", "--tenant", "ten_missing"],
+            "tenant ten_missing not found",
+        ),
+        (
+            vec!["drafts", "list", "--tenant", "ten_missing"],
+            "tenant ten_missing not found",
+        ),
         (
             vec![
                 "channel",
@@ -405,6 +451,14 @@ async fn bad_input_gets_a_clear_error() {
         assert!(!ok, "{args:?} should fail");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
+    assert!(
+        env.store
+            .channels_of_tenant(&TenantId::new(&tenant_id))
+            .await
+            .unwrap()
+            .is_empty(),
+        "no channel from a token file of two lines"
+    );
     // --json errors are one JSON object too.
     let (ok, stdout, _) = ctl.run(&["--json", "tenant", "show", "ten_missing"]);
     assert!(!ok);
