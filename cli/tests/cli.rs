@@ -192,27 +192,19 @@ async fn create_tenant_connect_and_disconnect_a_channel() {
 async fn destructive_commands_without_a_terminal_need_yes_and_do_nothing_without_it() {
     let env = TestEnv::new().await;
     let ctl = Ctl::new(&env);
-    let tenant_id = ctl.json(&["tenant", "create", "--name", "Careful"])["tenant_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let token = ctl.file("careful-token", "EAAG-token");
-    let channel_id = ctl.json(&[
-        "channel",
-        "connect",
-        "--tenant",
-        &tenant_id,
-        "--platform",
-        "messenger",
-        "--account",
-        "104857600000077",
-        "--token-file",
-        &token,
-    ])["channel_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let tenant = TenantId::new(&tenant_id);
+    let seeded = env
+        .seed_tenant(
+            "Careful",
+            &[(Platform::Messenger, "104857600000077")],
+            "EAAG-token",
+            "",
+        )
+        .await;
+    let tenant = seeded.tenant.tenant_id.clone();
+    let (tenant_id, channel_id) = (
+        tenant.as_str().to_owned(),
+        seeded.channels[0].channel_id.as_str().to_owned(),
+    );
     let audit_before = env.store.audit_events(Some(&tenant)).await.unwrap().len();
     let contact = [
         "--tenant",

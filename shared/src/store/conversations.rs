@@ -18,10 +18,6 @@ use crate::secret::PlatformUserId;
 /// The attribute of the sweep's pending conversations (a string set).
 const SWEEP_PENDING: &str = "conversation_ids";
 
-fn conversation_set(ids: &BTreeSet<ConversationId>) -> AttributeValue {
-    AttributeValue::Ss(ids.iter().map(|id| id.as_str().to_owned()).collect())
-}
-
 /// What an inbound item changes on its conversation.
 #[derive(Debug, Clone)]
 pub struct ConversationTouch<'a> {
@@ -252,21 +248,13 @@ impl Store {
         tenant_id: &TenantId,
         conversation_ids: &BTreeSet<ConversationId>,
     ) -> Result<()> {
-        if conversation_ids.is_empty() {
-            return Ok(());
-        }
-        let mut expr = Expr::new();
-        expr.add(SWEEP_PENDING, conversation_set(conversation_ids))
-            .set(keys::KIND, string("sweep_pending"))
-            .set(
-                keys::TTL,
-                epoch_seconds(self.now().saturating_add(time::Duration::days(30))),
-            );
-        self.update(&keys::sweep_pending(tenant_id), expr)
-            .send()
-            .await
-            .map_err(dynamo_error)?;
-        Ok(())
+        let expires = self.now().saturating_add(time::Duration::days(30));
+        self.change_sweep_pending(tenant_id, conversation_ids, |expr, ids| {
+            expr.add(SWEEP_PENDING, ids)
+                .set(keys::KIND, string("sweep_pending"))
+                .set(keys::TTL, epoch_seconds(expires));
+        })
+        .await
     }
 
     /// The conversations an earlier sweep recorded as about to be emptied and did not finish.
@@ -285,11 +273,33 @@ impl Store {
         tenant_id: &TenantId,
         conversation_ids: &BTreeSet<ConversationId>,
     ) -> Result<()> {
+        self.change_sweep_pending(tenant_id, conversation_ids, |expr, ids| {
+            expr.delete_from_set(SWEEP_PENDING, ids);
+        })
+        .await
+    }
+
+    /// One atomic change of the pending set with `conversation_ids` (none: nothing to do, and DynamoDB
+    /// takes no empty set).
+    async fn change_sweep_pending(
+        &self,
+        tenant_id: &TenantId,
+        conversation_ids: &BTreeSet<ConversationId>,
+        change: impl FnOnce(&mut Expr, AttributeValue),
+    ) -> Result<()> {
         if conversation_ids.is_empty() {
             return Ok(());
         }
         let mut expr = Expr::new();
-        expr.delete_from_set(SWEEP_PENDING, conversation_set(conversation_ids));
+        change(
+            &mut expr,
+            AttributeValue::Ss(
+                conversation_ids
+                    .iter()
+                    .map(|id| id.as_str().to_owned())
+                    .collect(),
+            ),
+        );
         self.update(&keys::sweep_pending(tenant_id), expr)
             .send()
             .await
