@@ -23,7 +23,10 @@ fn main() -> ExitCode {
             if json {
                 println!("{}", serde_json::json!({ "error": format!("{err:#}") }));
             }
-            eprintln!("inboxctl: error: {err:#}");
+            eprintln!(
+                "inboxctl: error: {}",
+                commands::terminal_safe(&format!("{err:#}"))
+            );
             ExitCode::FAILURE
         }
     }

@@ -56,6 +56,11 @@ impl<'a> Ctl<'a> {
     }
 }
 
+fn rfc3339(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
 #[tokio::test]
 async fn create_tenant_connect_and_disconnect_a_channel() {
     let env = TestEnv::new().await;
@@ -135,6 +140,7 @@ async fn create_tenant_connect_and_disconnect_a_channel() {
         &tenant_id,
         "--channel",
         &channel_id,
+        "--yes",
     ]);
     assert_eq!(gone["status"], "disconnected");
     assert_eq!(gone["has_token"], false);
@@ -176,9 +182,75 @@ async fn create_tenant_connect_and_disconnect_a_channel() {
         &tenant_id,
         "--channel",
         &channel_id,
+        "--yes",
     ]);
     assert!(!ok);
     assert!(stderr.contains("already disconnected"), "{stderr}");
+}
+
+#[tokio::test]
+async fn destructive_commands_without_a_terminal_need_yes_and_do_nothing_without_it() {
+    let env = TestEnv::new().await;
+    let ctl = Ctl::new(&env);
+    let seeded = env
+        .seed_tenant(
+            "Careful",
+            &[(Platform::Messenger, "104857600000077")],
+            "EAAG-token",
+            "",
+        )
+        .await;
+    let tenant = seeded.tenant.tenant_id.clone();
+    let (tenant_id, channel_id) = (
+        tenant.as_str().to_owned(),
+        seeded.channels[0].channel_id.as_str().to_owned(),
+    );
+    let audit_before = env.store.audit_events(Some(&tenant)).await.unwrap().len();
+    let contact = [
+        "--tenant",
+        &tenant_id,
+        "--platform",
+        "messenger",
+        "--contact",
+        "psid-1",
+    ];
+    for command in [
+        vec!["tenant", "terminate", &tenant_id],
+        vec![
+            "channel",
+            "disconnect",
+            "--tenant",
+            &tenant_id,
+            "--channel",
+            &channel_id,
+        ],
+        [&["erase"][..], &contact[..]].concat(),
+        vec!["sweep", "--tenant", &tenant_id],
+    ] {
+        // The test's stdin is not a terminal (Command::output gives the child none).
+        let (ok, stdout, stderr) = ctl.run(&command);
+        assert!(!ok, "{command:?} ran without --yes: {stdout}");
+        assert!(
+            stderr.contains("pass --yes") && stderr.contains("cannot be undone"),
+            "{command:?}: {stderr}"
+        );
+    }
+    let stored = env
+        .store
+        .get_channel(&tenant, &ChannelId::new(&channel_id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, ChannelStatus::Connected, "nothing was done");
+    assert_eq!(
+        env.store.require_tenant(&tenant).await.unwrap().status,
+        inbox_shared::model::TenantStatus::Active
+    );
+    assert_eq!(
+        env.store.audit_events(Some(&tenant)).await.unwrap().len(),
+        audit_before,
+        "no sweep, erasure, disconnect or termination was even started"
+    );
 }
 
 #[tokio::test]
@@ -252,8 +324,54 @@ async fn bad_input_gets_a_clear_error() {
         .unwrap()
         .to_owned();
     let token = ctl.file("line-token", "line-token");
+    let two_tokens = ctl.file("two-tokens", "EAAG-one\nEAAG-two\n");
+    let secret_and_note = ctl.file("secret-and-note", "0123abcd\n\n# rotated in May\n");
 
     let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "channel",
+                "connect",
+                "--tenant",
+                &tenant_id,
+                "--platform",
+                "messenger",
+                "--account",
+                "104857600000005",
+                "--token-file",
+                &two_tokens,
+            ],
+            "has 2 non-empty lines",
+        ),
+        (
+            vec![
+                "channel",
+                "connect",
+                "--tenant",
+                &tenant_id,
+                "--platform",
+                "line",
+                "--account",
+                "U0123456789abcdef0123456789abcdef",
+                "--token-file",
+                &token,
+                "--secret-file",
+                &secret_and_note,
+            ],
+            "has 2 non-empty lines",
+        ),
+        (
+            vec!["channel", "list", "--tenant", "ten_missing"],
+            "tenant ten_missing not found",
+        ),
+        (
+            vec!["knowledge", "list", "--tenant", "ten_missing"],
+            "tenant ten_missing not found",
+        ),
+        (
+            vec!["drafts", "list", "--tenant", "ten_missing"],
+            "tenant ten_missing not found",
+        ),
         (
             vec![
                 "channel",
@@ -325,6 +443,14 @@ async fn bad_input_gets_a_clear_error() {
         assert!(!ok, "{args:?} should fail");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
+    assert!(
+        env.store
+            .channels_of_tenant(&TenantId::new(&tenant_id))
+            .await
+            .unwrap()
+            .is_empty(),
+        "no channel from a token file of two lines"
+    );
     // --json errors are one JSON object too.
     let (ok, stdout, _) = ctl.run(&["--json", "tenant", "show", "ten_missing"]);
     assert!(!ok);
@@ -621,7 +747,7 @@ async fn an_end_users_export_and_erasure() {
         "nothing of another contact"
     );
 
-    let erased = ctl.json(&[&["erase"][..], &contact[..]].concat());
+    let erased = ctl.json(&[&["erase"][..], &contact[..], &["--yes"][..]].concat());
     assert_eq!(erased["deleted"]["messages"], 3);
     assert_eq!(erased["deleted"]["contacts"], 1);
     assert_eq!(erased["deleted"]["conversations"], 1);
@@ -751,6 +877,7 @@ async fn retention_settings_termination_and_an_operator_sweep() {
         &tenant_id,
         "--now",
         "2026-11-02T09:00:00Z",
+        "--yes",
     ]);
     assert_eq!(swept["deleted"]["expired_content.messages"], 1);
     let left: Vec<String> = env
@@ -770,9 +897,10 @@ async fn retention_settings_termination_and_an_operator_sweep() {
         &tenant_id,
         "--at",
         "2026-11-01T00:00:00Z",
+        "--yes",
     ]);
     assert!(!ok && stderr.contains("is outside"), "back-dated: {stderr}");
-    let terminated = ctl.json(&["tenant", "terminate", &tenant_id]);
+    let terminated = ctl.json(&["tenant", "terminate", &tenant_id, "--yes"]);
     assert_eq!(terminated["channels_disconnected"], 1);
     let channel = env
         .store
@@ -789,14 +917,41 @@ async fn retention_settings_termination_and_an_operator_sweep() {
         time::Duration::days(14),
         "the tenant's own disconnected-channel deadline"
     );
-    let (ok, _, stderr) = ctl.run(&["tenant", "terminate", &tenant_id]);
+    // A re-run finishes the termination (nothing is left to do) and keeps its date.
+    let again = ctl.json(&["tenant", "terminate", &tenant_id, "--yes"]);
+    assert_eq!(again["channels_disconnected"], 0);
+    assert_eq!(
+        again["content_deleted_after"],
+        terminated["content_deleted_after"]
+    );
+    let (ok, _, stderr) = ctl.run(&[
+        "tenant",
+        "terminate",
+        &tenant_id,
+        "--at",
+        &rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(1)),
+        "--yes",
+    ]);
     assert!(!ok && stderr.contains("already terminated"), "{stderr}");
 
-    // 61 days later (the tenant's own 60-day content rule): everything is gone.
-    let later = (time::OffsetDateTime::now_utc() + time::Duration::days(61))
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap();
-    let swept = ctl.json(&["sweep", "--tenant", &tenant_id, "--now", &later]);
+    // A sweep dated ahead of the clock would delete what the policy still keeps: refused, nothing done.
+    let later = rfc3339(time::OffsetDateTime::now_utc() + time::Duration::days(61));
+    let (ok, _, stderr) = ctl.run(&["sweep", "--tenant", &tenant_id, "--now", &later, "--yes"]);
+    assert!(!ok && stderr.contains("clock skew"), "{stderr}");
+    assert!(
+        !env.store
+            .query_all_keys(&keys::conversation_partition(&tenant, &conversation_id))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // 61 days later (the tenant's own 60-day content rule): everything is gone. Time passes by
+    // back-dating the stored termination.
+    let mut stored = env.store.require_tenant(&tenant).await.unwrap();
+    stored.terminated_at = Some(time::OffsetDateTime::now_utc() - time::Duration::days(61));
+    env.store.save_tenant(&stored).await.unwrap();
+    let swept = ctl.json(&["sweep", "--tenant", &tenant_id, "--yes"]);
     assert_eq!(swept["deleted"]["termination.channels"], 1);
     assert!(
         env.store
@@ -887,4 +1042,66 @@ async fn knowledge_ask_shows_the_decision_ai_reply_makes() {
     ]);
     assert!(ok);
     assert!(text.contains("Yes, within 5 km"), "{text}");
+}
+
+#[tokio::test]
+async fn text_output_escapes_terminal_controls_and_json_keeps_the_exact_text() {
+    use inbox_shared::keys;
+    use inbox_shared::model::{Conversation, ConversationMode};
+
+    let env = TestEnv::new().await;
+    let ctl = Ctl::new(&env);
+    // A tenant name and a customer id (from a signed webhook) carrying a window retitle, a screen
+    // clear, a one-byte CSI, a carriage return and a right-to-left override.
+    let name = "Evil\u{1b}]0;owned\u{7}\u{1b}[2J Co\u{202e}gpj.exe";
+    let user = "psid\u{1b}[31m\u{9b}1;1H\rforged";
+    let seeded = env
+        .seed_tenant(name, &[(Platform::Messenger, "104857600000088")], "tok", "")
+        .await;
+    let tenant = seeded.tenant.tenant_id.as_str();
+    let channel = &seeded.channels[0];
+    let now = time::OffsetDateTime::now_utc();
+    env.store
+        .save_conversation(&Conversation {
+            tenant_id: seeded.tenant.tenant_id.clone(),
+            conversation_id: keys::conversation_id(&channel.channel_id, &user.into()),
+            channel_id: channel.channel_id.clone(),
+            platform: Platform::Messenger,
+            user_id: user.into(),
+            mode: ConversationMode::Human,
+            handoff_reason: Some("asked\u{1b}[8m".into()),
+            last_inbound_at: Some(now),
+            last_outbound_at: None,
+            created_at: now,
+            retain_until: now + time::Duration::days(365),
+        })
+        .await
+        .unwrap();
+    let terminal_controls =
+        |c: char| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c);
+    let listed = ["conversation", "list", "--tenant", tenant];
+    for args in [
+        &["tenant", "show", tenant][..],
+        &["tenant", "list"],
+        &listed,
+    ] {
+        let (ok, stdout, stderr) = ctl.run(args);
+        assert!(ok, "{args:?}: {stderr}");
+        assert!(!stdout.contains(terminal_controls), "{args:?}: {stdout:?}");
+    }
+    let (_, shown, _) = ctl.run(&["tenant", "show", tenant]);
+    assert!(
+        shown.contains("Evil\\u{1b}]0;owned\\u{7}\\u{1b}[2J Co\\u{202e}gpj.exe"),
+        "{shown}"
+    );
+    let (_, conversations, _) = ctl.run(&listed);
+    assert!(
+        conversations
+            .contains("user psid\\u{1b}[31m\\u{9b}1;1H\\u{d}forged: human (asked\\u{1b}[8m)"),
+        "{conversations}"
+    );
+
+    // JSON output is the exact text, its control characters escaped by JSON itself.
+    assert_eq!(ctl.json(&["tenant", "show", tenant])["name"], name);
+    assert_eq!(ctl.json(&listed)["conversations"][0]["user_id"], user);
 }

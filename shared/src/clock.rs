@@ -6,6 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use time::{Duration, OffsetDateTime};
 
+/// The clock skew allowed to a date an operator gives (a termination's, a sweep's): a little ahead of
+/// or behind this machine's clock is a clock, not a decision.
+pub const OPERATOR_SKEW: Duration = Duration::minutes(5);
+
 /// A source of "now".
 pub trait Clock: Send + Sync + fmt::Debug {
     fn now(&self) -> OffsetDateTime;

@@ -18,6 +18,7 @@
 //! | sent marker | `TENANT#{t}#CONV#{conv}` | `SENT#{message id}` | | `TENANT#{t}#CONTENT` / `{ms:013}` |
 //! | draft | `TENANT#{t}#CONV#{conv}` | `DRAFT#{d}` | `TENANT#{t}#DRAFTS` / `{created_ms:013}#{d}` (pending only) | `TENANT#{t}#CONTENT` / `{created_ms:013}` |
 //! | knowledge | `TENANT#{t}` | `KNOWLEDGE#{k}` | | |
+//! | sweep's pending conversations | `TENANT#{t}` | `SWEEP_PENDING` | | |
 //! | usage | `TENANT#{t}` | `USAGE#{YYYY-MM}#{c}` | | |
 //! | audit event | `TENANT#{t}#AUDIT` or `SYSTEM#AUDIT` | `{at_ms:013}#{e}` | | |
 //! | deletion request | `DELETION#{code}` | `REQUEST` | `DELETIONS#OPEN` / `{received_ms:013}#{code}` (until completed) | |
@@ -417,6 +418,12 @@ pub fn usage_of_tenant(tenant_id: &TenantId) -> KeyQuery {
 /// Everything in the tenant's own partition: tenant, channels, contacts, conversations, knowledge, usage.
 pub fn tenant_partition(tenant_id: &TenantId) -> KeyQuery {
     in_partition(None, tenant_pk(tenant_id), SortKey::Any)
+}
+
+/// The conversations a sweep is about to empty, recorded before their content is deleted, so a run that
+/// crashes midway leaves them for the next run to find (the content index no longer leads to them).
+pub fn sweep_pending(tenant_id: &TenantId) -> Key {
+    key(tenant_pk(tenant_id), "SWEEP_PENDING")
 }
 
 // --- audit ---------------------------------------------------------------------------------------

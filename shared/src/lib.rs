@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod clock;
 pub mod config;
+pub mod http_response;
 pub mod https;
 pub mod ids;
 pub mod jobs;

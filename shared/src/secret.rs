@@ -105,8 +105,55 @@ personal_string!(
     PlatformUserId
 );
 
+/// Why a secret file's text is not one secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretTextError {
+    #[error("it is empty")]
+    Empty,
+    #[error(
+        "it has {0} non-empty lines: it must hold the secret alone, on one line (which line is meant would be a guess)"
+    )]
+    SeveralLines(usize),
+}
+
+/// The secret a file holds (a platform token, a channel secret): its one non-empty line, surrounding
+/// whitespace trimmed. An empty file, or one with more than one non-empty line (two tokens pasted, a
+/// token and a note), is refused rather than guessed at or sent on with a newline inside.
+pub fn secret_from_file_text(text: &str) -> Result<&str, SecretTextError> {
+    let mut lines = text.lines().map(str::trim).filter(|line| !line.is_empty());
+    match (lines.next(), lines.count()) {
+        (None, _) => Err(SecretTextError::Empty),
+        (Some(secret), 0) => Ok(secret),
+        (Some(_), more) => Err(SecretTextError::SeveralLines(more + 1)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::{SecretTextError, secret_from_file_text};
+
+    #[test]
+    fn a_secret_file_holds_one_non_empty_line() {
+        for (text, secret) in [
+            ("EAAG-token", "EAAG-token"),
+            ("EAAG-token\n", "EAAG-token"),
+            ("\r\n  EAAG-token  \r\n\n", "EAAG-token"),
+        ] {
+            assert_eq!(secret_from_file_text(text), Ok(secret), "{text:?}");
+        }
+        for (text, error) in [
+            ("", SecretTextError::Empty),
+            (" \n\t\n", SecretTextError::Empty),
+            ("EAAG-one\nEAAG-two\n", SecretTextError::SeveralLines(2)),
+            (
+                "token\n\n# the page token\n",
+                SecretTextError::SeveralLines(2),
+            ),
+        ] {
+            assert_eq!(secret_from_file_text(text), Err(error), "{text:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

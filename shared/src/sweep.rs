@@ -3,7 +3,8 @@
 //!
 //! 1. Conversation content (messages, drafts, sent markers) older than `content_days` is deleted, found
 //!    through the `gsi2` content-age index; a conversation left without messages is deleted with its
-//!    contact.
+//!    contact. The conversations a page touches are recorded ([`keys::sweep_pending`]) before its content
+//!    is deleted, so a run that crashes between the two leaves them for the next run.
 //! 2. A disconnected channel past its deadline (set at disconnect from the tenant's
 //!    `disconnected_channel_days`, the same instant as the channel item's TTL): everything ingested
 //!    through it, then the channel, is deleted (channels a termination disconnected follow rule 3).
@@ -22,11 +23,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use time::{Duration, OffsetDateTime};
 use tokio::time::Instant;
 
+use crate::clock::{ManualClock, OPERATOR_SKEW};
 use crate::jobs::SweepStage;
 use crate::keys::{self, Key};
 use crate::model::*;
 use crate::service::channels::{self, DisconnectReason};
 use crate::service::erasure::{Counts, Eraser};
+use crate::service::{self, Actor, ServiceError};
 use crate::store::{Page, PageRequest, Result, Store};
 
 /// Keys read per page of the content-age index.
@@ -110,7 +113,41 @@ impl TenantSweeper {
         }
     }
 
-    /// Sweeps one tenant as of `as_of`, from rule `from` on, and writes an audit event with the counts.
+    /// An operator's sweep of one tenant (`inboxctl sweep`): every rule, no time budget, as of `as_of`
+    /// (default: now), expiry judged as of that instant. `as_of` may be in the past (the cutoffs are
+    /// earlier: it deletes less) but not ahead of `store`'s clock beyond [`OPERATOR_SKEW`]: a sweep as of
+    /// a later instant would delete content, channels and audit events the tenant's policy still
+    /// promises to keep. Returns the instant used and the report.
+    pub async fn sweep_by_hand(
+        store: &Store,
+        actor: Actor,
+        tenant_id: &TenantId,
+        as_of: Option<OffsetDateTime>,
+    ) -> service::Result<(OffsetDateTime, SweepReport)> {
+        let now = store.now();
+        let as_of = as_of.unwrap_or(now);
+        if as_of > now.saturating_add(OPERATOR_SKEW) {
+            return Err(ServiceError::Invalid(format!(
+                "a sweep is dated now or earlier ({OPERATOR_SKEW} of clock skew allowed): as of {as_of} \
+                 it would delete data its tenant's policy still keeps"
+            )));
+        }
+        store.require_tenant_stored(tenant_id).await?;
+        // The store reads and writes with the sweep's clock, so what is expired is judged as of `as_of`.
+        let as_of_store = Store::new(
+            store.client().clone(),
+            store.table_name(),
+            std::sync::Arc::new(ManualClock::new(as_of)),
+        );
+        let report = Self::new(as_of_store, actor)
+            .sweep(tenant_id, as_of, SweepStage::default(), &mut Unlimited)
+            .await?;
+        Ok((as_of, report))
+    }
+
+    /// Sweeps one tenant as of `as_of`, from rule `from` on. Audited before it acts
+    /// (`retention.sweep_started`, so a run that crashes midway is on record; a re-run, every step being
+    /// idempotent, finishes the work) and when it ends, with the counts.
     pub async fn sweep(
         &self,
         tenant_id: &TenantId,
@@ -128,6 +165,15 @@ impl TenantSweeper {
                 deleted: Counts::new(),
             });
         };
+        let started = AuditEvent::new(
+            Some(tenant_id),
+            self.actor,
+            "retention.sweep_started",
+            Some(tenant_id.as_str()),
+            self.store.now(),
+            tenant.retention.audit_days,
+        );
+        self.store.record_audit(&started).await?;
         let mut run = Run {
             tenant,
             as_of,
@@ -191,13 +237,16 @@ impl TenantSweeper {
             limit: Some(CONTENT_PAGE),
             ..PageRequest::default()
         };
-        let mut touched = BTreeSet::new();
+        // Conversations a run that crashed midway recorded and did not finish: the content index no
+        // longer leads to them.
+        let mut touched = self.store.sweep_pending(&tenant_id).await?;
         let finished = loop {
             if run.budget.exhausted() {
                 break Stage::OutOfBudget;
             }
             let Page { items, next } = self.store.query_keys(query, page.clone()).await?;
             let mut counts = Counts::new();
+            let mut newly_touched = BTreeSet::new();
             for key in &items {
                 let kind = if keys::message_id_of(key).is_some() {
                     "messages"
@@ -207,10 +256,17 @@ impl TenantSweeper {
                     "sent_markers"
                 };
                 *counts.entry(kind.to_owned()).or_default() += 1;
-                if let Some(conversation_id) = keys::conversation_id_of_partition(&key.pk) {
-                    touched.insert(conversation_id);
+                if let Some(conversation_id) = keys::conversation_id_of_partition(&key.pk)
+                    && !touched.contains(&conversation_id)
+                {
+                    newly_touched.insert(conversation_id);
                 }
             }
+            // Recorded before the delete, so a crash after it still leads the next run to them.
+            self.store
+                .add_sweep_pending(&tenant_id, &newly_touched)
+                .await?;
+            touched.extend(newly_touched);
             self.store.delete_many(&items).await?;
             run.add(stage, &counts);
             match next {
@@ -220,7 +276,12 @@ impl TenantSweeper {
         };
         // Once per conversation, not per page; also when cut short (the margin kept from the deadline
         // covers it), since the resumed job will not see the conversations this one emptied.
-        let emptied = self.delete_emptied(&tenant_id, &channels, touched).await?;
+        let emptied = self
+            .delete_emptied(&tenant_id, &channels, touched.clone())
+            .await?;
+        self.store
+            .remove_sweep_pending(&tenant_id, &touched)
+            .await?;
         run.add(stage, &emptied);
         Ok(finished)
     }

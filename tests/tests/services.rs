@@ -138,7 +138,7 @@ async fn the_disconnected_channel_deadline_follows_the_tenants_policy_on_every_p
 
     // A termination.
     let (tenant, channel) = tenant_with_long_policy(&env, "700000000000004", "u-term").await;
-    let terminated = tenants::terminate(&env.store, "test", &tenant.tenant_id, TEST_START)
+    let terminated = tenants::terminate(&env.store, "test", &tenant.tenant_id, None)
         .await
         .unwrap();
     assert_eq!(terminated.channels_disconnected, 1);
@@ -226,7 +226,7 @@ async fn a_terminated_tenant_cannot_connect_and_a_line_channel_needs_its_secret(
         "nothing is stored for a refused connect"
     );
 
-    let done = tenants::terminate(&env.store, "test", &seeded.tenant.tenant_id, TEST_START)
+    let done = tenants::terminate(&env.store, "test", &seeded.tenant.tenant_id, None)
         .await
         .unwrap();
     let err = service
@@ -331,7 +331,10 @@ async fn a_termination_is_dated_from_now_and_audited_before_it_acts() {
     let seeded = env
         .seed_tenant(
             "Ends",
-            &[(Platform::Messenger, "104857600000009")],
+            &[
+                (Platform::Messenger, "104857600000009"),
+                (Platform::Whatsapp, "104857600000010"),
+            ],
             "tok",
             "",
         )
@@ -342,36 +345,71 @@ async fn a_termination_is_dated_from_now_and_audited_before_it_acts() {
         TEST_START + Duration::days(367),
         time::macros::datetime!(9999-12-31 23:59 UTC),
     ] {
-        let err = tenants::terminate(&env.store, "test", tenant_id, at)
+        let err = tenants::terminate(&env.store, "test", tenant_id, Some(at))
             .await
             .unwrap_err();
         assert!(err.to_string().contains("is outside"), "{at}: {err}");
     }
-    let channel = &seeded.channels[0];
-    let stored = env
-        .store
-        .get_channel(tenant_id, &channel.channel_id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(stored.status, ChannelStatus::Connected, "nothing was done");
+    let connected = |env: &TestEnv| {
+        let tenant_id = tenant_id.clone();
+        let store = env.store.clone();
+        async move {
+            store
+                .channels_of_tenant(&tenant_id)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|c| c.status == ChannelStatus::Connected)
+                .count()
+        }
+    };
+    assert_eq!(connected(&env).await, 2, "nothing was done");
 
-    // A crash after the audit (the disconnect fails): the attempt is on record, and a re-run finishes.
-    env.calls.fail("TransactWriteItems", 0);
-    tenants::terminate(&env.store, "test", tenant_id, TEST_START)
+    // A crash after the tenant is marked and one channel disconnected (the second disconnect fails):
+    // the attempt is on record, and a re-run on the terminated tenant finishes it, keeping its date.
+    let at = TEST_START + Duration::days(1);
+    env.calls.fail("TransactWriteItems", 1);
+    tenants::terminate(&env.store, "test", tenant_id, Some(at))
         .await
         .unwrap_err();
-    assert!(
-        audit_actions(&env, &seeded.tenant)
-            .await
-            .contains(&"tenant.terminate".to_owned())
+    let stored = env.store.require_tenant(tenant_id).await.unwrap();
+    assert_eq!(stored.status, inbox_shared::model::TenantStatus::Terminated);
+    assert_eq!(
+        connected(&env).await,
+        1,
+        "the crash left one channel connected"
     );
-    let done = tenants::terminate(&env.store, "test", tenant_id, TEST_START)
+    let err = tenants::terminate(&env.store, "test", tenant_id, Some(TEST_START))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot date it again"), "{err}");
+    let done = tenants::terminate(&env.store, "test", tenant_id, None)
         .await
         .unwrap();
     assert_eq!(done.channels_disconnected, 1);
     assert_eq!(
-        done.tenant.status,
-        inbox_shared::model::TenantStatus::Terminated
+        done.tenant.terminated_at,
+        Some(at),
+        "the first date is kept"
     );
+    assert_eq!(
+        done.content_deleted_after,
+        at + Duration::days(done.tenant.retention.terminated_content_days.into())
+    );
+    assert_eq!(connected(&env).await, 0);
+    let mut terminations: Vec<String> = audit_actions(&env, &seeded.tenant)
+        .await
+        .into_iter()
+        .filter(|a| a.starts_with("tenant.terminate"))
+        .collect();
+    terminations.sort();
+    assert_eq!(
+        terminations,
+        ["tenant.terminate", "tenant.terminate:resumed"]
+    );
+    // Once finished, a re-run has nothing left to do.
+    let again = tenants::terminate(&env.store, "test", tenant_id, None)
+        .await
+        .unwrap();
+    assert_eq!(again.channels_disconnected, 0);
 }

@@ -28,6 +28,8 @@ pub enum ChannelCommand {
         tenant: TenantId,
         #[arg(long)]
         channel: ChannelId,
+        #[command(flatten)]
+        confirm: Confirm,
     },
     List {
         #[arg(long)]
@@ -54,11 +56,9 @@ fn channel_json(c: &Channel) -> Value {
 fn read_secret_file(path: &Path, what: &str) -> Result<String> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading the {what} file {}", path.display()))?;
-    let text = text.trim().to_owned();
-    if text.is_empty() {
-        bail!("the {what} file {} is empty", path.display());
-    }
-    Ok(text)
+    let secret = inbox_shared::secret::secret_from_file_text(&text)
+        .with_context(|| format!("the {what} file {}", path.display()))?;
+    Ok(secret.to_owned())
 }
 
 pub async fn channel(ctx: &Operator, command: ChannelCommand) -> Result<Output> {
@@ -96,7 +96,15 @@ pub async fn channel(ctx: &Operator, command: ChannelCommand) -> Result<Output> 
             out["channel_id"] = json!(channel.channel_id);
             Ok(Output::new(out, text))
         }
-        ChannelCommand::Disconnect { tenant, channel } => {
+        ChannelCommand::Disconnect {
+            tenant,
+            channel,
+            confirm,
+        } => {
+            confirm.ask(&format!(
+                "disconnect channel {channel} of tenant {tenant}: its token is destroyed and its data \
+                 deleted after the tenant's disconnected-channel period"
+            ))?;
             let t = ctx.store.require_tenant(&tenant).await?;
             let Some(gone) =
                 channels::disconnect(&ctx.store, ACTOR, &t, &channel, DisconnectReason::Requested)
@@ -113,7 +121,8 @@ pub async fn channel(ctx: &Operator, command: ChannelCommand) -> Result<Output> 
             Ok(Output::new(channel_json(&gone), text))
         }
         ChannelCommand::List { tenant } => {
-            let channels = ctx.store.channels_of_tenant(&tenant).await?;
+            let t = ctx.store.require_tenant(&tenant).await?;
+            let channels = ctx.store.channels_of_tenant(&t.tenant_id).await?;
             let text: Vec<String> = channels
                 .iter()
                 .map(|c| {

@@ -6,12 +6,12 @@ use inbox_shared::secret::PlatformUserId;
 #[derive(Args)]
 pub struct ContactArgs {
     #[arg(long)]
-    tenant: TenantId,
+    pub tenant: TenantId,
     #[arg(long, value_parser = parse::<Platform>)]
-    platform: Platform,
+    pub platform: Platform,
     /// The customer's platform id: PSID, IGSID, WhatsApp wa_id or LINE user id.
     #[arg(long)]
-    contact: String,
+    pub contact: String,
 }
 
 /// An end user's access request: everything stored about one contact, as one JSON document.

@@ -137,7 +137,8 @@ pub async fn knowledge(ctx: &Operator, command: KnowledgeCommand) -> Result<Outp
             })
         }
         KnowledgeCommand::List { tenant } => {
-            let entries = ctx.store.knowledge_of_tenant(&tenant).await?;
+            let t = ctx.store.require_tenant(&tenant).await?;
+            let entries = ctx.store.knowledge_of_tenant(&t.tenant_id).await?;
             let text: Vec<String> = entries
                 .iter()
                 .map(|e| format!("{}\n  Q: {}\n  A: {}", e.entry_id, e.question, e.answer))
@@ -154,7 +155,8 @@ pub async fn knowledge(ctx: &Operator, command: KnowledgeCommand) -> Result<Outp
 pub async fn drafts(ctx: &Operator, command: DraftsCommand) -> Result<Output> {
     match command {
         DraftsCommand::List { tenant } => {
-            let drafts = ctx.store.pending_drafts(&tenant).await?;
+            let t = ctx.store.require_tenant(&tenant).await?;
+            let drafts = ctx.store.pending_drafts(&t.tenant_id).await?;
             let listed: Vec<Value> = drafts
                 .iter()
                 .map(|d| {

@@ -23,9 +23,12 @@ pub enum TenantCommand {
     /// `terminated_content_days` (90).
     Terminate {
         tenant_id: TenantId,
-        /// When the contract ended (RFC 3339); default now.
+        /// When the contract ended (RFC 3339); default now. Re-running on a terminated tenant finishes
+        /// its termination (channels still connected are disconnected), keeping its date.
         #[arg(long, value_parser = rfc3339)]
         at: Option<time::OffsetDateTime>,
+        #[command(flatten)]
+        confirm: Confirm,
     },
 }
 
@@ -158,8 +161,15 @@ pub async fn tenant(ctx: &Operator, command: TenantCommand) -> Result<Output> {
                 "no tenants",
             ))
         }
-        TenantCommand::Terminate { tenant_id, at } => {
-            let at = at.unwrap_or_else(|| ctx.clock.now());
+        TenantCommand::Terminate {
+            tenant_id,
+            at,
+            confirm,
+        } => {
+            confirm.ask(&format!(
+                "terminate tenant {tenant_id}: its channels are disconnected now (tokens destroyed) \
+                 and its data deleted per its policy"
+            ))?;
             let done = tenants::terminate(&ctx.store, ACTOR, &tenant_id, at).await?;
             let disconnected = done.channels_disconnected;
             Ok(Output::new(
@@ -193,29 +203,19 @@ pub async fn sweep(
     tenant: &TenantId,
     now: Option<time::OffsetDateTime>,
 ) -> Result<Output> {
-    let t = ctx.store.require_tenant_stored(tenant).await?;
-    let now = now.unwrap_or_else(|| ctx.clock.now());
-    // The store reads with the sweep's clock, so what is expired is judged as of `now`.
-    let store = Store::new(
-        ctx.clients.dynamodb.clone(),
-        &ctx.config.table_name,
-        std::sync::Arc::new(ManualClock::new(now)),
-    );
-    let report = TenantSweeper::new(store, ACTOR)
-        .sweep(&t.tenant_id, now, SweepStage::default(), &mut Unlimited)
-        .await?;
+    let (now, report) = TenantSweeper::sweep_by_hand(&ctx.store, ACTOR, tenant, now).await?;
     let text = if report.deleted.is_empty() {
-        format!("swept {}: nothing to delete", t.tenant_id)
+        format!("swept {tenant}: nothing to delete")
     } else {
         let lines: Vec<String> = report
             .deleted
             .iter()
             .map(|(what, n)| format!("  {what}: {n}"))
             .collect();
-        format!("swept {} as of {now}:\n{}", t.tenant_id, lines.join("\n"))
+        format!("swept {tenant} as of {now}:\n{}", lines.join("\n"))
     };
     Ok(Output::new(
-        json!({ "tenant_id": t.tenant_id, "as_of": now.format(&time::format_description::well_known::Rfc3339)?, "deleted": report.deleted }),
+        json!({ "tenant_id": tenant, "as_of": now.format(&time::format_description::well_known::Rfc3339)?, "deleted": report.deleted }),
         text,
     ))
 }

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use inbox_shared::aws::AwsClients;
 use inbox_shared::clock::{self, SharedClock};
 use inbox_shared::config::{Config, ConfigError};
+use inbox_shared::http_response::{html, json, json_error};
 use inbox_shared::model::*;
 use inbox_shared::platform::signed_request::{SignedRequestError, verify_signed_request};
 use inbox_shared::queue::QueuePublisher;
@@ -269,27 +270,6 @@ impl Callback {
 
 fn rfc3339(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_default()
-}
-
-fn json(status: u16, value: serde_json::Value) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::Text(value.to_string()))
-        .expect("a valid response")
-}
-
-fn json_error(status: u16, message: &str) -> Response<Body> {
-    json(status, serde_json::json!({ "error": message }))
-}
-
-fn html(status: u16, page: String) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "text/html; charset=utf-8")
-        .header("cache-control", "no-store")
-        .body(Body::Text(page))
-        .expect("a valid response")
 }
 
 fn not_found(wants_json: bool) -> Response<Body> {

@@ -280,6 +280,7 @@ async fn the_public_test_vector_gets_a_code_and_a_replay_gets_the_same_code() {
     let first = w.post("/meta/data-deletion", &form(VECTOR)).await;
     assert_eq!(status(&first), 200, "{}", body_text(&first));
     assert_eq!(first.headers()["content-type"], "application/json");
+    assert_eq!(first.headers()["cache-control"], "no-store");
     let answer = body_json(&first);
     let code = answer["confirmation_code"].as_str().unwrap().to_owned();
     assert!(
@@ -398,6 +399,19 @@ async fn status_page_in_html_and_json_through_every_state() {
             .unwrap()
             .starts_with("text/html")
     );
+    let headers = page.headers();
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    let as_json = w.get(&uri, "application/json").await;
+    assert_eq!(as_json.headers()["cache-control"], "no-store");
+    assert_eq!(as_json.headers()["x-content-type-options"], "nosniff");
+    let instructions = w.get("/privacy/data-deletion", "text/html").await;
+    assert_eq!(instructions.headers()["x-content-type-options"], "nosniff");
     let html = body_text(&page);
     assert!(html.contains("<html lang=\"en\">") && html.contains("<h1>Data deletion status</h1>"));
     assert!(html.contains("Received."), "{html}");

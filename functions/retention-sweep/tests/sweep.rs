@@ -7,7 +7,7 @@ use inbox_shared::keys;
 use inbox_shared::model::*;
 use inbox_shared::secret::MessageText;
 use inbox_shared::store::{ConversationTouch, SentMarker};
-use inbox_shared::sweep::{Budget, Unlimited};
+use inbox_shared::sweep::{Budget, TenantSweeper, Unlimited};
 use inbox_tests::{TEST_START, TestEnv};
 use retention_sweep::Sweeper;
 use time::{Duration, OffsetDateTime};
@@ -519,6 +519,103 @@ async fn a_sweep_cut_short_resumes_and_ends_the_same() {
     );
     // The re-enqueued jobs finish the work.
     s.drain_jobs().await;
+    s.assert_exact_survivors().await;
+}
+
+/// The tenant's sweep audit events, as action names.
+async fn sweep_actions(s: &Scenario) -> Vec<String> {
+    s.env
+        .store
+        .audit_events(Some(&s.tenant.tenant_id))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .filter(|a| a.starts_with("retention."))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_sweep_that_crashes_midway_is_on_record_and_a_re_run_finishes_it() {
+    let s = Scenario::seed().await;
+    let t = &s.tenant.tenant_id;
+    // The crash: the second batch of deletes fails, after the first deleted the expired content and
+    // before the conversation it emptied goes.
+    s.env.calls.fail("BatchWriteItem", 1);
+    s.sweeper
+        .sweep_tenant(t, AS_OF, SweepStage::default(), &mut Unlimited)
+        .await
+        .expect_err("the injected failure stops the sweep");
+    let (_, mixed_id, _) = &s.mixed;
+    assert_eq!(s.stored_messages(t, mixed_id).await, 3, "it had begun");
+    assert_eq!(
+        sweep_actions(&s).await,
+        ["retention.sweep_started"],
+        "the sweep was on record before it deleted anything"
+    );
+    for tenant_id in s.tenant_ids() {
+        s.sweeper
+            .sweep_tenant(&tenant_id, AS_OF, SweepStage::default(), &mut Unlimited)
+            .await
+            .unwrap();
+    }
+    s.assert_exact_survivors().await;
+    let mut actions = sweep_actions(&s).await;
+    actions.sort();
+    assert_eq!(
+        actions,
+        [
+            "retention.sweep",
+            "retention.sweep_started",
+            "retention.sweep_started"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_sweep_by_hand_is_dated_now_or_earlier() {
+    let s = Scenario::seed().await;
+    let t = &s.tenant.tenant_id;
+    let store = &s.env.store;
+    for as_of in [
+        AS_OF + Duration::minutes(6),
+        AS_OF + Duration::days(400),
+        time::macros::datetime!(9999-12-31 23:59 UTC),
+    ] {
+        let err = TenantSweeper::sweep_by_hand(store, "test", t, Some(as_of))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("clock skew"), "{as_of}: {err}");
+    }
+    assert!(sweep_actions(&s).await.is_empty(), "nothing was done");
+    let (_, mixed_id, _) = &s.mixed;
+    assert_eq!(s.stored_messages(t, mixed_id).await, 6);
+    let unknown = TenantSweeper::sweep_by_hand(store, "test", &TenantId::generate(), None)
+        .await
+        .unwrap_err();
+    assert!(unknown.to_string().contains("not found"), "{unknown}");
+
+    // Earlier deletes less: as of 30 days ago, only the messages over 395 days old.
+    let (_, report) = TenantSweeper::sweep_by_hand(store, "test", t, Some(days_ago(30)))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.deleted["expired_content.messages"], 4,
+        "800 and 400, 500 and 400"
+    );
+    assert_eq!(s.stored_messages(t, mixed_id).await, 4);
+    // A few minutes ahead is clock skew, not a decision: allowed, and it ends as the schedule would.
+    for tenant_id in s.tenant_ids() {
+        let (as_of, _) = TenantSweeper::sweep_by_hand(
+            store,
+            "test",
+            &tenant_id,
+            Some(AS_OF + Duration::minutes(4)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(as_of, AS_OF + Duration::minutes(4));
+    }
     s.assert_exact_survivors().await;
 }
 

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use inbox_shared::aws::AwsClients;
 use inbox_shared::clock::{self, SharedClock};
 use inbox_shared::config::{Config, ConfigError};
+use inbox_shared::http_response;
 use inbox_shared::model::Platform;
 use inbox_shared::platform::signature::{self, SignatureError};
 use inbox_shared::platform::{self, Parsed};
@@ -101,11 +102,9 @@ impl Ingest {
             params.get("hub.mode").map(String::as_str),
             params.get("hub.challenge"),
         ) {
-            (Some("subscribe"), Some(challenge)) if token_matches => Response::builder()
-                .status(200)
-                .header("content-type", "text/plain")
-                .body(Body::Text(challenge.clone()))
-                .expect("a valid response"),
+            (Some("subscribe"), Some(challenge)) if token_matches => {
+                http_response::text(200, challenge.as_str())
+            }
             _ => {
                 self.metrics().count("HandshakeRejected", 1);
                 respond(
@@ -267,17 +266,9 @@ impl HttpFunction for Ingest {
 
 /// A plain-text answer for 200 and a JSON error for the rest.
 fn respond(status: u16, message: &str) -> Response<Body> {
-    let (content_type, body) = if status == 200 {
-        ("text/plain", message.to_owned())
+    if status == 200 {
+        http_response::text(200, message)
     } else {
-        (
-            "application/json",
-            serde_json::json!({ "error": message }).to_string(),
-        )
-    };
-    Response::builder()
-        .status(status)
-        .header("content-type", content_type)
-        .body(Body::Text(body))
-        .expect("a valid response")
+        http_response::json_error(status, message)
+    }
 }

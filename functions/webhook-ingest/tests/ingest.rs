@@ -156,6 +156,11 @@ async fn meta_handshake_echoes_the_challenge_only_for_our_token() {
         .await;
     assert_eq!((status(&ok), text(&ok).as_str()), (200, "1158201444"));
     assert_eq!(ok.headers()["content-type"], "text/plain");
+    assert_eq!(
+        ok.headers()["x-content-type-options"],
+        "nosniff",
+        "the echoed challenge is never sniffed as HTML"
+    );
     for bad in [
         "hub.mode=subscribe&hub.challenge=1&hub.verify_token=wrong",
         "hub.mode=unsubscribe&hub.challenge=1&hub.verify_token=verify-me",

@@ -5,6 +5,7 @@ use std::ops::RangeInclusive;
 use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
 
+use crate::clock::OPERATOR_SKEW;
 use crate::model::{AiMode, ProviderKind, Tenant, TenantId, TenantStatus};
 use crate::store::Store;
 
@@ -176,9 +177,6 @@ pub async fn update_settings(
     Ok(tenant)
 }
 
-/// How far in the past a termination may be dated: clock skew, not a back-dated contract end (its data
-/// would be deleted at the next sweep).
-pub const TERMINATION_SKEW: Duration = Duration::minutes(5);
 /// How far ahead a termination may be dated.
 pub const TERMINATION_HORIZON: Duration = Duration::days(366);
 
@@ -191,39 +189,56 @@ pub struct Terminated {
     pub content_deleted_after: OffsetDateTime,
 }
 
-/// Terminates a tenant as of `at` (when the contract ended): its channels are disconnected now (tokens
-/// destroyed, routes removed, each with the tenant's deadline), then the tenant is marked terminated;
+/// Terminates a tenant as of `at` (when the contract ended; `None`: now): the tenant is marked terminated,
+/// then its channels are disconnected (tokens destroyed, routes removed, each with the tenant's deadline);
 /// the sweep deletes its account data after `terminated_account_days` and its content after
 /// `terminated_content_days`, counted from `at`.
+///
+/// Audited before it acts, and safe to re-run after a crash at any step: a re-run on a tenant already
+/// terminated finishes that termination (its channels still connected are disconnected, its date is
+/// kept) and is audited as `tenant.terminate:resumed`. Marking the tenant first means no channel can be
+/// connected once the disconnects start; one connected in a race with the mark is caught by the re-run
+/// (and by the sweep at the account-data deadline).
 pub async fn terminate(
     store: &Store,
     actor: Actor,
     tenant_id: &TenantId,
-    at: OffsetDateTime,
+    at: Option<OffsetDateTime>,
 ) -> Result<Terminated> {
-    let now = store.now();
-    if at < now.saturating_sub(TERMINATION_SKEW) || at > now.saturating_add(TERMINATION_HORIZON) {
-        return Err(ServiceError::Invalid(format!(
-            "a termination is dated from now (minus {TERMINATION_SKEW} of clock skew) to \
-             {TERMINATION_HORIZON} ahead; {at} is outside"
-        )));
-    }
     let mut tenant = store.require_tenant(tenant_id).await?;
-    if tenant.status == TenantStatus::Terminated {
-        return Err(ServiceError::Invalid(format!(
-            "tenant {tenant_id} is already terminated"
-        )));
+    let (at, action) = match (tenant.status, tenant.terminated_at) {
+        (TenantStatus::Terminated, Some(terminated_at)) => {
+            if at.is_some_and(|at| at != terminated_at) {
+                return Err(ServiceError::Invalid(format!(
+                    "tenant {tenant_id} is already terminated as of {terminated_at}: a re-run \
+                     finishes that termination and cannot date it again (leave out the date)"
+                )));
+            }
+            (terminated_at, "tenant.terminate:resumed")
+        }
+        _ => {
+            let now = store.now();
+            let at = at.unwrap_or(now);
+            // Not in the past beyond clock skew: a back-dated contract end would have its data deleted
+            // at the next sweep.
+            if at < now.saturating_sub(OPERATOR_SKEW)
+                || at > now.saturating_add(TERMINATION_HORIZON)
+            {
+                return Err(ServiceError::Invalid(format!(
+                    "a termination is dated from now (minus {OPERATOR_SKEW} of clock skew) to \
+                     {TERMINATION_HORIZON} ahead; {at} is outside"
+                )));
+            }
+            (at, "tenant.terminate")
+        }
+    };
+    // Audited before acting: a crash at any later step leaves the attempt on record.
+    audit(store, actor, &tenant, action, tenant.tenant_id.as_str()).await?;
+    if tenant.status != TenantStatus::Terminated {
+        tenant.status = TenantStatus::Terminated;
+        tenant.terminated_at = Some(at);
+        store.save_tenant(&tenant).await?;
     }
-    // Audited before acting: a crash at any later step leaves the attempt on record, and a re-run
-    // finishes it (disconnected channels are skipped).
-    audit(
-        store,
-        actor,
-        &tenant,
-        "tenant.terminate",
-        tenant.tenant_id.as_str(),
-    )
-    .await?;
     let channels = store.channels_of_tenant(&tenant.tenant_id).await?;
     let channels_disconnected = channels::disconnect_all(
         store,
@@ -233,9 +248,6 @@ pub async fn terminate(
         Some(&tenant),
     )
     .await?;
-    tenant.status = TenantStatus::Terminated;
-    tenant.terminated_at = Some(at);
-    store.save_tenant(&tenant).await?;
     let policy = tenant.retention;
     Ok(Terminated {
         account_data_deleted_after: policy.terminated_account_deadline(at),

@@ -1,6 +1,8 @@
 //! Contacts, conversations and their messages: ingesting a delivery, our sent messages' delivery
 //! status, and what ai-reply did about each inbound message.
 
+use std::collections::BTreeSet;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 
@@ -12,6 +14,9 @@ use super::table::{Store, Write, epoch_seconds, number, string, timestamp_value}
 use crate::keys;
 use crate::model::*;
 use crate::secret::PlatformUserId;
+
+/// The attribute of the sweep's pending conversations (a string set).
+const SWEEP_PENDING: &str = "conversation_ids";
 
 /// What an inbound item changes on its conversation.
 #[derive(Debug, Clone)]
@@ -234,6 +239,72 @@ impl Store {
     ) -> Result<Vec<Message>> {
         self.query_all(&keys::messages_of_conversation(tenant_id, conversation_id))
             .await
+    }
+
+    /// Records conversations a sweep is about to empty (before it deletes their content), added to
+    /// those recorded already; kept 30 days at most (the daily sweep finishes them long before).
+    pub async fn add_sweep_pending(
+        &self,
+        tenant_id: &TenantId,
+        conversation_ids: &BTreeSet<ConversationId>,
+    ) -> Result<()> {
+        let expires = self.now().saturating_add(time::Duration::days(30));
+        self.change_sweep_pending(tenant_id, conversation_ids, |expr, ids| {
+            expr.add(SWEEP_PENDING, ids)
+                .set(keys::KIND, string("sweep_pending"))
+                .set(keys::TTL, epoch_seconds(expires));
+        })
+        .await
+    }
+
+    /// The conversations an earlier sweep recorded as about to be emptied and did not finish.
+    pub async fn sweep_pending(&self, tenant_id: &TenantId) -> Result<BTreeSet<ConversationId>> {
+        let item = self.get_item(&keys::sweep_pending(tenant_id)).await?;
+        Ok(match item.as_ref().and_then(|i| i.get(SWEEP_PENDING)) {
+            Some(AttributeValue::Ss(ids)) => ids.iter().map(ConversationId::new).collect(),
+            _ => BTreeSet::new(),
+        })
+    }
+
+    /// Takes conversations a sweep has dealt with off the pending ones (others a concurrent sweep
+    /// recorded stay).
+    pub async fn remove_sweep_pending(
+        &self,
+        tenant_id: &TenantId,
+        conversation_ids: &BTreeSet<ConversationId>,
+    ) -> Result<()> {
+        self.change_sweep_pending(tenant_id, conversation_ids, |expr, ids| {
+            expr.delete_from_set(SWEEP_PENDING, ids);
+        })
+        .await
+    }
+
+    /// One atomic change of the pending set with `conversation_ids` (none: nothing to do, and DynamoDB
+    /// takes no empty set).
+    async fn change_sweep_pending(
+        &self,
+        tenant_id: &TenantId,
+        conversation_ids: &BTreeSet<ConversationId>,
+        change: impl FnOnce(&mut Expr, AttributeValue),
+    ) -> Result<()> {
+        if conversation_ids.is_empty() {
+            return Ok(());
+        }
+        let mut expr = Expr::new();
+        change(
+            &mut expr,
+            AttributeValue::Ss(
+                conversation_ids
+                    .iter()
+                    .map(|id| id.as_str().to_owned())
+                    .collect(),
+            ),
+        );
+        self.update(&keys::sweep_pending(tenant_id), expr)
+            .send()
+            .await
+            .map_err(dynamo_error)?;
+        Ok(())
     }
 
     pub async fn record_sent(&self, marker: &SentMarker) -> Result<()> {

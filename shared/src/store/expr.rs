@@ -1,4 +1,4 @@
-//! The one place where DynamoDB expressions are written: update expressions (SET / REMOVE / ADD),
+//! The one place where DynamoDB expressions are written: update expressions (SET / REMOVE / ADD / DELETE),
 //! condition and key-condition expressions, with their `#name` and `:value` placeholders.
 //!
 //! Every attribute name goes through a placeholder, so no operation has to know DynamoDB's reserved
@@ -27,6 +27,7 @@ pub(crate) struct Expr {
     set: Vec<String>,
     remove: Vec<String>,
     add: Vec<String>,
+    delete: Vec<String>,
     conditions: Vec<Condition>,
 }
 
@@ -117,7 +118,15 @@ impl Expr {
         self
     }
 
-    /// `ADD attribute value`: atomic addition to a number (created at zero).
+    /// `DELETE attribute value`: atomic removal of `value`'s elements from a set (the attribute goes
+    /// when the set is left empty).
+    pub(crate) fn delete_from_set(&mut self, attribute: &str, value: AttributeValue) -> &mut Self {
+        let (name, value) = (self.name(attribute), self.value(value));
+        self.delete.push(format!("{name} {value}"));
+        self
+    }
+
+    /// `ADD attribute value`: atomic addition to a number (created at zero), or of elements to a set.
     pub(crate) fn add(&mut self, attribute: &str, value: AttributeValue) -> &mut Self {
         let (name, value) = (self.name(attribute), self.value(value));
         self.add.push(format!("{name} {value}"));
@@ -186,6 +195,7 @@ impl Expr {
             ("SET", self.set),
             ("REMOVE", self.remove),
             ("ADD", self.add),
+            ("DELETE", self.delete),
         ];
         let update: Vec<String> = clauses
             .into_iter()

@@ -121,7 +121,7 @@ impl Store {
         self.get_item(key).await?.map(from_item).transpose()
     }
 
-    async fn get_item(&self, key: &Key) -> Result<Option<Item>> {
+    pub(super) async fn get_item(&self, key: &Key) -> Result<Option<Item>> {
         let out = self
             .client
             .get_item()
