@@ -766,12 +766,48 @@ async fn a_contact_export_holds_all_their_messages_and_nothing_of_another_contac
         "nothing of another contact"
     );
 
+    // A crash midway: the erasure is on record as started, and a re-run finishes it.
+    let erasures = || async {
+        let events = w
+            .env
+            .store
+            .audit_events(Some(&seeded.tenant.tenant_id))
+            .await
+            .unwrap();
+        let mut actions: Vec<String> = events
+            .into_iter()
+            .map(|e| e.action)
+            .filter(|a| a.starts_with("contact.erase"))
+            .collect();
+        actions.sort();
+        actions
+    };
+    let batches = w.env.calls.count("BatchWriteItem");
+    // The next batch delete fails.
+    w.env.calls.fail("BatchWriteItem", 0);
+    eraser
+        .erase_contact(&seeded.tenant, Platform::Messenger, &user)
+        .await
+        .expect_err("the injected failure stops the erasure");
+    assert!(
+        w.env.calls.count("BatchWriteItem") > batches,
+        "it had begun deleting"
+    );
+    assert_eq!(erasures().await, ["contact.erase_started"]);
     let counts = eraser
         .erase_contact(&seeded.tenant, Platform::Messenger, &user)
         .await
         .unwrap();
     assert_eq!(counts["messages"], 4);
     assert_eq!(counts["contacts"], 1);
+    assert_eq!(
+        erasures().await,
+        [
+            "contact.erase",
+            "contact.erase_started",
+            "contact.erase_started"
+        ]
+    );
     let again = eraser
         .export_contact(&seeded.tenant, Platform::Messenger, &user)
         .await

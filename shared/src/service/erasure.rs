@@ -265,13 +265,27 @@ impl Eraser {
         Ok(found)
     }
 
-    /// An end user's erasure request: everything of that contact in that tenant, audited.
+    /// An end user's erasure request: everything of that contact in that tenant, audited when it starts
+    /// (a crash at any step leaves the attempt on record; a re-run finishes it) and when it is done.
     pub async fn erase_contact(
         &self,
         tenant: &Tenant,
         platform: Platform,
         user_id: &PlatformUserId,
     ) -> Result<Counts> {
+        let audit = |action: &str| {
+            AuditEvent::new(
+                Some(&tenant.tenant_id),
+                self.actor,
+                action,
+                Some(platform.as_str()),
+                self.store.now(),
+                tenant.retention.audit_days,
+            )
+        };
+        self.store
+            .record_audit(&audit("contact.erase_started"))
+            .await?;
         let mut counts = Counts::new();
         for conversation in self
             .conversations_of_contact(&tenant.tenant_id, platform, user_id)
@@ -287,14 +301,7 @@ impl Eraser {
             self.store.delete(&contact).await?;
             add(&mut counts, "contacts", 1);
         }
-        let mut event = AuditEvent::new(
-            Some(&tenant.tenant_id),
-            self.actor,
-            "contact.erase",
-            Some(platform.as_str()),
-            self.store.now(),
-            tenant.retention.audit_days,
-        );
+        let mut event = audit("contact.erase");
         event.counts = counts.clone();
         self.store.record_audit(&event).await?;
         Ok(counts)
