@@ -519,9 +519,7 @@ impl Ingestor {
     pub async fn route_changed(&self, cached: &Account) -> Result<bool, ServiceError> {
         let route = &cached.route;
         let stored = self.store.route(route.platform, &route.account_id).await?;
-        Ok(stored.is_none_or(|stored| {
-            stored.tenant_id != route.tenant_id || stored.channel_id != route.channel_id
-        }))
+        Ok(stored.as_ref() != Some(route))
     }
 
     /// The cached account while it is fresh.
