@@ -21,7 +21,6 @@
 
 pub mod analysis;
 pub mod cache;
-pub mod evaluation;
 mod kazakh;
 pub mod social;
 

@@ -1,12 +1,12 @@
 //! How well the offline provider answers a labelled set: a knowledge base, paraphrases of its
 //! questions as customers write them, and messages it must not answer. The evaluation test holds every
-//! language of `tests/fixtures/answerer/` to the goal; the bench prints the same figures.
+//! language of `tests/fixtures/answerer/` to the goal. Test code only: it is not in the Lambda binaries.
 
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::{KnowledgeIndex, Verdict};
-use crate::model::{KnowledgeEntry, TenantId};
+use inbox_shared::llm::offline::{KnowledgeIndex, Verdict};
+use inbox_shared::model::{KnowledgeEntry, TenantId};
 
 /// One language's set, as stored in `tests/fixtures/answerer/<language>.json`.
 #[derive(Debug, Clone, Deserialize)]
@@ -57,7 +57,6 @@ pub struct Miss {
 #[derive(Debug, Clone, Default)]
 pub struct Scores {
     pub language: String,
-    pub entries: usize,
     pub paraphrases: usize,
     /// Paraphrases answered, right or wrong.
     pub answered: usize,
@@ -81,11 +80,6 @@ impl Scores {
     /// Of all paraphrases, the share answered with the right entry.
     pub fn recall(&self) -> f64 {
         ratio(self.answered_right, self.paraphrases, 0.0)
-    }
-
-    /// Of the negatives, the share answered with an entry.
-    pub fn false_answer_rate(&self) -> f64 {
-        ratio(self.negatives_answered, self.negatives, 0.0)
     }
 }
 
@@ -113,7 +107,6 @@ pub fn evaluate(set: &EvaluationSet) -> Scores {
     );
     let mut scores = Scores {
         language: set.language.clone(),
-        entries: set.entries.len(),
         ..Scores::default()
     };
     let outcome = |text: &str| match index.decide(text) {
