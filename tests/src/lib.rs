@@ -4,6 +4,7 @@
 
 pub mod aws_calls;
 pub mod fake_http;
+pub mod fake_platforms;
 
 use std::sync::Arc;
 
