@@ -1629,3 +1629,53 @@ async fn every_minted_token_is_listed_with_its_kind_prefix() {
     assert!(ig.starts_with("IGAA-"));
     assert!(user.len() > 40, "unguessable-looking");
 }
+
+#[tokio::test]
+async fn no_token_bearing_endpoint_skips_the_proof() {
+    let fake = world().await;
+    let user = long_user_token(&fake, "u1").await;
+    let page = page_token_from(&fake, &user, "p1").await;
+    let business = business_token(&fake, "u1", "w1").await;
+    let instagram = fake.instagram_token("17841555");
+    let graph_calls = [
+        ("GET", "me/accounts", &user),
+        ("GET", "p1", &user),
+        ("GET", "p1/subscribed_apps", &page),
+        ("POST", "p1/subscribed_apps", &page),
+        ("DELETE", "p1/subscribed_apps", &page),
+        ("POST", "p1/messages", &page),
+        ("POST", "me/messages", &page),
+        ("GET", "w1/subscribed_apps", &business),
+        ("POST", "w1/subscribed_apps", &business),
+        ("DELETE", "w1/subscribed_apps", &business),
+        ("GET", "w1/phone_numbers", &business),
+        ("POST", "ph1/register", &business),
+        ("POST", "ph1/messages", &business),
+    ];
+    for (method, path, token) in graph_calls {
+        let url = format!("{}/v25.0/{path}", fake.graph_url());
+        let (status, body) = call(method, url, Some(token), None).await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (400, (100, None)),
+            "{method} {path}"
+        );
+    }
+    for (method, path) in [
+        ("GET", "me"),
+        ("GET", "me/subscribed_apps"),
+        ("POST", "me/subscribed_apps"),
+        ("DELETE", "me/subscribed_apps"),
+        ("POST", "me/messages"),
+    ] {
+        let url = format!("{}/v25.0/{path}", fake.instagram_graph_url());
+        let (status, body) = call(method, url, Some(&instagram), None).await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (400, (100, None)),
+            "{method} {path}"
+        );
+    }
+    assert_eq!(fake.subscribed_fields("p1"), None);
+    assert!(fake.sent_messages().is_empty());
+}
