@@ -120,6 +120,7 @@ async fn create_tenant_connect_and_disconnect_a_channel() {
             .open_token(&ctx, &wrapped)
             .await
             .unwrap()
+            .expect("a token")
             .expose_secret(),
         "EAAG-very-secret-page-token"
     );

@@ -12,7 +12,7 @@ use crate::secret::AppSecret;
 /// Graph API version used when `META_GRAPH_VERSION` is unset.
 pub const DEFAULT_GRAPH_VERSION: &str = "v24.0";
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("environment variable {name} is required{why}")]
     Missing { name: &'static str, why: Why },
@@ -45,7 +45,28 @@ pub struct Config {
     pub meta_graph_url: String,
     pub meta_graph_version: String,
     pub line_api_url: String,
+    /// Where LINE channel access tokens are minted (`/oauth2/v3/token`).
+    pub line_oauth_url: String,
     pub public_base_url: Option<String>,
+    /// The Meta app's id: the `client_id` of Facebook Login and Embedded Signup, and what `debug_token`
+    /// must name for a token to be ours.
+    pub meta_app_id: Option<String>,
+    /// The Facebook Login for Business configuration that asks for the Messenger/Instagram permissions.
+    pub meta_login_config_id: Option<String>,
+    /// The Facebook Login for Business configuration of WhatsApp Embedded Signup.
+    pub meta_whatsapp_config_id: Option<String>,
+    /// Where the Facebook Login dialog is (`{META_DIALOG_URL}/{version}/dialog/oauth`).
+    pub meta_dialog_url: String,
+    /// The Instagram app (Instagram API with Instagram Login): its own id and secret.
+    pub instagram_app_id: Option<String>,
+    pub instagram_app_secret: Option<AppSecret>,
+    /// The Instagram Login dialog (`{INSTAGRAM_DIALOG_URL}/oauth/authorize`).
+    pub instagram_dialog_url: String,
+    /// Where Instagram Login codes are exchanged (`{INSTAGRAM_OAUTH_URL}/oauth/access_token`).
+    pub instagram_oauth_url: String,
+    pub instagram_graph_url: String,
+    /// Signs connect links (`state`); a secret of its own, so no other secret's leak forges a link.
+    pub connect_state_secret: Option<AppSecret>,
     pub anthropic_api_key: Option<AppSecret>,
     pub anthropic_base_url: String,
     pub anthropic_model: String,
@@ -128,6 +149,17 @@ impl Config {
                 })?,
             };
 
+        let connect_state_secret = secret("CONNECT_STATE_SECRET");
+        if connect_state_secret
+            .as_ref()
+            .is_some_and(|s| s.expose_secret().len() < 32)
+        {
+            return Err(ConfigError::Invalid {
+                name: "CONNECT_STATE_SECRET",
+                reason: "shorter than 32 characters: use `openssl rand -hex 32`".into(),
+            });
+        }
+
         Ok(Self {
             table_name,
             inbound_max_receives,
@@ -139,7 +171,27 @@ impl Config {
             meta_graph_url: required_url("META_GRAPH_URL", "https://graph.facebook.com")?,
             meta_graph_version,
             line_api_url: required_url("LINE_API_URL", "https://api.line.me")?,
+            line_oauth_url: required_url("LINE_OAUTH_URL", "https://api.line.me")?,
             public_base_url: url("PUBLIC_BASE_URL", None)?,
+            meta_app_id: numeric_id(get("META_APP_ID"), "META_APP_ID")?,
+            meta_login_config_id: numeric_id(get("META_LOGIN_CONFIG_ID"), "META_LOGIN_CONFIG_ID")?,
+            meta_whatsapp_config_id: numeric_id(
+                get("META_WHATSAPP_CONFIG_ID"),
+                "META_WHATSAPP_CONFIG_ID",
+            )?,
+            meta_dialog_url: required_url("META_DIALOG_URL", "https://www.facebook.com")?,
+            instagram_app_id: numeric_id(get("INSTAGRAM_APP_ID"), "INSTAGRAM_APP_ID")?,
+            instagram_app_secret: secret("INSTAGRAM_APP_SECRET"),
+            instagram_dialog_url: required_url(
+                "INSTAGRAM_DIALOG_URL",
+                "https://www.instagram.com",
+            )?,
+            instagram_oauth_url: required_url("INSTAGRAM_OAUTH_URL", "https://api.instagram.com")?,
+            instagram_graph_url: required_url(
+                "INSTAGRAM_GRAPH_URL",
+                "https://graph.instagram.com",
+            )?,
+            connect_state_secret,
             anthropic_api_key: secret("ANTHROPIC_API_KEY"),
             anthropic_base_url: required_url("ANTHROPIC_BASE_URL", "https://api.anthropic.com")?,
             anthropic_model: get("ANTHROPIC_MODEL").unwrap_or_else(|| "claude-sonnet-4-5".into()),
@@ -174,11 +226,51 @@ impl Config {
         })
     }
 
+    pub fn require_meta_app_id(&self) -> Result<&str, ConfigError> {
+        required(
+            &self.meta_app_id,
+            "META_APP_ID",
+            "App settings > Basic in the Meta App Dashboard",
+        )
+    }
+
+    pub fn require_connect_state_secret(&self) -> Result<&AppSecret, ConfigError> {
+        self.connect_state_secret
+            .as_ref()
+            .ok_or(ConfigError::Missing {
+                name: "CONNECT_STATE_SECRET",
+                why: Why(
+                    "signs connect links: 32 or more random bytes, e.g. `openssl rand -hex 32`",
+                ),
+            })
+    }
+
+    pub fn require_public_base_url(&self) -> Result<&str, ConfigError> {
+        required(
+            &self.public_base_url,
+            "PUBLIC_BASE_URL",
+            "the HTTPS origin the platforms redirect to and send webhooks to",
+        )
+    }
+
     pub fn require_meta_verify_token(&self) -> Result<&AppSecret, ConfigError> {
         self.meta_verify_token.as_ref().ok_or(ConfigError::Missing {
             name: "META_VERIFY_TOKEN",
             why: Why("the verify token typed into the Meta webhook settings"),
         })
+    }
+}
+
+/// Meta's app and configuration ids are digits; anything else is a paste error worth failing on at start.
+fn numeric_id(value: Option<String>, name: &'static str) -> Result<Option<String>, ConfigError> {
+    match value {
+        Some(v) if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) || v.len() > 32 => {
+            Err(ConfigError::Invalid {
+                name,
+                reason: format!("{v:?} is not a Meta id (digits only)"),
+            })
+        }
+        other => Ok(other),
     }
 }
 

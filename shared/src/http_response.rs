@@ -50,6 +50,50 @@ pub fn html(status: u16, page: String) -> Response<Body> {
     answer(status, "text/html; charset=utf-8", page)
 }
 
+/// A page answered with its own Content-Security-Policy (one that must load a script, say), the other
+/// safety headers as every answer has them.
+pub fn html_with_policy(status: u16, page: String, policy: &'static str) -> Response<Body> {
+    let mut response = html(status, page);
+    response.headers_mut().insert(
+        "content-security-policy",
+        lambda_http::http::HeaderValue::from_static(policy),
+    );
+    response
+}
+
+/// A redirect (302) to `location`.
+pub fn redirect(location: &str) -> Response<Body> {
+    let mut response = answer(302, "text/plain", String::new());
+    if let Ok(value) = lambda_http::http::HeaderValue::from_str(location) {
+        response
+            .headers_mut()
+            .insert(lambda_http::http::header::LOCATION, value);
+    }
+    response
+}
+
+/// Text escaped for HTML: anything from outside (an address bar, a platform's names) goes through it.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// A plain page a person reads: `body` is HTML already (escape what goes in it).
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{title}</title>\n<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;\
+         padding:0 1rem;line-height:1.5;color:#111;background:#fff}}table{{border-collapse:collapse}}\
+         th,td{{text-align:left;padding:.25rem .75rem .25rem 0}}</style>\n</head>\n<body>\n<main>\n\
+         <h1>{title}</h1>\n{body}\n</main>\n</body>\n</html>\n",
+        title = escape(title),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

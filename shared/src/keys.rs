@@ -24,6 +24,7 @@
 //! | deletion request | `DELETION#{code}` | `REQUEST` | `DELETIONS#OPEN` / `{received_ms:013}#{code}` (until completed) | |
 //! | deletion replay | `DELETION_REPLAY#{sha256(user, issued_at)}` | `REPLAY` | | |
 //! | idempotency record | `TENANT#{t}#IDEM#{scope}#{key}` | `IDEM` | | |
+//! | connect-link claim | `CONNECT_STATE#{nonce}` | `CLAIM` | | |
 //!
 //! # Access patterns
 //! - **Tenant by id**: get [`tenant`]. **All tenants** (the daily sweep fan-out): query [`all_tenants`].
@@ -51,6 +52,8 @@
 //! - **Deletion request by confirmation code**: get [`deletion_request`]; **replay of one signed
 //!   request**: get [`deletion_replay`].
 //! - **Idempotency record by scope and key** (webhook dedup, send-once): get/put [`idempotency`].
+//! - **A connect link used once**: conditional put of [`connect_state_claim`] (the link's random nonce);
+//!   the second put of one nonce fails, so a replayed link connects nothing.
 
 use aws_lc_rs::digest;
 use time::OffsetDateTime;
@@ -589,4 +592,11 @@ mod tests {
             deletion_replay(&deletion_replay_id("1234567890", 1_624_244_157))
         );
     }
+}
+
+// --- connect links --------------------------------------------------------------------------------
+
+/// The claim of one connect link, by its nonce (random, minted by us: no `#`).
+pub fn connect_state_claim(nonce: &str) -> Key {
+    key(format!("CONNECT_STATE#{nonce}"), "CLAIM")
 }

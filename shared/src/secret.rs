@@ -46,6 +46,14 @@ secret_string!(
     /// An application secret from configuration: the Meta app secret, the verify token, LLM API keys.
     AppSecret
 );
+secret_string!(
+    /// An OAuth authorization code a platform handed the business's browser: one exchange from a token.
+    AuthorizationCode
+);
+secret_string!(
+    /// The six-digit two-step PIN a WhatsApp number is registered with.
+    RegistrationPin
+);
 
 macro_rules! personal_string {
     ($(#[$doc:meta])* $name:ident) => {

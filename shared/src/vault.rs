@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use zeroize::Zeroizing;
 
 use crate::ids::{ChannelId, TenantId};
-use crate::secret::{ChannelSecret, PlatformToken};
+use crate::secret::{ChannelSecret, PlatformToken, RegistrationPin};
 use crate::single_flight::LoadLocks;
 
 /// What a sealed value belongs to; it is the KMS encryption context and part of the AEAD's associated data.
@@ -57,9 +57,37 @@ pub struct SealedValue {
 pub struct WrappedCredentials {
     /// The channel's data key, encrypted by KMS (base64 of the ciphertext blob).
     pub encrypted_data_key: String,
-    pub token: SealedValue,
+    /// `None` for a LINE channel that mints its tokens from its id and secret.
+    #[serde(default)]
+    pub token: Option<SealedValue>,
     #[serde(default)]
     pub channel_secret: Option<SealedValue>,
+    /// WhatsApp: the two-step PIN the number was registered with.
+    #[serde(default)]
+    pub registration_pin: Option<SealedValue>,
+}
+
+/// What a channel's credentials hold, before sealing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Secrets<'a> {
+    pub token: Option<&'a PlatformToken>,
+    /// LINE: the channel secret that signs its webhooks (and mints its tokens).
+    pub channel_secret: Option<&'a ChannelSecret>,
+    pub registration_pin: Option<&'a RegistrationPin>,
+}
+
+impl<'a> Secrets<'a> {
+    pub fn token(token: &'a PlatformToken) -> Self {
+        Self {
+            token: Some(token),
+            ..Self::default()
+        }
+    }
+
+    pub fn with_channel_secret(mut self, secret: Option<&'a ChannelSecret>) -> Self {
+        self.channel_secret = secret;
+        self
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +171,7 @@ impl fmt::Debug for TokenVault {
 
 const TOKEN_FIELD: &str = "token";
 const CHANNEL_SECRET_FIELD: &str = "channel_secret";
+const REGISTRATION_PIN_FIELD: &str = "registration_pin";
 
 impl TokenVault {
     pub fn new(kms: aws_sdk_kms::Client, key_id: impl Into<String>) -> Self {
@@ -164,12 +193,11 @@ impl TokenVault {
         }
     }
 
-    /// Seals a channel's token (and LINE channel secret) under a fresh data key: one KMS call.
+    /// Seals a channel's secrets under a fresh data key: one KMS call.
     pub async fn seal(
         &self,
         context: &SealContext,
-        token: &PlatformToken,
-        channel_secret: Option<&ChannelSecret>,
+        secrets: &Secrets<'_>,
     ) -> Result<WrappedCredentials, VaultError> {
         let out = self
             .kms
@@ -189,39 +217,44 @@ impl TokenVault {
         let data_key = data_key_from(plaintext.into_inner())?;
         let encrypted_data_key = B64.encode(encrypted.as_ref());
 
-        let token = self.seal_value(
-            &data_key,
-            context,
-            TOKEN_FIELD,
-            token.expose_secret().as_bytes(),
+        let seal = |field: &str, value: Option<&str>| {
+            value
+                .map(|v| self.seal_value(&data_key, context, field, v.as_bytes()))
+                .transpose()
+        };
+        let token = seal(TOKEN_FIELD, secrets.token.map(PlatformToken::expose_secret))?;
+        let channel_secret = seal(
+            CHANNEL_SECRET_FIELD,
+            secrets.channel_secret.map(ChannelSecret::expose_secret),
         )?;
-        let channel_secret = channel_secret
-            .map(|s| {
-                self.seal_value(
-                    &data_key,
-                    context,
-                    CHANNEL_SECRET_FIELD,
-                    s.expose_secret().as_bytes(),
-                )
-            })
-            .transpose()?;
+        let registration_pin = seal(
+            REGISTRATION_PIN_FIELD,
+            secrets.registration_pin.map(RegistrationPin::expose_secret),
+        )?;
         self.remember((context.clone(), encrypted_data_key.clone()), data_key);
         Ok(WrappedCredentials {
             encrypted_data_key,
             token,
             channel_secret,
+            registration_pin,
         })
     }
 
+    /// The access token, if these credentials hold one (a LINE channel that mints its tokens has none).
     pub async fn open_token(
         &self,
         context: &SealContext,
         wrapped: &WrappedCredentials,
-    ) -> Result<PlatformToken, VaultError> {
-        let text = self
-            .open_field(context, wrapped, TOKEN_FIELD, &wrapped.token)
-            .await?;
-        Ok(PlatformToken::new(text.as_str()))
+    ) -> Result<Option<PlatformToken>, VaultError> {
+        match &wrapped.token {
+            None => Ok(None),
+            Some(sealed) => {
+                let text = self
+                    .open_field(context, wrapped, TOKEN_FIELD, sealed)
+                    .await?;
+                Ok(Some(PlatformToken::new(text.as_str())))
+            }
+        }
     }
 
     /// The LINE channel secret, if these credentials hold one.
@@ -237,6 +270,23 @@ impl TokenVault {
                     .open_field(context, wrapped, CHANNEL_SECRET_FIELD, sealed)
                     .await?;
                 Ok(Some(ChannelSecret::new(text.as_str())))
+            }
+        }
+    }
+
+    /// The WhatsApp registration PIN, if these credentials hold one (a reconnect registers with it again).
+    pub async fn open_registration_pin(
+        &self,
+        context: &SealContext,
+        wrapped: &WrappedCredentials,
+    ) -> Result<Option<RegistrationPin>, VaultError> {
+        match &wrapped.registration_pin {
+            None => Ok(None),
+            Some(sealed) => {
+                let text = self
+                    .open_field(context, wrapped, REGISTRATION_PIN_FIELD, sealed)
+                    .await?;
+                Ok(Some(RegistrationPin::new(text.as_str())))
             }
         }
     }

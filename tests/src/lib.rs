@@ -226,20 +226,13 @@ impl TestEnv {
         let service = ChannelService::new(self.store.clone(), self.vault(), "test-harness");
         let mut channels = Vec::new();
         for (platform, account) in accounts {
+            let mut new = NewChannel::with_token(*platform, *account, PlatformToken::new(token));
+            new.secret = (*platform == Platform::Line).then(|| ChannelSecret::new(line_secret));
             let channel = service
-                .connect(
-                    &tenant,
-                    NewChannel {
-                        platform: *platform,
-                        account_id: (*account).into(),
-                        token: PlatformToken::new(token),
-                        secret: (*platform == Platform::Line)
-                            .then(|| ChannelSecret::new(line_secret)),
-                        connected_by: None,
-                    },
-                )
+                .connect(&tenant, new)
                 .await
-                .expect("connect");
+                .expect("connect")
+                .channel;
             channels.push(channel);
         }
         Seeded { tenant, channels }

@@ -198,11 +198,12 @@ async fn a_terminated_tenant_cannot_connect_and_a_line_channel_needs_its_secret(
     let seeded = env.seed_tenant("Rules", &[], "tok", "").await;
     let service = ChannelService::new(env.store.clone(), env.vault(), "test");
     let new = |platform, secret: Option<&str>| NewChannel {
-        platform,
-        account_id: "U0123456789abcdef0123456789abcdef".into(),
-        token: PlatformToken::new("tok"),
         secret: secret.map(ChannelSecret::new),
-        connected_by: None,
+        ..NewChannel::with_token(
+            platform,
+            "U0123456789abcdef0123456789abcdef",
+            PlatformToken::new("tok"),
+        )
     };
     let err = service
         .connect(&seeded.tenant, new(Platform::Line, None))
@@ -289,11 +290,8 @@ async fn an_account_id_is_connected_only_in_its_platforms_form() {
     let seeded = env.seed_tenant("Ids", &[], "tok", "").await;
     let service = ChannelService::new(env.store.clone(), env.vault(), "test");
     let new = |platform, account_id: &str| NewChannel {
-        platform,
-        account_id: account_id.into(),
-        token: PlatformToken::new("tok"),
         secret: (platform == Platform::Line).then(|| ChannelSecret::new("s")),
-        connected_by: None,
+        ..NewChannel::with_token(platform, account_id, PlatformToken::new("tok"))
     };
     for (platform, account) in [
         (Platform::Messenger, "1048/../../me"),

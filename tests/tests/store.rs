@@ -8,7 +8,7 @@ use inbox_shared::keys;
 use inbox_shared::model::*;
 use inbox_shared::secret::{MessageText, PlatformToken, ProfileName};
 use inbox_shared::store::{Claim, PageRequest, SentMarker, StoreError, Write};
-use inbox_shared::vault::SealContext;
+use inbox_shared::vault::{SealContext, Secrets};
 use inbox_tests::{TEST_START, TestEnv};
 use time::Duration;
 
@@ -29,6 +29,14 @@ fn channel(tenant_id: &TenantId, platform: Platform, account: &str) -> Channel {
         disconnected_at: None,
         credentials: None,
         retain_until: None,
+        name: Some("Kumo Bakery".into()),
+        instagram_login: false,
+        parent_account_id: None,
+        line_channel_id: None,
+        token_issued_at: Some(TEST_START),
+        token_expires_at: None,
+        reauth_reason: None,
+        health_checked_at: None,
     }
 }
 
@@ -55,8 +63,9 @@ async fn every_entity_round_trips() {
         env.vault()
             .seal(
                 &ctx,
-                &PlatformToken::new("line-token"),
-                Some(&inbox_shared::secret::ChannelSecret::new("line-secret")),
+                &Secrets::token(&PlatformToken::new("line-token")).with_channel_secret(Some(
+                    &inbox_shared::secret::ChannelSecret::new("line-secret"),
+                )),
             )
             .await
             .unwrap(),
@@ -384,8 +393,7 @@ async fn disconnect_destroys_credentials_and_route_at_once() {
         env.vault()
             .seal(
                 &SealContext::new(&t.tenant_id, &ch.channel_id),
-                &PlatformToken::new("EAAG-wa-token"),
-                None,
+                &Secrets::token(&PlatformToken::new("EAAG-wa-token")),
             )
             .await
             .unwrap(),

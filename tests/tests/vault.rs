@@ -2,7 +2,7 @@
 
 use inbox_shared::ids::{ChannelId, TenantId};
 use inbox_shared::secret::{ChannelSecret, PlatformToken};
-use inbox_shared::vault::{SealContext, VaultError};
+use inbox_shared::vault::{SealContext, Secrets, VaultError};
 use inbox_tests::TestEnv;
 
 #[tokio::test]
@@ -13,8 +13,8 @@ async fn sealed_token_and_secret_open_in_their_context() {
     let wrapped = vault
         .seal(
             &ctx,
-            &PlatformToken::new("EAAG-page-token"),
-            Some(&ChannelSecret::new("line-secret-abc")),
+            &Secrets::token(&PlatformToken::new("EAAG-page-token"))
+                .with_channel_secret(Some(&ChannelSecret::new("line-secret-abc"))),
         )
         .await
         .unwrap();
@@ -24,6 +24,7 @@ async fn sealed_token_and_secret_open_in_their_context() {
             .open_token(&ctx, &wrapped)
             .await
             .unwrap()
+            .expect("a token")
             .expose_secret(),
         "EAAG-page-token"
     );
@@ -43,6 +44,7 @@ async fn sealed_token_and_secret_open_in_their_context() {
         cold.open_token(&ctx, &wrapped)
             .await
             .unwrap()
+            .expect("a token")
             .expose_secret(),
         "EAAG-page-token"
     );
@@ -54,7 +56,10 @@ async fn another_tenants_context_cannot_open_it() {
     let ctx = SealContext::new(&TenantId::new("ten_a"), &ChannelId::new("ch_a"));
     let wrapped = env
         .vault()
-        .seal(&ctx, &PlatformToken::new("EAAG-page-token"), None)
+        .seal(
+            &ctx,
+            &Secrets::token(&PlatformToken::new("EAAG-page-token")),
+        )
         .await
         .unwrap();
     for wrong in [
@@ -87,23 +92,23 @@ async fn tampered_ciphertext_or_swapped_fields_fail() {
     let wrapped = vault
         .seal(
             &ctx,
-            &PlatformToken::new("EAAG-page-token"),
-            Some(&ChannelSecret::new("line-secret")),
+            &Secrets::token(&PlatformToken::new("EAAG-page-token"))
+                .with_channel_secret(Some(&ChannelSecret::new("line-secret"))),
         )
         .await
         .unwrap();
 
     let mut tampered = wrapped.clone();
-    let mut bytes = base64_decode(&tampered.token.ciphertext);
+    let mut bytes = base64_decode(&tampered.token.as_ref().unwrap().ciphertext);
     bytes[0] ^= 0x01;
-    tampered.token.ciphertext = base64_encode(&bytes);
+    tampered.token.as_mut().unwrap().ciphertext = base64_encode(&bytes);
     assert!(matches!(
         vault.open_token(&ctx, &tampered).await,
         Err(VaultError::CannotOpen { .. })
     ));
 
     let mut swapped = wrapped.clone();
-    swapped.token = wrapped.channel_secret.clone().unwrap();
+    swapped.token = wrapped.channel_secret.clone();
     assert!(matches!(
         vault.open_token(&ctx, &swapped).await,
         Err(VaultError::CannotOpen { .. })
@@ -126,7 +131,10 @@ async fn a_thousand_opens_cost_at_most_two_kms_calls() {
     let ctx = SealContext::new(&TenantId::new("ten_a"), &ChannelId::new("ch_a"));
     let wrapped = env
         .vault()
-        .seal(&ctx, &PlatformToken::new("EAAG-page-token"), None)
+        .seal(
+            &ctx,
+            &Secrets::token(&PlatformToken::new("EAAG-page-token")),
+        )
         .await
         .unwrap();
     let warm = env.vault();
@@ -136,6 +144,7 @@ async fn a_thousand_opens_cost_at_most_two_kms_calls() {
             warm.open_token(&ctx, &wrapped)
                 .await
                 .unwrap()
+                .expect("a token")
                 .expose_secret(),
             "EAAG-page-token"
         );
@@ -155,7 +164,10 @@ async fn concurrent_opens_on_a_cold_cache_make_one_kms_call() {
     let ctx = SealContext::new(&TenantId::new("ten_a"), &ChannelId::new("ch_a"));
     let wrapped = env
         .vault()
-        .seal(&ctx, &PlatformToken::new("EAAG-page-token"), None)
+        .seal(
+            &ctx,
+            &Secrets::token(&PlatformToken::new("EAAG-page-token")),
+        )
         .await
         .unwrap();
     // A new process, and a batch of ten records for one channel handled at once.
@@ -165,7 +177,7 @@ async fn concurrent_opens_on_a_cold_cache_make_one_kms_call() {
     assert!(
         opened
             .iter()
-            .all(|t| t.as_ref().unwrap().expose_secret() == "EAAG-page-token")
+            .all(|t| t.as_ref().unwrap().as_ref().unwrap().expose_secret() == "EAAG-page-token")
     );
     assert_eq!(env.calls.count("Decrypt"), 1, "{:?}", env.calls.snapshot());
 }
@@ -176,7 +188,10 @@ async fn tokens_do_not_print() {
     let ctx = SealContext::new(&TenantId::new("ten_a"), &ChannelId::new("ch_a"));
     let vault = env.vault();
     let wrapped = vault
-        .seal(&ctx, &PlatformToken::new("EAAG-page-token"), None)
+        .seal(
+            &ctx,
+            &Secrets::token(&PlatformToken::new("EAAG-page-token")),
+        )
         .await
         .unwrap();
     let token = vault.open_token(&ctx, &wrapped).await.unwrap();

@@ -62,20 +62,14 @@ impl DemoTenant {
             (Platform::Whatsapp, WHATSAPP, None),
             (Platform::Line, LINE_BOT, None),
         ] {
-            let channel = service
-                .connect(
-                    &tenant,
-                    NewChannel {
-                        platform,
-                        account_id: account.into(),
-                        token: PlatformToken::new(format!("demo-{platform}-token")),
-                        secret: (platform == Platform::Line)
-                            .then(|| ChannelSecret::new(LINE_SECRET)),
-                        connected_by: owner.map(str::to_owned),
-                    },
-                )
-                .await?;
-            channels.push(channel);
+            let mut new = NewChannel::with_token(
+                platform,
+                account,
+                PlatformToken::new(format!("demo-{platform}-token")),
+            );
+            new.secret = (platform == Platform::Line).then(|| ChannelSecret::new(LINE_SECRET));
+            new.connected_by = owner.map(str::to_owned);
+            channels.push(service.connect(&tenant, new).await?.channel);
         }
         for (question, answer) in KNOWLEDGE {
             store

@@ -14,8 +14,8 @@ use inbox_shared::model::*;
 use inbox_shared::platform::send::Sender;
 use inbox_shared::provision::{self, ProvisionPlan};
 use inbox_shared::secret::{ChannelSecret, PlatformToken};
-use inbox_shared::service::channels::{self, ChannelService, DisconnectReason, NewChannel};
 use inbox_shared::service::erasure::Eraser;
+use inbox_shared::service::onboarding::{LineConnect, Onboarding, TokenConnect};
 use inbox_shared::service::outbound::{Delivered, Outbox};
 use inbox_shared::service::{conversations, tenants};
 use inbox_shared::store::Store;
@@ -221,8 +221,14 @@ impl Operator {
         TokenVault::new(self.clients.kms.clone(), &self.config.kms_key_id)
     }
 
-    fn channels(&self) -> ChannelService {
-        ChannelService::new(self.store.clone(), self.vault(), ACTOR)
+    fn onboarding(&self) -> Onboarding {
+        Onboarding::new(
+            &self.config,
+            self.store.clone(),
+            self.vault(),
+            inbox_shared::https::client(std::time::Duration::from_secs(3)),
+            ACTOR,
+        )
     }
 
     fn eraser(&self) -> Eraser {

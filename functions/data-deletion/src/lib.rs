@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use inbox_shared::aws::AwsClients;
 use inbox_shared::clock::{self, SharedClock};
 use inbox_shared::config::{Config, ConfigError};
-use inbox_shared::http_response::{html, json, json_error};
+use inbox_shared::http_response::{escape, html, json, json_error, page};
 use inbox_shared::model::*;
 use inbox_shared::platform::signed_request::{SignedRequestError, verify_signed_request};
 use inbox_shared::queue::QueuePublisher;
@@ -283,27 +283,6 @@ fn not_found(wants_json: bool) -> Response<Body> {
             "<p>No deletion request has this confirmation code. Check that the address is complete, \
              exactly as you received it.</p>",
         ),
-    )
-}
-
-/// Text is escaped for HTML (codes come from the address bar).
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title}</title>\n<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;\
-         padding:0 1rem;line-height:1.5;color:#111;background:#fff}}table{{border-collapse:collapse}}\
-         th,td{{text-align:left;padding:.25rem .75rem .25rem 0}}</style>\n</head>\n<body>\n<main>\n\
-         <h1>{title}</h1>\n{body}\n</main>\n</body>\n</html>\n",
-        title = escape(title),
     )
 }
 

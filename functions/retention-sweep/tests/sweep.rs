@@ -119,6 +119,14 @@ async fn disconnected(env: &TestEnv, tenant: &Tenant, account: &str, days: i64) 
             disconnected_at: None,
             credentials: None,
             retain_until: None,
+            name: None,
+            instagram_login: false,
+            parent_account_id: None,
+            line_channel_id: None,
+            token_issued_at: None,
+            token_expires_at: None,
+            reauth_reason: None,
+            health_checked_at: None,
         };
         env.store.connect_channel(&channel).await.unwrap();
         channel

@@ -6,6 +6,7 @@
 //! [`Skipped`] reason (counted in a metric) while the rest goes through. Only a body that is not JSON at
 //! all is an error.
 
+pub mod accounts;
 pub mod line;
 pub mod meta;
 pub mod send;

@@ -6,15 +6,19 @@
 //! window (Graph 10/2018278, 10/2534022, WhatsApp 131047) is final; rate limits (4, 17, 32, 613, 80007,
 //! 130429, 131056; HTTP 429), temporary errors (1, 2) and 5xx are retried; any other 4xx is final.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::config::Config;
 use crate::https::{InvalidSegment, endpoint};
-use crate::model::Platform;
-use crate::secret::{MessageText, PlatformToken};
+use crate::model::{Platform, ReauthReason};
+use crate::platform::accounts::line::LineChannels;
+use crate::platform::accounts::{AccountApiError, appsecret_proof, reauth_reason};
+use crate::secret::{AppSecret, ChannelSecret, MessageText, PlatformToken};
 
 /// LINE reply tokens live about a minute; after this we push instead.
 pub const LINE_REPLY_TOKEN_LIFETIME: Duration = Duration::from_secs(50);
@@ -35,6 +39,9 @@ pub struct OutboundText<'a> {
     pub reply_token: Option<&'a str>,
     /// Stable across retries of one logical send: LINE dedups pushes by it (`X-Line-Retry-Key`).
     pub idempotency_key: &'a str,
+    /// Instagram: the account was connected with Instagram Login, so it is reached on
+    /// graph.instagram.com with that app's proof.
+    pub instagram_login: bool,
 }
 
 /// The platform's id of the sent message.
@@ -45,8 +52,10 @@ pub struct Sent {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
-    #[error("the access token is invalid or revoked (code {code})")]
-    TokenInvalid { code: i64 },
+    /// The platform will not take this token or its permissions any more: the business must connect
+    /// the channel again, for `reason`.
+    #[error("the access token is invalid or revoked (code {code}: {reason})")]
+    TokenInvalid { code: i64, reason: ReauthReason },
     #[error("outside the platform's reply window (code {code})")]
     WindowClosed { code: i64 },
     #[error("rate limited (code {code})")]
@@ -74,7 +83,7 @@ impl SendError {
     /// The platform error code, for the record.
     pub fn code(&self) -> Option<i64> {
         match self {
-            Self::TokenInvalid { code }
+            Self::TokenInvalid { code, .. }
             | Self::WindowClosed { code }
             | Self::RateLimited { code } => Some(*code),
             Self::Rejected { code, .. } => *code,
@@ -118,16 +127,87 @@ fn fit(text: &str, limit: usize) -> String {
 pub struct Sender {
     http: reqwest::Client,
     graph_base: String,
+    instagram_graph_base: String,
     line_base: String,
+    /// Signs every Graph call's `appsecret_proof` (graph.facebook.com, and graph.instagram.com).
+    meta_app_secret: Option<AppSecret>,
+    instagram_app_secret: Option<AppSecret>,
+    line_channels: LineChannels,
+    /// Stateless LINE tokens minted for channels that store none, by LINE channel id, each used until a
+    /// minute before its 15 minutes are up (LINE asks not to mint one per call).
+    minted: Arc<Mutex<HashMap<String, (PlatformToken, Instant)>>>,
 }
+
+/// A minted token is not used in its last minute: a send must not start with a token about to die.
+const MINTED_TOKEN_MARGIN: Duration = Duration::from_secs(60);
 
 impl Sender {
     pub fn new(config: &Config, http: reqwest::Client) -> Self {
         Self {
-            http,
             graph_base: format!("{}/{}", config.meta_graph_url, config.meta_graph_version),
+            instagram_graph_base: format!(
+                "{}/{}",
+                config.instagram_graph_url, config.meta_graph_version
+            ),
             line_base: config.line_api_url.clone(),
+            meta_app_secret: config.meta_app_secret.clone(),
+            instagram_app_secret: config.instagram_app_secret.clone(),
+            line_channels: LineChannels::new(config, http.clone()),
+            minted: Arc::default(),
+            http,
         }
+    }
+
+    /// A channel access token for a LINE channel that stores none: minted from its id and secret, and
+    /// reused while it has more than a minute to live.
+    pub async fn minted_line_token(
+        &self,
+        line_channel_id: &str,
+        secret: &ChannelSecret,
+    ) -> Result<PlatformToken, SendError> {
+        let now = Instant::now();
+        if let Some((token, until)) = self
+            .minted
+            .lock()
+            .expect("minted-token cache poisoned")
+            .get(line_channel_id)
+            && *until > now
+        {
+            return Ok(token.clone());
+        }
+        let minted = self
+            .line_channels
+            .mint_token(line_channel_id, secret)
+            .await
+            .map_err(|err| match err {
+                AccountApiError::Refused { status, .. } if matches!(status, 400 | 401) => {
+                    SendError::TokenInvalid {
+                        code: i64::from(status),
+                        reason: ReauthReason::TokenInvalid,
+                    }
+                }
+                err if err.is_retryable() => SendError::Transient(err.to_string()),
+                AccountApiError::Refused {
+                    status,
+                    code,
+                    subcode,
+                    ..
+                } => SendError::Rejected {
+                    status,
+                    code,
+                    subcode,
+                },
+                other => SendError::Transient(other.to_string()),
+            })?;
+        let lifetime = Duration::from_secs(minted.expires_in).saturating_sub(MINTED_TOKEN_MARGIN);
+        self.minted
+            .lock()
+            .expect("minted-token cache poisoned")
+            .insert(
+                line_channel_id.to_owned(),
+                (minted.token.clone(), now + lifetime),
+            );
+        Ok(minted.token)
     }
 
     pub async fn send_text(
@@ -149,8 +229,13 @@ impl Sender {
                     "messaging_type": "RESPONSE",
                     "message": {"text": text, "metadata": out.echo_tag},
                 });
-                let url = endpoint(&self.graph_base, &[sender, "messages"])?;
-                self.graph(token, &url, &body).await
+                let (base, secret) = if out.instagram_login {
+                    (&self.instagram_graph_base, &self.instagram_app_secret)
+                } else {
+                    (&self.graph_base, &self.meta_app_secret)
+                };
+                let url = endpoint(base, &[sender, "messages"])?;
+                self.graph(token, secret.as_ref(), &url, &body).await
             }
             Platform::Whatsapp => {
                 let body = json!({
@@ -161,7 +246,8 @@ impl Sender {
                     "text": {"body": text, "preview_url": false},
                 });
                 let url = endpoint(&self.graph_base, &[out.account_id, "messages"])?;
-                self.graph(token, &url, &body).await
+                self.graph(token, self.meta_app_secret.as_ref(), &url, &body)
+                    .await
             }
             Platform::Line => self.line(token, out, &text).await,
         }
@@ -170,13 +256,15 @@ impl Sender {
     async fn graph(
         &self,
         token: &PlatformToken,
+        app_secret: Option<&AppSecret>,
         url: &str,
         body: &serde_json::Value,
     ) -> Result<Sent, SendError> {
-        let response = self
-            .http
-            .post(url)
-            .bearer_auth(token.expose_secret())
+        let mut request = self.http.post(url).bearer_auth(token.expose_secret());
+        if let Some(secret) = app_secret {
+            request = request.query(&[("appsecret_proof", appsecret_proof(secret, token))]);
+        }
+        let response = request
             .json(body)
             .timeout(SEND_TIMEOUT)
             .send()
@@ -295,7 +383,13 @@ pub fn classify_graph(status: u16, body: &[u8]) -> SendError {
         };
     };
     match (error.code, error.error_subcode) {
-        (Some(190), _) => SendError::TokenInvalid { code: 190 },
+        // Only a dead token stops the channel's sends; a permission or role refused for one send can be
+        // about that recipient, and the daily token-health check asks the platform about the channel.
+        (Some(code @ (190 | 102)), subcode) => SendError::TokenInvalid {
+            code,
+            reason: reauth_reason(status, Some(code), subcode)
+                .unwrap_or(ReauthReason::TokenInvalid),
+        },
         (Some(10), Some(sub @ (2018278 | 2534022))) => SendError::WindowClosed { code: sub },
         (Some(131047), _) => SendError::WindowClosed { code: 131047 },
         (Some(code @ (4 | 17 | 32 | 613 | 80007 | 130429 | 131056)), _) => {
@@ -315,7 +409,10 @@ pub fn classify_graph(status: u16, body: &[u8]) -> SendError {
 
 fn classify_line(status: u16) -> SendError {
     match status {
-        401 => SendError::TokenInvalid { code: 401 },
+        401 => SendError::TokenInvalid {
+            code: 401,
+            reason: ReauthReason::TokenInvalid,
+        },
         429 => SendError::RateLimited { code: 429 },
         500..=599 => SendError::Transient(format!("HTTP {status}")),
         _ => SendError::Rejected {
@@ -368,7 +465,10 @@ mod tests {
     fn graph_errors_are_classified_as_the_spec_says() {
         assert_eq!(
             classify_graph(400, &graph(190, Some(460))),
-            SendError::TokenInvalid { code: 190 }
+            SendError::TokenInvalid {
+                code: 190,
+                reason: ReauthReason::PasswordChanged
+            }
         );
         assert_eq!(
             classify_graph(400, &graph(10, Some(2018278))),
@@ -408,7 +508,13 @@ mod tests {
 
     #[test]
     fn line_errors_and_retry_keys() {
-        assert_eq!(classify_line(401), SendError::TokenInvalid { code: 401 });
+        assert_eq!(
+            classify_line(401),
+            SendError::TokenInvalid {
+                code: 401,
+                reason: ReauthReason::TokenInvalid
+            }
+        );
         assert!(classify_line(429).is_retryable());
         assert!(!classify_line(400).is_retryable());
         let key = retry_key_uuid("send:abc");

@@ -11,10 +11,12 @@
 
 use crate::ids::ChannelId;
 use crate::keys;
+use time::OffsetDateTime;
+
 use crate::model::{AuditEvent, Channel, ChannelStatus, Platform, Tenant, TenantStatus};
-use crate::secret::{ChannelSecret, PlatformToken};
+use crate::secret::{ChannelSecret, PlatformToken, RegistrationPin};
 use crate::store::{Store, StoreError};
-use crate::vault::{SealContext, TokenVault};
+use crate::vault::{SealContext, Secrets, TokenVault};
 
 use super::{Actor, Result, ServiceError, audit};
 
@@ -24,11 +26,92 @@ pub struct NewChannel {
     pub platform: Platform,
     /// Page id, Instagram account id, WhatsApp `phone_number_id`, or LINE bot user id (`destination`).
     pub account_id: String,
-    pub token: PlatformToken,
+    /// `None` only for a LINE channel that mints its tokens ([`NewChannel::line_channel_id`]).
+    pub token: Option<PlatformToken>,
     /// LINE only: the channel secret that signs its webhooks.
     pub secret: Option<ChannelSecret>,
     /// The Meta user (app-scoped id) who connected it, for Meta's deauthorize and deletion callbacks.
     pub connected_by: Option<String>,
+    /// The account's name as the platform shows it.
+    pub name: Option<String>,
+    pub instagram_login: bool,
+    pub parent_account_id: Option<String>,
+    pub line_channel_id: Option<String>,
+    pub token_expires_at: Option<OffsetDateTime>,
+    /// WhatsApp: the PIN the number was registered with, kept sealed with the token.
+    pub registration_pin: Option<RegistrationPin>,
+}
+
+impl NewChannel {
+    /// An account connected with a token that does not expire, nothing else known about it.
+    pub fn with_token(
+        platform: Platform,
+        account_id: impl Into<String>,
+        token: PlatformToken,
+    ) -> Self {
+        Self {
+            platform,
+            account_id: account_id.into(),
+            token: Some(token),
+            secret: None,
+            connected_by: None,
+            name: None,
+            instagram_login: false,
+            parent_account_id: None,
+            line_channel_id: None,
+            token_expires_at: None,
+            registration_pin: None,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let invalid = |why: String| Err(ServiceError::Invalid(why));
+        if self.account_id.trim().is_empty() || self.account_id.contains(char::is_whitespace) {
+            return invalid(
+                "the account id must be the platform's account id, without spaces".into(),
+            );
+        }
+        match (self.platform, &self.secret) {
+            (Platform::Line, None) => {
+                return invalid(
+                    "a LINE channel needs its channel secret: it verifies the webhooks".into(),
+                );
+            }
+            (Platform::Line, Some(_)) | (_, None) => {}
+            (platform, Some(_)) => {
+                return invalid(format!(
+                    "a channel secret is for LINE channels only; {platform} webhooks are verified with the Meta app secret"
+                ));
+            }
+        }
+        if self.token.is_none() && self.line_channel_id.is_none() {
+            return invalid("an access token is required".into());
+        }
+        if self.line_channel_id.is_some() && self.platform != Platform::Line {
+            return invalid("a LINE channel id is for LINE channels only".into());
+        }
+        if self.instagram_login && self.platform != Platform::Instagram {
+            return invalid("Instagram Login connects Instagram accounts only".into());
+        }
+        if !crate::platform::account_id_is_valid(self.platform, &self.account_id) {
+            return invalid(format!(
+                "not a {} account id: expected {}",
+                self.platform,
+                match self.platform {
+                    Platform::Line => "U and 32 lowercase hex digits (the webhook's destination)",
+                    _ => "digits only",
+                }
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A channel as connected, and whether it was this tenant's already (a reconnect keeps its id and data).
+#[derive(Debug, Clone)]
+pub struct Connected {
+    pub channel: Channel,
+    pub reconnected: bool,
 }
 
 /// Connects channels: the only place a channel comes into being.
@@ -47,69 +130,113 @@ impl ChannelService {
         }
     }
 
-    pub async fn connect(&self, tenant: &Tenant, new: NewChannel) -> Result<Channel> {
+    /// The vault the channels' credentials are sealed with.
+    pub fn vault(&self) -> &TokenVault {
+        &self.vault
+    }
+
+    /// Whether `tenant` may connect `account` of `platform`: `Ok(Some(channel))` when it is this tenant's
+    /// live channel already (a reconnect), `Ok(None)` when nobody has it, a conflict when another tenant
+    /// has it. Asked before any platform call that would change the account (a subscription).
+    pub async fn claimable(
+        &self,
+        tenant: &Tenant,
+        platform: Platform,
+        account_id: &str,
+    ) -> Result<Option<Channel>> {
+        let Some(route) = self.store.route(platform, account_id).await? else {
+            return Ok(None);
+        };
+        if route.tenant_id != tenant.tenant_id {
+            // Never which tenant: that is another business's secret.
+            return Err(ServiceError::Conflict(format!(
+                "this {platform} account is connected to another business's inbox: it must be disconnected there first"
+            )));
+        }
+        Ok(self
+            .store
+            .get_channel(&tenant.tenant_id, &route.channel_id)
+            .await?
+            .filter(|c| c.status != ChannelStatus::Disconnected))
+    }
+
+    /// Connects an account, or reconnects it when it is this tenant's channel already (connected or in
+    /// `needs_reauth`): same channel id, so its conversations stay, new credentials, connected again.
+    pub async fn connect(&self, tenant: &Tenant, new: NewChannel) -> Result<Connected> {
         if tenant.status != TenantStatus::Active {
             return Err(ServiceError::Invalid(format!(
                 "tenant {} is {}: it cannot connect channels",
                 tenant.tenant_id, tenant.status
             )));
         }
-        if new.account_id.trim().is_empty() || new.account_id.contains(char::is_whitespace) {
-            return Err(ServiceError::Invalid(
-                "the account id must be the platform's account id, without spaces".into(),
-            ));
-        }
-        match (new.platform, &new.secret) {
-            (Platform::Line, None) => {
-                return Err(ServiceError::Invalid(
-                    "a LINE channel needs its channel secret: it verifies the webhooks".into(),
-                ));
-            }
-            (Platform::Line, Some(_)) | (_, None) => {}
-            (platform, Some(_)) => {
-                return Err(ServiceError::Invalid(format!(
-                    "a channel secret is for LINE channels only; {platform} webhooks are verified with the Meta app secret"
-                )));
-            }
-        }
-        if !crate::platform::account_id_is_valid(new.platform, &new.account_id) {
-            return Err(ServiceError::Invalid(format!(
-                "not a {} account id: expected {}",
-                new.platform,
-                match new.platform {
-                    Platform::Line => "U and 32 lowercase hex digits (the webhook's destination)",
-                    _ => "digits only",
-                }
-            )));
-        }
-        let channel_id = ChannelId::generate();
+        new.validate()?;
+        let existing = self
+            .claimable(tenant, new.platform, &new.account_id)
+            .await?;
+        let channel_id = existing
+            .as_ref()
+            .map(|c| c.channel_id.clone())
+            .unwrap_or_else(ChannelId::generate);
+        let context = SealContext::new(&tenant.tenant_id, &channel_id);
         let credentials = self
             .vault
             .seal(
-                &SealContext::new(&tenant.tenant_id, &channel_id),
-                &new.token,
-                new.secret.as_ref(),
+                &context,
+                &Secrets {
+                    token: new.token.as_ref(),
+                    channel_secret: new.secret.as_ref(),
+                    registration_pin: new.registration_pin.as_ref(),
+                },
             )
             .await?;
-        let channel = Channel::connected(
+        let now = self.store.now();
+        let mut channel = Channel::connected(
             &tenant.tenant_id,
             channel_id,
             new.platform,
             new.account_id,
             credentials,
             new.connected_by,
-            self.store.now(),
+            now,
         );
-        self.store.connect_channel(&channel).await?;
-        audit(
-            &self.store,
-            self.actor,
-            tenant,
-            "channel.connect",
-            channel.channel_id.as_str(),
-        )
-        .await?;
-        Ok(channel)
+        channel.name = new.name;
+        channel.instagram_login = new.instagram_login;
+        channel.parent_account_id = new.parent_account_id;
+        channel.line_channel_id = new.line_channel_id;
+        channel.token_expires_at = new.token_expires_at;
+        let reconnected = match existing {
+            Some(previous) => {
+                channel.connected_at = previous.connected_at;
+                let event = AuditEvent::new(
+                    Some(&tenant.tenant_id),
+                    self.actor,
+                    "channel.reconnect",
+                    Some(channel.channel_id.as_str()),
+                    now,
+                    tenant.retention.audit_days,
+                );
+                self.store.reconnect_channel(&channel, &event).await?;
+                // A warm container must not keep opening the replaced credentials.
+                self.vault.forget_channel(&context);
+                true
+            }
+            None => {
+                self.store.connect_channel(&channel).await?;
+                audit(
+                    &self.store,
+                    self.actor,
+                    tenant,
+                    "channel.connect",
+                    channel.channel_id.as_str(),
+                )
+                .await?;
+                false
+            }
+        };
+        Ok(Connected {
+            channel,
+            reconnected,
+        })
     }
 }
 
@@ -149,15 +276,30 @@ pub async fn disconnect(
     channel_id: &ChannelId,
     reason: DisconnectReason,
 ) -> Result<Option<Channel>, StoreError> {
+    disconnect_with_counts(store, actor, tenant, channel_id, reason, &[]).await
+}
+
+/// [`disconnect`], its audit event carrying `counts` (what the platform said when it was told).
+pub async fn disconnect_with_counts(
+    store: &Store,
+    actor: Actor,
+    tenant: &Tenant,
+    channel_id: &ChannelId,
+    reason: DisconnectReason,
+    counts: &[(&str, u64)],
+) -> Result<Option<Channel>, StoreError> {
     let now = store.now();
     let deadline = tenant.retention.disconnected_channel_deadline(now);
-    let event = AuditEvent::new(
-        Some(&tenant.tenant_id),
-        actor,
-        reason.audit_action(),
-        Some(channel_id.as_str()),
-        now,
-        tenant.retention.audit_days,
+    let event = counts.iter().fold(
+        AuditEvent::new(
+            Some(&tenant.tenant_id),
+            actor,
+            reason.audit_action(),
+            Some(channel_id.as_str()),
+            now,
+            tenant.retention.audit_days,
+        ),
+        |event, (what, count)| event.with_count(what, *count),
     );
     match store
         .disconnect_channel(&tenant.tenant_id, channel_id, now, deadline, Some(&event))

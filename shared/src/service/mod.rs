@@ -20,6 +20,7 @@ pub mod conversations;
 pub mod deletion;
 pub mod erasure;
 pub mod ingest;
+pub mod onboarding;
 pub mod outbound;
 pub mod reply;
 pub mod tenants;
@@ -39,6 +40,9 @@ pub enum ServiceError {
     /// The request itself is wrong (an empty id, a missing secret, a tenant that may not do this).
     #[error("{0}")]
     Invalid(String),
+    /// The request clashes with what exists (an account another tenant holds).
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -50,7 +54,7 @@ pub enum ServiceError {
 impl ServiceError {
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Invalid(_) => false,
+            Self::Invalid(_) | Self::Conflict(_) => false,
             Self::Store(e) => e.is_retryable(),
             Self::Vault(e) => e.is_retryable(),
             Self::Queue(e) => matches!(e, QueueError::Unavailable { .. }),

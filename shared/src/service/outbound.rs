@@ -156,9 +156,9 @@ impl Outbox {
             Err(err) => {
                 // Nothing went out: let a retry (or another attempt) claim it again.
                 self.store.release(tenant_id, SEND_SCOPE, key).await?;
-                if matches!(err, DeliveryError::Send(SendError::TokenInvalid { .. })) {
+                if let DeliveryError::Send(SendError::TokenInvalid { reason, .. }) = &err {
                     self.store
-                        .mark_channel_needs_reauth(tenant_id, &channel.channel_id)
+                        .mark_channel_needs_reauth(tenant_id, &channel.channel_id, *reason)
                         .await?;
                 }
                 Err(err)
@@ -172,13 +172,24 @@ impl Outbox {
         credentials: &crate::vault::WrappedCredentials,
     ) -> Result<String, DeliveryError> {
         let channel = delivery.channel;
-        let token = self
-            .vault
-            .open_token(
-                &SealContext::new(&channel.tenant_id, &channel.channel_id),
-                credentials,
-            )
-            .await?;
+        let context = SealContext::new(&channel.tenant_id, &channel.channel_id);
+        let token = match (
+            self.vault.open_token(&context, credentials).await?,
+            &channel.line_channel_id,
+        ) {
+            (Some(token), _) => token,
+            (None, Some(line_channel_id)) => {
+                let secret = self
+                    .vault
+                    .open_channel_secret(&context, credentials)
+                    .await?
+                    .ok_or(DeliveryError::ChannelUnavailable("no channel secret"))?;
+                self.sender
+                    .minted_line_token(line_channel_id, &secret)
+                    .await?
+            }
+            (None, None) => return Err(DeliveryError::ChannelUnavailable("no token")),
+        };
         let echo_tag = format!("{ECHO_TAG_PREFIX}{}", delivery.idempotency_key);
         let sent = self
             .sender
@@ -192,6 +203,7 @@ impl Outbox {
                     echo_tag: &echo_tag,
                     reply_token: delivery.reply_token,
                     idempotency_key: delivery.idempotency_key,
+                    instagram_login: channel.instagram_login,
                 },
             )
             .await?;

@@ -7,7 +7,10 @@ use super::expr::Expr;
 use super::table::{Store, epoch_seconds, string, timestamp_value};
 use crate::ids::{ChannelId, TenantId};
 use crate::keys;
-use crate::model::{AuditEvent, Channel, ChannelStatus, Platform, Route};
+use crate::model::{
+    AuditEvent, Channel, ChannelStatus, ConnectStateClaim, Platform, ReauthReason, Route,
+};
+use crate::vault::WrappedCredentials;
 
 impl Store {
     /// Stores a new channel and claims its platform account in one transaction: an account belongs to
@@ -33,6 +36,75 @@ impl Store {
             },
         )
         .await
+    }
+
+    /// Replaces a live channel of an account this tenant already holds (a reconnect: new credentials,
+    /// connected again) in one transaction with `audit`, if the channel is not disconnected and the
+    /// account's route still names it. Its id, and so its conversations, stay.
+    pub async fn reconnect_channel(&self, channel: &Channel, audit: &AuditEvent) -> Result<()> {
+        let mut live = Expr::new();
+        live.require(|e| {
+            e.exists(keys::PK)
+                .and(e.ne("status", string(ChannelStatus::Disconnected.as_str())))
+        });
+        let mut routed = Expr::new();
+        routed.require(|e| e.eq("channel_id", string(&channel.channel_id)));
+        self.transact(
+            vec![
+                self.put_in_transaction(channel, live)?,
+                self.check_in_transaction(
+                    &keys::route(channel.platform, &channel.account_id),
+                    routed,
+                ),
+                self.create_in_transaction(audit)?,
+            ],
+            |index| match index {
+                0 => format!("channel {} was disconnected meanwhile", channel.channel_id),
+                1 => format!(
+                    "{} account {} was disconnected or moved meanwhile",
+                    channel.platform, channel.account_id
+                ),
+                _ => "the audit event exists already".into(),
+            },
+        )
+        .await
+    }
+
+    /// Claims a connect link's nonce. `false`: it was claimed before (a replayed link).
+    pub async fn claim_connect_state(&self, claim: &ConnectStateClaim) -> Result<bool> {
+        condition_held(self.put(claim, super::table::Write::Create).await)
+    }
+
+    /// After a token-health check: when it ran, and a refreshed token if there is one. Only a channel
+    /// still connected is touched (a disconnect meanwhile destroyed the token: nothing may put one back).
+    pub async fn record_token_health(
+        &self,
+        tenant_id: &TenantId,
+        channel_id: &ChannelId,
+        checked_at: OffsetDateTime,
+        refreshed: Option<RefreshedToken>,
+    ) -> Result<bool> {
+        let mut expr = Expr::new();
+        expr.set("health_checked_at", timestamp_value(checked_at));
+        if let Some(refreshed) = refreshed {
+            expr.set(
+                "credentials",
+                serde_dynamo::to_attribute_value(&refreshed.credentials)
+                    .map_err(|e| StoreError::Corrupt(format!("credentials: {e}")))?,
+            )
+            .set("token_issued_at", timestamp_value(refreshed.issued_at));
+            match refreshed.expires_at {
+                Some(at) => expr.set("token_expires_at", timestamp_value(at)),
+                None => expr.remove("token_expires_at"),
+            };
+        }
+        expr.require(|e| e.eq("status", string(ChannelStatus::Connected.as_str())));
+        condition_held(
+            self.update(&keys::channel(tenant_id, channel_id), expr)
+                .send()
+                .await
+                .map_err(dynamo_error),
+        )
     }
 
     pub async fn get_channel(
@@ -126,14 +198,17 @@ impl Store {
             .ok_or_else(|| channel_not_found(tenant_id, channel_id))
     }
 
-    /// Flags a connected channel whose token the platform rejected. Returns false if it was not connected.
+    /// Flags a connected channel whose token the platform rejected, with the platform's reason. Returns
+    /// false if it was not connected.
     pub async fn mark_channel_needs_reauth(
         &self,
         tenant_id: &TenantId,
         channel_id: &ChannelId,
+        reason: ReauthReason,
     ) -> Result<bool> {
         let mut expr = Expr::new();
         expr.set("status", string(ChannelStatus::NeedsReauth.as_str()))
+            .set("reauth_reason", string(reason.as_str()))
             .require(|e| e.eq("status", string(ChannelStatus::Connected.as_str())));
         condition_held(
             self.update(&keys::channel(tenant_id, channel_id), expr)
@@ -142,6 +217,14 @@ impl Store {
                 .map_err(dynamo_error),
         )
     }
+}
+
+/// A token the health check renewed, sealed for its channel.
+#[derive(Debug, Clone)]
+pub struct RefreshedToken {
+    pub credentials: WrappedCredentials,
+    pub issued_at: OffsetDateTime,
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 fn channel_not_found(tenant_id: &TenantId, channel_id: &ChannelId) -> StoreError {

@@ -25,6 +25,7 @@ mod table;
 mod tenants;
 mod usage;
 
+pub use channels::RefreshedToken;
 pub use conversations::{ConversationTouch, Ingested};
 pub use error::{Result, StoreError};
 pub use idempotency::{Claim, IdempotencyRecord, IdempotencyStatus};

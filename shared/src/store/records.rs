@@ -57,6 +57,16 @@ impl Record for Channel {
     }
 }
 
+impl Record for ConnectStateClaim {
+    const KIND: &'static str = "connect_state_claim";
+    fn key(&self) -> Key {
+        keys::connect_state_claim(&self.nonce)
+    }
+    fn expires_at(&self) -> Option<OffsetDateTime> {
+        Some(self.expires_at)
+    }
+}
+
 impl Record for Route {
     const KIND: &'static str = "route";
     fn key(&self) -> Key {

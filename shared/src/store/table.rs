@@ -381,10 +381,19 @@ impl Store {
 
     /// A transaction's put of a new record: it fails the transaction if the key exists.
     pub(super) fn create_in_transaction<R: Record>(&self, record: &R) -> Result<TransactWriteItem> {
+        self.put_in_transaction(record, Write::Create.expr())
+    }
+
+    /// A transaction's put of a whole record, if the conditions of `expr` hold.
+    pub(super) fn put_in_transaction<R: Record>(
+        &self,
+        record: &R,
+        expr: Expr,
+    ) -> Result<TransactWriteItem> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(to_item(record)?))
-            .expressions(Write::Create.expr())
+            .expressions(expr)
             .build()
             .expect("table and item are set");
         Ok(TransactWriteItem::builder().put(put).build())

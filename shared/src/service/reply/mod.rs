@@ -525,7 +525,7 @@ fn refused_outcome(err: &DeliveryError) -> (ReplyOutcome, Option<i64>) {
     match err {
         DeliveryError::WindowClosed(_) => (ReplyOutcome::WindowClosed, None),
         DeliveryError::ChannelUnavailable(_) => (ReplyOutcome::ChannelUnavailable, None),
-        DeliveryError::Send(SendError::TokenInvalid { code }) => {
+        DeliveryError::Send(SendError::TokenInvalid { code, .. }) => {
             (ReplyOutcome::ChannelUnavailable, Some(*code))
         }
         DeliveryError::Send(SendError::WindowClosed { code }) => {
@@ -575,7 +575,10 @@ mod tests {
     fn a_refused_send_is_recorded_by_its_kind_with_the_platforms_code() {
         let cases = [
             (
-                DeliveryError::Send(SendError::TokenInvalid { code: 190 }),
+                DeliveryError::Send(SendError::TokenInvalid {
+                    code: 190,
+                    reason: crate::model::ReauthReason::TokenInvalid,
+                }),
                 (ReplyOutcome::ChannelUnavailable, Some(190)),
             ),
             (

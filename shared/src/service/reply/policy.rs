@@ -249,6 +249,14 @@ mod tests {
             disconnected_at: None,
             credentials: None,
             retain_until: None,
+            name: None,
+            instagram_login: false,
+            parent_account_id: None,
+            line_channel_id: None,
+            token_issued_at: None,
+            token_expires_at: None,
+            reauth_reason: None,
+            health_checked_at: None,
         }
     }
 
