@@ -501,6 +501,13 @@ pub fn idempotency(tenant_id: &TenantId, scope: &str, key_value: &str) -> Key {
     )
 }
 
+// --- connect links --------------------------------------------------------------------------------
+
+/// The claim of one connect link, by its nonce (random, minted by us: no `#`).
+pub fn connect_state_claim(nonce: &str) -> Key {
+    key(format!("CONNECT_STATE#{nonce}"), "CLAIM")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -592,11 +599,4 @@ mod tests {
             deletion_replay(&deletion_replay_id("1234567890", 1_624_244_157))
         );
     }
-}
-
-// --- connect links --------------------------------------------------------------------------------
-
-/// The claim of one connect link, by its nonce (random, minted by us: no `#`).
-pub fn connect_state_claim(nonce: &str) -> Key {
-    key(format!("CONNECT_STATE#{nonce}"), "CLAIM")
 }

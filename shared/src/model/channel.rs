@@ -151,5 +151,5 @@ pub struct ConnectStateClaim {
     pub claimed_at: OffsetDateTime,
     /// The link's own expiry: after it the claim is of no use and TTL removes it.
     #[serde(with = "rfc3339")]
-    pub expires_at: OffsetDateTime,
+    pub link_expires_at: OffsetDateTime,
 }

@@ -19,6 +19,7 @@ use crate::model::{Platform, ReauthReason};
 use crate::platform::accounts::line::LineChannels;
 use crate::platform::accounts::{AccountApiError, appsecret_proof, reauth_reason};
 use crate::secret::{AppSecret, ChannelSecret, MessageText, PlatformToken};
+use crate::single_flight::LoadLocks;
 
 /// LINE reply tokens live about a minute; after this we push instead.
 pub const LINE_REPLY_TOKEN_LIFETIME: Duration = Duration::from_secs(50);
@@ -136,6 +137,8 @@ pub struct Sender {
     /// Stateless LINE tokens minted for channels that store none, by LINE channel id, each used until a
     /// minute before its 15 minutes are up (LINE asks not to mint one per call).
     minted: Arc<Mutex<HashMap<String, (PlatformToken, Instant)>>>,
+    /// Concurrent first sends of one channel mint one token.
+    minting: Arc<LoadLocks<String>>,
 }
 
 /// A minted token is not used in its last minute: a send must not start with a token about to die.
@@ -154,6 +157,7 @@ impl Sender {
             instagram_app_secret: config.instagram_app_secret.clone(),
             line_channels: LineChannels::new(config, http.clone()),
             minted: Arc::default(),
+            minting: Arc::default(),
             http,
         }
     }
@@ -165,16 +169,22 @@ impl Sender {
         line_channel_id: &str,
         secret: &ChannelSecret,
     ) -> Result<PlatformToken, SendError> {
-        let now = Instant::now();
-        if let Some((token, until)) = self
-            .minted
-            .lock()
-            .expect("minted-token cache poisoned")
-            .get(line_channel_id)
-            && *until > now
-        {
-            return Ok(token.clone());
+        let cached = || {
+            self.minted
+                .lock()
+                .expect("minted-token cache poisoned")
+                .get(line_channel_id)
+                .filter(|(_, until)| *until > Instant::now())
+                .map(|(token, _)| token.clone())
+        };
+        if let Some(token) = cached() {
+            return Ok(token);
         }
+        let _minting = self.minting.lock(&line_channel_id.to_owned()).await;
+        if let Some(token) = cached() {
+            return Ok(token);
+        }
+        let now = Instant::now();
         let minted = self
             .line_channels
             .mint_token(line_channel_id, secret)

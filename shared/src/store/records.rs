@@ -63,7 +63,7 @@ impl Record for ConnectStateClaim {
         keys::connect_state_claim(&self.nonce)
     }
     fn expires_at(&self) -> Option<OffsetDateTime> {
-        Some(self.expires_at)
+        Some(self.link_expires_at)
     }
 }
 

@@ -419,7 +419,7 @@ impl Onboarding {
                 nonce: grant.nonce.clone(),
                 tenant_id: grant.tenant_id.clone(),
                 claimed_at: self.store.now(),
-                expires_at: grant.expires_at(),
+                link_expires_at: grant.expires_at(),
             })
             .await?;
         if !claimed {
