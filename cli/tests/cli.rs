@@ -4,7 +4,32 @@ use std::process::Command;
 
 use inbox_shared::model::{ChannelId, ChannelStatus, Platform, TenantId};
 use inbox_tests::TestEnv;
+use inbox_tests::fake_platforms::{AppFacts, FakePlatforms};
 use serde_json::Value;
+
+const META_APP_ID: &str = "1234567890";
+const META_APP_SECRET: &str = "meta-app-secret";
+const META_USER: &str = "10158000000000001";
+
+/// Fakes of Graph, Instagram and LINE that know one Facebook user and `pages` of theirs.
+async fn platforms(pages: &[&str]) -> FakePlatforms {
+    let fake = FakePlatforms::start(
+        AppFacts {
+            app_id: META_APP_ID.into(),
+            app_secret: META_APP_SECRET.into(),
+        },
+        AppFacts {
+            app_id: "9876543210".into(),
+            app_secret: "ig-app-secret".into(),
+        },
+    )
+    .await;
+    fake.add_facebook_user(META_USER);
+    for page in pages {
+        fake.add_page(META_USER, page, "Kumo Bakery", None, false);
+    }
+    fake
+}
 
 struct Ctl<'a> {
     env: &'a TestEnv,
@@ -46,6 +71,29 @@ impl<'a> Ctl<'a> {
         )
     }
 
+    /// Points `inboxctl` at fakes of the platforms, as our Meta app, Instagram app and local origin.
+    fn use_platforms(&mut self, fake: &FakePlatforms) {
+        for (name, value) in [
+            ("META_APP_ID", META_APP_ID.to_owned()),
+            ("META_APP_SECRET", META_APP_SECRET.to_owned()),
+            ("META_LOGIN_CONFIG_ID", "555000111".to_owned()),
+            ("META_GRAPH_URL", fake.graph_url()),
+            ("INSTAGRAM_APP_ID", "9876543210".to_owned()),
+            ("INSTAGRAM_APP_SECRET", "ig-app-secret".to_owned()),
+            ("INSTAGRAM_OAUTH_URL", fake.instagram_api_url()),
+            ("INSTAGRAM_GRAPH_URL", fake.instagram_graph_url()),
+            ("LINE_API_URL", fake.line_url()),
+            ("LINE_OAUTH_URL", fake.line_url()),
+            (
+                "CONNECT_STATE_SECRET",
+                "connect-state-secret-0123456789abcdef".to_owned(),
+            ),
+            ("PUBLIC_BASE_URL", "https://inbox.example".to_owned()),
+        ] {
+            self.extra_env.push((name.to_owned(), value));
+        }
+    }
+
     fn json(&self, args: &[&str]) -> Value {
         let mut all = vec!["--json"];
         all.extend_from_slice(args);
@@ -61,10 +109,12 @@ fn rfc3339(at: time::OffsetDateTime) -> String {
         .unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn create_tenant_connect_and_disconnect_a_channel() {
     let env = TestEnv::new().await;
-    let ctl = Ctl::new(&env);
+    let fake = platforms(&["104857600000001"]).await;
+    let mut ctl = Ctl::new(&env);
+    ctl.use_platforms(&fake);
 
     let created = ctl.json(&[
         "tenant",
@@ -81,7 +131,8 @@ async fn create_tenant_connect_and_disconnect_a_channel() {
     assert_eq!(shown["ai_mode"], "auto");
     assert_eq!(shown["retention"]["content_days"], 180);
 
-    let token = ctl.file("token", "EAAG-very-secret-page-token\n");
+    let page_token = fake.page_token(META_USER, "104857600000001");
+    let token = ctl.file("token", &format!("{page_token}\n"));
     let connected = ctl.json(&[
         "channel",
         "connect",
@@ -99,8 +150,13 @@ async fn create_tenant_connect_and_disconnect_a_channel() {
     let channel_id = connected["channel_id"].as_str().unwrap().to_owned();
     let (tenant, channel) = (TenantId::new(&tenant_id), ChannelId::new(&channel_id));
     assert!(
-        !connected.to_string().contains("EAAG"),
+        !connected.to_string().contains(&page_token),
         "the token is never printed: {connected}"
+    );
+    assert_eq!(
+        fake.subscribed_fields("104857600000001").map(|f| f.len()),
+        Some(6),
+        "the Page is subscribed to our webhooks before it is stored"
     );
     assert_eq!(connected["has_token"], true);
 
@@ -122,7 +178,7 @@ async fn create_tenant_connect_and_disconnect_a_channel() {
             .unwrap()
             .expect("a token")
             .expose_secret(),
-        "EAAG-very-secret-page-token"
+        page_token
     );
     assert_eq!(
         env.store
@@ -145,6 +201,11 @@ async fn create_tenant_connect_and_disconnect_a_channel() {
     ]);
     assert_eq!(gone["status"], "disconnected");
     assert_eq!(gone["has_token"], false);
+    assert_eq!(
+        fake.subscribed_fields("104857600000001"),
+        None,
+        "the platform is told: the Page is unsubscribed"
+    );
     let stored = env
         .store
         .get_channel(&tenant, &channel)
@@ -352,8 +413,8 @@ async fn bad_input_gets_a_clear_error() {
                 &tenant_id,
                 "--platform",
                 "line",
-                "--account",
-                "U0123456789abcdef0123456789abcdef",
+                "--channel-id",
+                "2001234567",
                 "--token-file",
                 &token,
                 "--secret-file",
@@ -386,7 +447,7 @@ async fn bad_input_gets_a_clear_error() {
                 "--token-file",
                 &token,
             ],
-            "needs its channel secret",
+            "connects with --channel-id and --secret-file",
         ),
         (
             vec![
@@ -785,7 +846,7 @@ async fn an_end_users_export_and_erasure() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn retention_settings_termination_and_an_operator_sweep() {
     use inbox_shared::keys;
     use inbox_shared::model::*;
@@ -794,7 +855,9 @@ async fn retention_settings_termination_and_an_operator_sweep() {
     use time::macros::datetime;
 
     let env = TestEnv::new().await;
-    let ctl = Ctl::new(&env);
+    let fake = platforms(&["600000000000001"]).await;
+    let mut ctl = Ctl::new(&env);
+    ctl.use_platforms(&fake);
     let tenant_id = ctl.json(&["tenant", "create", "--name", "Sweepme"])["tenant_id"]
         .as_str()
         .unwrap()
@@ -816,7 +879,10 @@ async fn retention_settings_termination_and_an_operator_sweep() {
     assert_eq!(set["retention"]["terminated_content_days"], 60);
     assert_eq!(set["retention"]["audit_days"], 400);
 
-    let token = ctl.file("sweep-token", "EAAG-token");
+    let token = ctl.file(
+        "sweep-token",
+        &fake.page_token(META_USER, "600000000000001"),
+    );
     let channel_id = ctl.json(&[
         "channel",
         "connect",
@@ -1105,4 +1171,103 @@ async fn text_output_escapes_terminal_controls_and_json_keeps_the_exact_text() {
     // JSON output is the exact text, its control characters escaped by JSON itself.
     assert_eq!(ctl.json(&["tenant", "show", tenant])["name"], name);
     assert_eq!(ctl.json(&listed)["conversations"][0]["user_id"], user);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connect_links_line_by_channel_id_and_the_reason_a_channel_needs_reauthorizing() {
+    let env = TestEnv::new().await;
+    let fake = platforms(&["104857600000031"]).await;
+    fake.add_line_bot(
+        "2001234567",
+        "line-channel-secret",
+        "U00000000000000000000000000000031",
+        "line-long-lived",
+    );
+    let mut ctl = Ctl::new(&env);
+    ctl.use_platforms(&fake);
+    let tenant_id = ctl.json(&["tenant", "create", "--name", "Links"])["tenant_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let link = ctl.json(&[
+        "channel",
+        "connect-link",
+        "--tenant",
+        &tenant_id,
+        "--platform",
+        "messenger,instagram",
+    ]);
+    let url = link["url"].as_str().unwrap();
+    assert!(
+        url.starts_with("https://inbox.example/connect/meta/start?state=v1."),
+        "{link}"
+    );
+    assert!(link["expires_at"].as_str().is_some());
+    let (ok, _, stderr) = ctl.run(&[
+        "channel",
+        "connect-link",
+        "--tenant",
+        &tenant_id,
+        "--platform",
+        "line",
+    ]);
+    assert!(!ok && stderr.contains("LINE has no login"), "{stderr}");
+
+    // LINE: no account id to hunt for, no token file (tokens are minted).
+    let secret = ctl.file("line-secret", "line-channel-secret");
+    let line = ctl.json(&[
+        "channel",
+        "connect",
+        "--tenant",
+        &tenant_id,
+        "--platform",
+        "line",
+        "--channel-id",
+        "2001234567",
+        "--secret-file",
+        &secret,
+    ]);
+    assert_eq!(line["account_id"], "U00000000000000000000000000000031");
+    assert_eq!(line["webhook_test"]["success"], true, "{line}");
+    assert_eq!(
+        fake.line_webhook_endpoint("U00000000000000000000000000000031")
+            .as_deref(),
+        Some("https://inbox.example/webhooks/line")
+    );
+
+    // A Messenger channel whose token dies is listed with the reason.
+    let token = ctl.file("page-token", &fake.page_token(META_USER, "104857600000031"));
+    let page = ctl.json(&[
+        "channel",
+        "connect",
+        "--tenant",
+        &tenant_id,
+        "--platform",
+        "messenger",
+        "--account",
+        "104857600000031",
+        "--token-file",
+        &token,
+    ]);
+    env.store
+        .mark_channel_needs_reauth(
+            &TenantId::new(&tenant_id),
+            &ChannelId::new(page["channel_id"].as_str().unwrap()),
+            inbox_shared::model::ReauthReason::RoleLost,
+        )
+        .await
+        .unwrap();
+    let (ok, listing, _) = ctl.run(&["channel", "list", "--tenant", &tenant_id]);
+    assert!(ok);
+    assert!(listing.contains("needs_reauth (role_lost)"), "{listing}");
+    let listed = ctl.json(&["channel", "list", "--tenant", &tenant_id]);
+    assert!(
+        listed["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["reauth_reason"] == "role_lost"),
+        "{listed}"
+    );
 }

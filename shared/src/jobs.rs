@@ -66,6 +66,9 @@ pub enum CleanupJob {
         #[serde(default)]
         stage: SweepStage,
     },
+    /// Ask the platforms about every connected channel of one tenant: flag dead tokens with their
+    /// reason, refresh Instagram-Login tokens, restore dropped webhook subscriptions.
+    TokenHealth { tenant_id: TenantId },
 }
 
 /// The rules of a tenant sweep, in the order a job applies them; a job cut short resumes at its stage.

@@ -21,6 +21,9 @@ use time::macros::datetime;
 
 pub use aws_calls::{AwsCalls, DropBatchEntry, FailCall};
 
+/// A loopback port nothing listens on (TCP discard): where third-party calls go unless a test fakes them.
+pub const UNREACHABLE: &str = "http://127.0.0.1:9";
+
 /// The instant every test clock starts at.
 pub const TEST_START: OffsetDateTime = datetime!(2026-11-02 09:00 UTC);
 
@@ -113,12 +116,32 @@ impl TestEnv {
                 self.provisioned.erasure_queue_url.clone(),
             ),
         ]
+        .into_iter()
+        // No test reaches a real platform or provider: unless a test points them at a fake, every
+        // third-party base URL is a closed loopback port (the call fails at once, as an outage).
+        .chain(
+            [
+                "META_GRAPH_URL",
+                "LINE_API_URL",
+                "LINE_OAUTH_URL",
+                "INSTAGRAM_OAUTH_URL",
+                "INSTAGRAM_GRAPH_URL",
+                "ANTHROPIC_BASE_URL",
+                "OPENAI_BASE_URL",
+            ]
+            .map(|name| (name.to_owned(), UNREACHABLE.to_owned())),
+        )
+        .collect()
     }
 
     /// Configuration as a function in this environment would read it.
     pub fn config(&self, extra: &[(&str, &str)]) -> Config {
-        let mut vars = self.env_vars();
-        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        // `extra` first: it overrides the environment's own values.
+        let mut vars: Vec<(String, String)> = extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        vars.extend(self.env_vars());
         Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
             .expect("test configuration is valid")
     }

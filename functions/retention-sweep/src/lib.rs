@@ -3,7 +3,11 @@
 //! - The daily EventBridge schedule invokes it with a scheduled event: it pages through the tenants and
 //!   fans out one sweep job per tenant onto the erasure-and-sweep queue; it re-queues every deletion
 //!   request not yet completed, raises the `DeletionRequestOverdue` metric for any older than 25 days
-//!   (the promise is 30), and deletes system audit events past their retention.
+//!   (the promise is 30), and deletes system audit events past their retention. It also fans out one
+//!   token-health job per active tenant ([`inbox_shared::service::onboarding::health`]): a channel
+//!   whose token Meta or LINE killed is flagged `needs_reauth` with its reason before a customer goes
+//!   unanswered, Instagram-Login tokens are refreshed before their 60 days, dropped webhook
+//!   subscriptions are restored.
 //! - The same function consumes that queue, reporting partial batch failures: tenant sweeps
 //!   (`inbox_shared::sweep`) and erasures of Meta deletion requests (`inbox_shared::erasure`). A sweep
 //!   that runs short of time re-enqueues itself at the rule it reached; a job that failed midway
@@ -18,13 +22,15 @@ use inbox_shared::config::{Config, ConfigError};
 use inbox_shared::jobs::{CleanupJob, SweepStage};
 use inbox_shared::keys;
 use inbox_shared::lambda;
-use inbox_shared::model::{DeletionStatus, RetentionPolicy, TenantId};
+use inbox_shared::model::{DeletionStatus, RetentionPolicy, TenantId, TenantStatus};
 use inbox_shared::queue::{QueueMessage, QueuePublisher};
 use inbox_shared::runner::{Category, EventFunction, Failure, Function, Invocation};
 use inbox_shared::service::erasure::Eraser;
+use inbox_shared::service::onboarding::{ConnectError, Onboarding};
 use inbox_shared::store::{Page, PageRequest, Store, StoreError};
 use inbox_shared::sweep::{Budget, Deadline, SweepOutcome, TenantSweeper};
 use inbox_shared::telemetry::Metrics;
+use inbox_shared::vault::TokenVault;
 use tokio::time::Instant;
 use tracing::Instrument;
 use tracing::field::Empty;
@@ -37,6 +43,7 @@ const DELETION_OVERDUE: time::Duration = time::Duration::days(25);
 
 pub struct Sweeper {
     store: Store,
+    onboarding: Onboarding,
     eraser: Eraser,
     tenants: TenantSweeper,
     publisher: QueuePublisher,
@@ -48,6 +55,7 @@ pub struct Sweeper {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct FanOut {
     pub tenant_sweeps: usize,
+    pub token_health_checks: usize,
     pub deletion_requests_requeued: usize,
     pub deletion_requests_overdue: usize,
     pub system_audit_events_deleted: usize,
@@ -100,13 +108,20 @@ pub enum SweepError {
     /// DynamoDB or SQS failed: retryable when it was throttling, a timeout or a 5xx.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The token-health check could not record what it found (the platforms' own failures are
+    /// outcomes of the check, not errors).
+    #[error(transparent)]
+    TokenHealth(#[from] ConnectError),
 }
 
 impl Failure for SweepError {
     fn category(&self) -> Category {
         match self {
             SweepError::Store(err) if err.is_retryable() => Category::Retryable,
-            SweepError::Store(_) | SweepError::Unreadable(_) => Category::Permanent,
+            SweepError::TokenHealth(err) if err.is_retryable() => Category::Retryable,
+            SweepError::Store(_) | SweepError::TokenHealth(_) | SweepError::Unreadable(_) => {
+                Category::Permanent
+            }
         }
     }
 }
@@ -124,6 +139,13 @@ impl Sweeper {
     ) -> Result<Self, ConfigError> {
         let store = Store::new(clients.dynamodb.clone(), &config.table_name, clock);
         Ok(Self {
+            onboarding: Onboarding::new(
+                config,
+                store.clone(),
+                TokenVault::new(clients.kms.clone(), &config.kms_key_id),
+                inbox_shared::https::client(Duration::from_secs(3)),
+                FUNCTION,
+            ),
             eraser: Eraser::new(store.clone(), FUNCTION),
             tenants: TenantSweeper::new(store.clone(), FUNCTION),
             store,
@@ -148,7 +170,7 @@ impl Sweeper {
         };
         loop {
             let Page { items, next } = self.store.list_tenants_stored(page.clone()).await?;
-            let jobs: Vec<QueueMessage> = items
+            let mut jobs: Vec<QueueMessage> = items
                 .iter()
                 .map(|tenant| {
                     job_message(&CleanupJob::TenantSweep {
@@ -159,6 +181,17 @@ impl Sweeper {
                 })
                 .collect();
             done.tenant_sweeps += jobs.len();
+            let checks: Vec<QueueMessage> = items
+                .iter()
+                .filter(|tenant| tenant.status == TenantStatus::Active)
+                .map(|tenant| {
+                    job_message(&CleanupJob::TokenHealth {
+                        tenant_id: tenant.tenant_id.clone(),
+                    })
+                })
+                .collect();
+            done.token_health_checks += checks.len();
+            jobs.extend(checks);
             self.publish(jobs).await?;
             match next {
                 Some(cursor) => page.after = Some(cursor),
@@ -288,6 +321,22 @@ impl Sweeper {
                 };
                 self.sweep_tenant(&tenant_id, as_of, stage, &mut budget)
                     .await
+            }
+            CleanupJob::TokenHealth { tenant_id } => {
+                span.record("tenant_id", tenant_id.as_str());
+                let Some(tenant) = self.store.get_tenant(&tenant_id).await? else {
+                    return Ok(());
+                };
+                let summary = self.onboarding.check_token_health(&tenant).await?;
+                self.metrics
+                    .count("ChannelNeedsReauth", summary.needs_reauth);
+                self.metrics.count("TokenRefreshed", summary.refreshed);
+                self.metrics
+                    .count("SubscriptionRestored", summary.resubscribed);
+                self.metrics
+                    .count("PlatformUnreachable", summary.unreachable);
+                tracing::info!(?summary, "token health checked");
+                Ok(())
             }
         }
     }

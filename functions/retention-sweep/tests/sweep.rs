@@ -795,6 +795,87 @@ async fn the_lambda_entry_takes_the_schedule_and_sqs_batches_and_refuses_anythin
     );
 }
 
+/// The daily schedule asks the platforms about every active tenant's tokens: a dead one is flagged with
+/// its reason before a customer goes unanswered; a terminated tenant is not checked.
+#[tokio::test]
+async fn the_daily_schedule_checks_every_active_tenants_tokens() {
+    use inbox_shared::secret::PlatformToken;
+    use inbox_shared::service::channels::{ChannelService, NewChannel};
+    use inbox_tests::fake_platforms::{AppFacts, FakePlatforms};
+
+    let env = TestEnv::new().await;
+    let fake = FakePlatforms::start(
+        AppFacts {
+            app_id: "1234567890".into(),
+            app_secret: "meta-secret".into(),
+        },
+        AppFacts {
+            app_id: "9876543210".into(),
+            app_secret: "ig-secret".into(),
+        },
+    )
+    .await;
+    fake.add_facebook_user("10158000000000001");
+    fake.add_page("10158000000000001", "104857600000001", "Kumo", None, false);
+    let graph = fake.graph_url();
+    let config = env.config(&[
+        ("META_APP_ID", "1234567890"),
+        ("META_APP_SECRET", "meta-secret"),
+        ("META_GRAPH_URL", &graph),
+    ]);
+    let sweeper = Sweeper::new(&config, &env.clients, env.clock.clone()).unwrap();
+    let active = env.seed_tenant("Active", &[], "", "").await.tenant;
+    let channel = ChannelService::new(env.store.clone(), env.vault(), "test")
+        .connect(
+            &active,
+            NewChannel::with_token(
+                Platform::Messenger,
+                "104857600000001",
+                PlatformToken::new(fake.page_token("10158000000000001", "104857600000001")),
+            ),
+        )
+        .await
+        .unwrap()
+        .channel;
+    let ended = env.seed_tenant("Ended", &[], "", "").await.tenant;
+    inbox_shared::service::tenants::terminate(&env.store, "test", &ended.tenant_id, None)
+        .await
+        .unwrap();
+
+    fake.revoke_tokens_of("10158000000000001", 460);
+    let fan_out = sweeper.fan_out().await.unwrap();
+    assert_eq!(fan_out.token_health_checks, 1, "{fan_out:?}");
+    while sweeper
+        .poll_once(
+            &env.clients.sqs,
+            &env.provisioned.erasure_queue_url,
+            std::time::Duration::ZERO,
+            local_invocation(),
+        )
+        .await
+        .unwrap()
+        > 0
+    {}
+    let flagged = env
+        .store
+        .get_channel(&active.tenant_id, &channel.channel_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(flagged.status, ChannelStatus::NeedsReauth);
+    assert_eq!(flagged.reauth_reason, Some(ReauthReason::PasswordChanged));
+    let audit = env
+        .store
+        .audit_events(Some(&active.tenant_id))
+        .await
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "channel.needs_reauth:password_changed")
+    );
+}
+
 /// An invocation as the local stack makes one, its metrics dropped.
 fn local_invocation() -> inbox_shared::runner::Invocation {
     inbox_shared::runner::Invocation::local(
