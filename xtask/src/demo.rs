@@ -1,7 +1,10 @@
 //! `cargo xtask demo`: the whole product in one scripted story, offline. It starts moto and the local
-//! stack, a stand-in for the Graph API and LINE that records what would have been sent, creates a demo
-//! tenant, and plays signed webhooks, AI replies, a human takeover, a draft approval, a Meta deletion
-//! callback and a year-later retention sweep, printing each step. Everything stops when it ends.
+//! stack, strict fakes of the Graph API, Instagram and LINE (`inbox_tests::fake_platforms`: codes
+//! single use, `appsecret_proof` on every call) that record what would have been sent, signs up a demo
+//! tenant that connects its accounts through the onboarding flows (a connect link and Facebook Login
+//! for its Page, Embedded Signup for its WhatsApp number, its LINE channel by id and secret), and plays
+//! signed webhooks, AI replies, a human takeover, a draft approval, a Meta deletion callback and a
+//! year-later retention sweep, printing each step. Everything stops when it ends.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -20,7 +23,9 @@ use inbox_shared::platform::signed_request::sign_request;
 use inbox_shared::store::Store;
 use inbox_shared::sweep::{TenantSweeper, Unlimited};
 use inbox_shared::vault::TokenVault;
-use inbox_tests::fake_http::Recorded;
+use inbox_shared::secret::ChannelSecret;
+use inbox_shared::service::onboarding::{LineConnect, Onboarding};
+use inbox_tests::fake_platforms::{AppFacts, FakePlatforms, SentMessage};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
@@ -56,25 +61,56 @@ fn detail(text: &str) {
     println!("    {text}");
 }
 
-fn describe_send(request: &Recorded) -> String {
-    let body = request.json();
-    let (api, text) = if request.path.starts_with("/v2/bot/message/reply") {
+fn describe_send(sent: &SentMessage) -> String {
+    let body = &sent.body;
+    let (api, text) = if sent.path.starts_with("/v2/bot/message/reply") {
         ("LINE reply API", body["messages"][0]["text"].clone())
-    } else if request.path.starts_with("/v2/bot/message/push") {
+    } else if sent.path.starts_with("/v2/bot/message/push") {
         ("LINE push API", body["messages"][0]["text"].clone())
     } else if body["messaging_product"] == "whatsapp" {
         ("WhatsApp Cloud API", body["text"]["body"].clone())
     } else {
         ("Messenger Send API", body["message"]["text"].clone())
     };
-    format!("→ sent via {api} (POST {}): {text}", request.path)
+    format!("→ sent via {api} (POST {}): {text}", sent.path)
+}
+
+/// The demo's public origin: what connect links, OAuth redirects and the LINE webhook URL name. The
+/// "browser" of the story opens each of them on the local stack.
+const PUBLIC_ORIGIN: &str = "https://kumo-inbox.example";
+const META_APP_ID: &str = "1517890000000000";
+const PAGE_NAME: &str = "Kumo Bakery";
+
+/// The platforms as the demo sees them: strict fakes, and the sends they accepted.
+struct Platforms {
+    fake: FakePlatforms,
+}
+
+impl Platforms {
+    fn count(&self) -> usize {
+        self.fake.sends().len()
+    }
+
+    /// Waits up to `patience` for the `n`th send (1-based).
+    async fn nth_send(&self, n: usize, patience: StdDuration) -> Result<SentMessage> {
+        let waited = std::time::Instant::now();
+        loop {
+            if let Some(sent) = self.fake.sends().get(n - 1) {
+                return Ok(sent.clone());
+            }
+            if waited.elapsed() > patience {
+                bail!("no send #{n} reached the platforms within {patience:?}");
+            }
+            tokio::time::sleep(StdDuration::from_millis(100)).await;
+        }
+    }
 }
 
 struct Demo {
     base: String,
     http: reqwest::Client,
     store: Store,
-    platforms: PlatformStandIn,
+    platforms: Platforms,
     kumo: DemoTenant,
 }
 
@@ -144,19 +180,41 @@ fn messenger_text(user: &str, mid: &str, text: &str) -> Value {
 }
 
 async fn story() -> Result<()> {
-    let platforms = PlatformStandIn::start().await;
+    let fake = FakePlatforms::start(
+        AppFacts {
+            app_id: META_APP_ID.into(),
+            app_secret: APP_SECRET.into(),
+        },
+        AppFacts {
+            app_id: "1517890000000001".into(),
+            app_secret: "demo-instagram-app-secret".into(),
+        },
+    )
+    .await;
+    fake.set_now(OffsetDateTime::now_utc());
+    fake.add_facebook_user(PAGE_OWNER);
+    fake.add_page(PAGE_OWNER, PAGE, PAGE_NAME, None, false);
+    fake.add_waba(WABA, WHATSAPP, "+81 3-1234-5678", PAGE_NAME);
+    fake.add_line_bot("2001234567", LINE_SECRET, LINE_BOT, "demo-line-long-lived-token");
     let prefix = format!("demo{}", &new_id("x")[2..10]);
-    let platform_url = platforms.http.url();
+    let (graph_url, line_url) = (fake.graph_url(), fake.line_url());
     let config = Config::from_lookup(|name| match name {
         "TABLE_NAME" => Some(format!("{prefix}-inbox")),
         "INBOUND_QUEUE_URL" => Some(format!("http://local/{prefix}-inbound.fifo")),
         "ERASURE_QUEUE_URL" => Some(format!("http://local/{prefix}-erasure")),
         "KMS_KEY_ID" => Some(format!("alias/{prefix}-tokens")),
+        "META_APP_ID" => Some(META_APP_ID.into()),
         "META_APP_SECRET" => Some(APP_SECRET.into()),
         "META_VERIFY_TOKEN" => Some(VERIFY_TOKEN.into()),
-        "META_GRAPH_URL" | "LINE_API_URL" => Some(platform_url.clone()),
+        "META_LOGIN_CONFIG_ID" => Some("1517890000000002".into()),
+        "META_WHATSAPP_CONFIG_ID" => Some("1517890000000003".into()),
+        "META_GRAPH_URL" => Some(graph_url.clone()),
+        "LINE_API_URL" | "LINE_OAUTH_URL" => Some(line_url.clone()),
+        "CONNECT_STATE_SECRET" => Some(format!("demo-connect-state-{}", new_id("s"))),
+        "PUBLIC_BASE_URL" => Some(PUBLIC_ORIGIN.into()),
         other => std::env::var(other).ok(),
     })?;
+    let platforms = Platforms { fake };
     let llm = match (
         config.anthropic_api_key.is_some(),
         config.openai_api_key.is_some(),
@@ -174,7 +232,7 @@ async fn story() -> Result<()> {
     )
     .await?;
     detail(&format!(
-        "local stack on http://{}; Graph API and LINE stand-in on {platform_url}",
+        "local stack on http://{} (public origin {PUBLIC_ORIGIN}); Graph API fake on {graph_url}, LINE fake on {line_url}",
         stack.addr
     ));
     detail(&format!("AI: {llm}"));
@@ -185,20 +243,140 @@ async fn story() -> Result<()> {
     );
     let vault = TokenVault::new(clients.kms.clone(), &stack.config.kms_key_id);
 
-    step(
-        "Kumo Bakery signs up and connects a Messenger Page, a WhatsApp number and a LINE channel",
+    step("Kumo Bakery signs up; the operator sends its owner connect links");
+    let tenant = DemoTenant::sign_up(&store, AiMode::Auto).await?;
+    detail("3 knowledge entries added; AI mode: auto");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let base = format!("http://{}", stack.addr);
+    // The browser: a public URL of ours, opened on the local stack.
+    let local = |url: &str| format!("{base}{}", url.strip_prefix(PUBLIC_ORIGIN).unwrap_or(url));
+    let onboarding = Onboarding::new(&stack.config, store.clone(), vault, http.clone(), "demo");
+
+    let link = onboarding
+        .connect_link(&tenant, &[Platform::Messenger], false)
+        .await?;
+    detail(&format!(
+        "inboxctl channel connect-link --platform messenger → {}… (1 hour, once)",
+        &link.url[..link.url.len().min(60)]
+    ));
+    let start = http.get(local(&link.url)).send().await?;
+    let dialog = start
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .context("the start page redirects to Facebook Login")?
+        .to_owned();
+    detail(&format!(
+        "the owner opens it → {} to {}…",
+        start.status().as_u16(),
+        &dialog[..dialog.find('?').unwrap_or(dialog.len())]
+    ));
+    let query: Vec<(String, String)> = form_urlencoded::parse(
+        dialog.split_once('?').map(|(_, q)| q).unwrap_or_default().as_bytes(),
+    )
+    .into_owned()
+    .collect();
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    // Facebook: the owner logs in and grants the Page; the dialog redirects with a code.
+    let code = platforms
+        .fake
+        .meta_login_code(PAGE_OWNER, &param("redirect_uri"));
+    let callback = format!(
+        "{}?code={}&state={}",
+        param("redirect_uri"),
+        form_urlencoded::byte_serialize(code.as_bytes()).collect::<String>(),
+        form_urlencoded::byte_serialize(param("state").as_bytes()).collect::<String>()
     );
-    let kumo = DemoTenant::create(&store, vault, AiMode::Auto).await?;
-    for channel in &kumo.channels {
+    let report: Value = http
+        .get(local(&callback))
+        .header("accept", "application/json")
+        .send()
+        .await?
+        .json()
+        .await?;
+    ensure!(
+        report["connected"].as_array().is_some_and(|a| a.len() == 1),
+        "the Page was not connected: {report}"
+    );
+    detail(&format!(
+        "Facebook Login for Business → code exchanged, token checked (debug_token), Page \"{}\" connected",
+        report["connected"][0]["name"].as_str().unwrap_or_default()
+    ));
+    detail(&format!(
+        "Page subscribed to our webhooks: {}",
+        platforms
+            .fake
+            .subscribed_fields(PAGE)
+            .unwrap_or_default()
+            .join(", ")
+    ));
+
+    let link = onboarding
+        .connect_link(&tenant, &[Platform::Whatsapp], false)
+        .await?;
+    let state = form_urlencoded::parse(link.url.split_once('?').map(|(_, q)| q).unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .context("the link's state")?;
+    let page = http.get(local(&link.url)).send().await?;
+    detail(&format!(
+        "WhatsApp link → {} the Embedded Signup page (Facebook's SDK)",
+        page.status().as_u16()
+    ));
+    let code = platforms.fake.whatsapp_signup_code(PAGE_OWNER, WABA);
+    let report: Value = http
+        .post(local(&format!("{PUBLIC_ORIGIN}/connect/whatsapp")))
+        .header("accept", "application/json")
+        .json(&json!({"state": state, "code": code, "waba_id": WABA, "phone_number_id": WHATSAPP}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    ensure!(
+        report["connected"].as_array().is_some_and(|a| a.len() == 1),
+        "the number was not connected: {report}"
+    );
+    detail("the signup's code exchanged at once, the WABA subscribed, the number registered (its PIN sealed)");
+
+    let (line, line_report) = onboarding
+        .connect_line(
+            &tenant,
+            LineConnect {
+                line_channel_id: "2001234567".into(),
+                secret: ChannelSecret::new(LINE_SECRET),
+                token: None,
+            },
+        )
+        .await?;
+    detail(&format!(
+        "inboxctl channel connect --platform line --channel-id 2001234567 --secret-file … → bot {}, webhook URL set, LINE's test delivery: {}",
+        line.channel.account_id,
+        if line_report.webhook_test.is_some_and(|t| t.success) { "ok" } else { "failed" }
+    ));
+    let mut channels = store.channels_of_tenant(&tenant.tenant_id).await?;
+    channels.sort_by_key(|c| match c.platform {
+        Platform::Messenger => 0,
+        Platform::Whatsapp => 1,
+        _ => 2,
+    });
+    for channel in &channels {
         detail(&format!(
             "{:9} account {}: token sealed with a per-channel KMS data key",
             channel.platform, channel.account_id
         ));
     }
-    detail("3 knowledge entries added; AI mode: auto");
+    let kumo = DemoTenant { tenant, channels };
 
     let demo = Demo {
-        base: format!("http://{}", stack.addr),
+        base,
         http: reqwest::Client::new(),
         store,
         platforms,
@@ -256,11 +434,22 @@ async fn story() -> Result<()> {
     ));
 
     step("Meta echoes our own reply back to us");
-    let our_tag = reply.json()["message"]["metadata"]
+    let our_tag = reply.body["message"]["metadata"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let our_mid = format!("m_demo_{}", 1);
+    let aiko = keys::conversation_id(
+        &demo.kumo.channel(Platform::Messenger).channel_id,
+        &"psid-aiko".into(),
+    );
+    let our_mid = demo
+        .store
+        .messages_of_conversation(&demo.kumo.tenant.tenant_id, &aiko)
+        .await?
+        .into_iter()
+        .find(|m| m.direction == Direction::Outbound)
+        .map(|m| m.message_id)
+        .context("our reply is recorded with the platform's message id")?;
     let (status, _) = demo
         .meta(&messenger_echo(
             "psid-aiko",
@@ -411,7 +600,15 @@ async fn story() -> Result<()> {
         .json()
         .await?;
     detail(&format!("→ {answer}"));
-    let status_url = answer["url"].as_str().context("a status URL")?.to_owned();
+    let public_status_url = answer["url"].as_str().context("a status URL")?;
+    detail(&format!("the person opens {public_status_url}"));
+    let status_url = format!(
+        "{}{}",
+        demo.base,
+        public_status_url
+            .strip_prefix(PUBLIC_ORIGIN)
+            .unwrap_or(public_status_url)
+    );
     let waited = std::time::Instant::now();
     let status = loop {
         let status: Value = demo

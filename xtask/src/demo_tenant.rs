@@ -22,6 +22,8 @@ pub const VERIFY_TOKEN: &str = "demo-verify-token";
 pub const LINE_SECRET: &str = "demo-line-channel-secret";
 pub const PAGE: &str = "104857600000001";
 pub const WHATSAPP: &str = "106540352242922";
+/// The WhatsApp Business Account the number belongs to (the `entry.id` of its webhooks).
+pub const WABA: &str = "102290129340398";
 pub const LINE_BOT: &str = "U0123456789abcdef0123456789abcdef";
 /// The Meta user who connected the Page (the subject of the demo's data-deletion callback).
 pub const PAGE_OWNER: &str = "meta-user-kumo-owner";
@@ -48,13 +50,11 @@ pub struct DemoTenant {
 }
 
 impl DemoTenant {
-    /// Creates the tenant in `ai_mode`, connects its three accounts (tokens sealed by the vault, as
-    /// `inboxctl channel connect` does) and adds the knowledge entries.
+    /// Creates the tenant in `ai_mode`, connects its three accounts with tokens of the platform stand-in
+    /// (sealed by the vault as any connect does; the bench's accounts are not checked with a platform)
+    /// and adds the knowledge entries.
     pub async fn create(store: &Store, vault: TokenVault, ai_mode: AiMode) -> Result<Self> {
-        let mut tenant = Tenant::new(TenantId::generate(), "Kumo Bakery".into(), store.now());
-        tenant.ai_mode = ai_mode;
-        tenant.instructions = "Warm, brief, no emoji.".into();
-        store.create_tenant(&tenant).await?;
+        let tenant = Self::sign_up(store, ai_mode).await?;
         let service = ChannelService::new(store.clone(), vault, "demo");
         let mut channels = Vec::new();
         for (platform, account, owner) in [
@@ -71,6 +71,15 @@ impl DemoTenant {
             new.connected_by = owner.map(str::to_owned);
             channels.push(service.connect(&tenant, new).await?.channel);
         }
+        Ok(Self { tenant, channels })
+    }
+
+    /// The tenant in `ai_mode` with its knowledge entries, no channel yet.
+    pub async fn sign_up(store: &Store, ai_mode: AiMode) -> Result<Tenant> {
+        let mut tenant = Tenant::new(TenantId::generate(), "Kumo Bakery".into(), store.now());
+        tenant.ai_mode = ai_mode;
+        tenant.instructions = "Warm, brief, no emoji.".into();
+        store.create_tenant(&tenant).await?;
         for (question, answer) in KNOWLEDGE {
             store
                 .add_knowledge(&KnowledgeEntry {
@@ -82,7 +91,7 @@ impl DemoTenant {
                 })
                 .await?;
         }
-        Ok(Self { tenant, channels })
+        Ok(tenant)
     }
 
     pub fn channel(&self, platform: Platform) -> &Channel {
@@ -124,7 +133,7 @@ pub fn messenger_echo(user: &str, mid: &str, text: &str, metadata: Option<&str>)
 
 /// A WhatsApp Cloud API delivery of one text message to the demo number.
 pub fn whatsapp_text(wa_id: &str, wamid: &str, text: &str) -> Value {
-    json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+    json!({"object": "whatsapp_business_account", "entry": [{"id": WABA, "changes": [{"field": "messages", "value": {
         "messaging_product": "whatsapp", "metadata": {"display_phone_number": "15550783881", "phone_number_id": WHATSAPP},
         "contacts": [{"profile": {"name": "Ken"}, "wa_id": wa_id}],
         "messages": [{"from": wa_id, "id": wamid, "timestamp": (now_ms() / 1000).to_string(), "type": "text", "text": {"body": text}}]}}]}]})

@@ -206,6 +206,51 @@ impl Rig {
     }
 }
 
+impl Rig {
+    /// A customer asks the knowledge base's question through a signed Meta webhook; ingest stores it
+    /// and ai-reply answers through the platform fakes.
+    async fn customer_asks_over_meta(&self, body: Value) {
+        self.env
+            .store
+            .add_knowledge(&KnowledgeEntry {
+                tenant_id: self.tenant.tenant_id.clone(),
+                entry_id: new_id("kb"),
+                question: "What are your opening hours?".into(),
+                answer: "We are open 8:00-18:00, Tuesday to Sunday.".into(),
+                created_at: self.env.store.now(),
+            })
+            .await
+            .unwrap();
+        let ingest = Ingest::new(&self.config, &self.env.clients, self.env.clock.clone()).unwrap();
+        let body = body.to_string();
+        let request: Request = http::Request::builder()
+            .method("POST")
+            .uri(format!("{BASE}/webhooks/meta"))
+            .header("x-hub-signature-256", meta_signature(META_APP_SECRET, body.as_bytes()))
+            .body(Body::Text(body))
+            .unwrap();
+        assert_eq!(ingest.handle(request).await.status(), 200);
+        let replier = Replier::new(&self.config, &self.env.clients, self.env.clock.clone());
+        let polled = replier
+            .poll_once(
+                &self.env.clients.sqs,
+                &self.env.provisioned.inbound_queue_url,
+                std::time::Duration::ZERO,
+                inbox_shared::runner::Invocation::local(
+                    std::time::Duration::from_secs(60),
+                    inbox_shared::runner::Emf::Discard,
+                ),
+            )
+            .await
+            .unwrap();
+        assert_eq!(polled.received, 1);
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.env.store.now().unix_timestamp() * 1000
+    }
+}
+
 fn enc(value: &str) -> String {
     form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
@@ -331,47 +376,11 @@ async fn a_facebook_login_connects_every_page_and_its_instagram_account_and_a_we
     assert_eq!(ig.parent_account_id.as_deref(), Some(PAGE));
 
     // The newly connected Page's customer writes; ingest takes it and ai-reply answers through Graph.
-    rig.env
-        .store
-        .add_knowledge(&KnowledgeEntry {
-            tenant_id: rig.tenant.tenant_id.clone(),
-            entry_id: new_id("kb"),
-            question: "What are your opening hours?".into(),
-            answer: "We are open 8:00-18:00, Tuesday to Sunday.".into(),
-            created_at: rig.env.store.now(),
-        })
-        .await
-        .unwrap();
-    let ingest = Ingest::new(&rig.config, &rig.env.clients, rig.env.clock.clone()).unwrap();
-    let now_ms = rig.env.store.now().unix_timestamp() * 1000;
-    let body = json!({"object": "page", "entry": [{"id": PAGE, "time": now_ms, "messaging": [{
-        "sender": {"id": "7001"}, "recipient": {"id": PAGE}, "timestamp": now_ms,
-        "message": {"mid": "m_first", "text": "What are your opening hours?"}}]}]})
-    .to_string();
-    let request: Request = http::Request::builder()
-        .method("POST")
-        .uri(format!("{BASE}/webhooks/meta"))
-        .header(
-            "x-hub-signature-256",
-            meta_signature(META_APP_SECRET, body.as_bytes()),
-        )
-        .body(Body::Text(body))
-        .unwrap();
-    assert_eq!(ingest.handle(request).await.status(), 200);
-    let replier = Replier::new(&rig.config, &rig.env.clients, rig.env.clock.clone());
-    let polled = replier
-        .poll_once(
-            &rig.env.clients.sqs,
-            &rig.env.provisioned.inbound_queue_url,
-            std::time::Duration::ZERO,
-            inbox_shared::runner::Invocation::local(
-                std::time::Duration::from_secs(60),
-                inbox_shared::runner::Emf::Discard,
-            ),
-        )
-        .await
-        .unwrap();
-    assert_eq!(polled.received, 1);
+    let now = rig.now_ms();
+    rig.customer_asks_over_meta(json!({"object": "page", "entry": [{"id": PAGE, "time": now, "messaging": [{
+        "sender": {"id": "7001"}, "recipient": {"id": PAGE}, "timestamp": now,
+        "message": {"mid": "m_first", "text": "What are your opening hours?"}}]}]}))
+        .await;
     let sends = rig.fake.sends();
     assert_eq!(
         sends.len(),
@@ -731,6 +740,17 @@ async fn instagram_login_connects_the_account_with_its_token_expiry() {
     let expires = channel.token_expires_at.expect("a 60-day token");
     assert!((expires - rig.env.store.now() - Duration::days(60)).abs() < Duration::hours(1));
     assert!(rig.fake.subscribed_fields(IG_USER).is_some());
+
+    // Its customer writes; the answer goes out on graph.instagram.com with the Instagram app's proof.
+    let now = rig.now_ms();
+    rig.customer_asks_over_meta(json!({"object": "instagram", "entry": [{"id": IG_USER, "time": now,
+        "messaging": [{"sender": {"id": "9001"}, "recipient": {"id": IG_USER}, "timestamp": now,
+        "message": {"mid": "ig_m_1", "text": "What are your opening hours?"}}]}]}))
+        .await;
+    let sends = rig.fake.sends();
+    assert_eq!(sends.len(), 1, "{sends:?}");
+    assert_eq!(sends[0].host, "instagram_graph");
+    assert_eq!(sends[0].body["recipient"]["id"], "9001");
 }
 
 #[tokio::test]
@@ -784,6 +804,19 @@ async fn whatsapp_embedded_signup_registers_the_number_and_subscribes_the_waba()
             .is_some(),
         "sealed"
     );
+
+    // Its customer writes; the answer goes out from the registered number.
+    rig.customer_asks_over_meta(json!({"object": "whatsapp_business_account", "entry": [{"id": WABA,
+        "changes": [{"field": "messages", "value": {"messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "81300000000", "phone_number_id": PHONE},
+        "contacts": [{"profile": {"name": "Ken"}, "wa_id": "819012345678"}],
+        "messages": [{"from": "819012345678", "id": "wamid.c1", "timestamp": (rig.now_ms() / 1000).to_string(),
+        "type": "text", "text": {"body": "What are your opening hours?"}}]}}]}]}))
+        .await;
+    let sends = rig.fake.sends();
+    assert_eq!(sends.len(), 1, "{sends:?}");
+    assert_eq!(sends[0].account_id, PHONE);
+    assert_eq!(sends[0].body["to"], "819012345678");
 
     // Bad input: not JSON, unknown fields, ids that are not ids.
     for bad in [
