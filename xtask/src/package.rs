@@ -10,11 +10,12 @@ use anyhow::{Context, Result};
 use crate::tooling::{self, PACKAGE};
 
 /// The Lambda functions, by binary name.
-pub const FUNCTIONS: [&str; 4] = [
+pub const FUNCTIONS: [&str; 5] = [
     "webhook-ingest",
     "ai-reply",
     "data-deletion",
     "retention-sweep",
+    "channel-connect",
 ];
 const TARGET: &str = "aarch64-unknown-linux-gnu";
 

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use ai_reply::Replier;
 use anyhow::{Context, Result};
+use channel_connect::ChannelConnect;
 use data_deletion::DataDeletion;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -24,8 +25,10 @@ use hyper::{Request, Response, StatusCode};
 use inbox_shared::aws::AwsClients;
 use inbox_shared::clock;
 use inbox_shared::config::Config;
+use inbox_shared::ids::random_bytes;
 use inbox_shared::provision::{self, ProvisionPlan, Provisioned};
 use inbox_shared::runner::{self, Emf, Function, Invocation};
+use inbox_shared::secret::AppSecret;
 use retention_sweep::{SweepEvent, Sweeper};
 use tokio::net::TcpListener;
 use webhook_ingest::Ingest;
@@ -66,6 +69,36 @@ const ROUTES: &[(&str, &str, &str)] = &[
         "data-deletion: instructions page",
     ),
     (
+        "GET",
+        "/connect/meta/start",
+        "channel-connect: a connect link → Facebook Login (?state=)",
+    ),
+    (
+        "GET",
+        "/connect/meta/callback",
+        "channel-connect: Facebook Login callback",
+    ),
+    (
+        "GET",
+        "/connect/instagram/start",
+        "channel-connect: a connect link → Instagram Login (?state=)",
+    ),
+    (
+        "GET",
+        "/connect/instagram/callback",
+        "channel-connect: Instagram Login callback",
+    ),
+    (
+        "GET",
+        "/connect/whatsapp",
+        "channel-connect: WhatsApp Embedded Signup page (?state=)",
+    ),
+    (
+        "POST",
+        "/connect/whatsapp",
+        "channel-connect: Embedded Signup result",
+    ),
+    (
         "POST",
         "/_local/sweep",
         "retention-sweep: run the daily schedule's fan-out now",
@@ -85,6 +118,18 @@ const LOCAL_DEFAULTS: &[(&str, &str)] = &[
     ("META_APP_SECRET", "local-app-secret"),
     ("META_VERIFY_TOKEN", "local-verify-token"),
 ];
+/// Signs connect links; made up at start when the environment does not set it (channel-connect needs
+/// one, and `inboxctl channel connect-link` the same one).
+const CONNECT_STATE_SECRET: &str = "CONNECT_STATE_SECRET";
+
+/// 64 hex characters (256 random bits): a connect-state secret for this stack only.
+fn random_secret() -> String {
+    [random_bytes(), random_bytes()]
+        .iter()
+        .flatten()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 pub fn run() -> Result<ExitCode> {
     inbox_shared::telemetry::init_json_logs_at("info");
@@ -93,12 +138,17 @@ pub fn run() -> Result<ExitCode> {
     if let Some(moto) = &own_moto {
         println!("moto (started for this stack) at {}", moto.url);
     }
-    let mut generated = Vec::new();
-    for (name, value) in LOCAL_DEFAULTS {
+    let mut generated: Vec<(&'static str, String)> = Vec::new();
+    let connect_state_secret = random_secret();
+    for (name, value) in LOCAL_DEFAULTS
+        .iter()
+        .copied()
+        .chain([(CONNECT_STATE_SECRET, connect_state_secret.as_str())])
+    {
         if std::env::var_os(name).is_none() {
             // SAFETY: as above, no other thread reads the environment yet.
             unsafe { std::env::set_var(name, value) };
-            generated.push((*name, *value));
+            generated.push((name, value.to_owned()));
         }
     }
     let result = runtime.block_on(serve(&generated));
@@ -110,6 +160,7 @@ pub fn run() -> Result<ExitCode> {
 struct LocalStack {
     ingest: Ingest,
     data_deletion: DataDeletion,
+    channel_connect: ChannelConnect,
     sweeper: Arc<Sweeper>,
     /// Print each request's metrics line, as Lambda would log it, or drop it.
     emf: Emf,
@@ -163,6 +214,24 @@ impl LocalStack {
                 ),
                 Err(err) => text(StatusCode::BAD_REQUEST, format!("unreadable body: {err}\n")),
             },
+            (
+                _,
+                "/connect/meta/start"
+                | "/connect/meta/callback"
+                | "/connect/instagram/start"
+                | "/connect/instagram/callback"
+                | "/connect/whatsapp",
+            ) => match to_lambda(request).await {
+                Ok(request) => from_lambda(
+                    runner::invoke_http(
+                        &self.channel_connect,
+                        request,
+                        invocation::<ChannelConnect>(self.emf),
+                    )
+                    .await,
+                ),
+                Err(err) => text(StatusCode::BAD_REQUEST, format!("unreadable body: {err}\n")),
+            },
             (method, path) => text(
                 StatusCode::NOT_FOUND,
                 format!("no route for {method} {path}\n"),
@@ -198,7 +267,9 @@ impl Stack {
         let provisioned =
             provision::provision(clients, &ProvisionPlan::from_config(&config)).await?;
         // Functions read the provisioned names, not the defaults the config started from; the status
-        // page links point at this stack unless PUBLIC_BASE_URL says otherwise.
+        // page links and the connect links' redirects point at this stack unless PUBLIC_BASE_URL says
+        // otherwise, and connect links are signed with a secret of this stack's own unless
+        // CONNECT_STATE_SECRET gives one.
         let config = Config {
             table_name: provisioned.table_name.clone(),
             kms_key_id: provisioned.kms_alias.clone(),
@@ -208,12 +279,17 @@ impl Stack {
                 .public_base_url
                 .clone()
                 .or_else(|| Some(format!("http://{addr}"))),
+            connect_state_secret: config
+                .connect_state_secret
+                .clone()
+                .or_else(|| Some(AppSecret::new(random_secret()))),
             ..config
         };
         let sweeper = Arc::new(Sweeper::new(&config, clients, clock::system())?);
         let routes = Arc::new(LocalStack {
             ingest: Ingest::new(&config, clients, clock::system())?,
             data_deletion: DataDeletion::new(&config, clients, clock::system())?,
+            channel_connect: ChannelConnect::new(&config, clients, clock::system())?,
             sweeper: sweeper.clone(),
             emf: emf(verbose),
         });
@@ -245,7 +321,7 @@ impl Stack {
 }
 
 /// `generated`: the local secrets this stack set itself, the only ones it prints.
-async fn serve(generated: &[(&str, &str)]) -> Result<ExitCode> {
+async fn serve(generated: &[(&'static str, String)]) -> Result<ExitCode> {
     let port: u16 = std::env::var("PORT")
         .ok()
         .map(|p| p.parse())
@@ -276,17 +352,24 @@ async fn serve(generated: &[(&str, &str)]) -> Result<ExitCode> {
         ("KMS_KEY_ID", provisioned.kms_alias.clone()),
         ("INBOUND_QUEUE_URL", provisioned.inbound_queue_url.clone()),
         ("ERASURE_QUEUE_URL", provisioned.erasure_queue_url.clone()),
+        (
+            "PUBLIC_BASE_URL",
+            stack.config.public_base_url.clone().unwrap_or_default(),
+        ),
     ] {
         println!("  export {name}={value}");
     }
+    // A secret from the environment is the operator's: never echoed.
+    let secret = |name: &str| match generated.iter().find(|(generated, _)| *generated == name) {
+        Some((_, value)) => println!("  {name}={value}"),
+        None => println!("  {name}: from the environment (not printed)"),
+    };
     println!("\nwebhook secrets of this stack:");
     for (name, _) in LOCAL_DEFAULTS {
-        // A secret from the environment is the operator's: never echoed.
-        match generated.iter().find(|(generated, _)| generated == name) {
-            Some((_, value)) => println!("  {name}={value}"),
-            None => println!("  {name}: from the environment (not printed)"),
-        }
+        secret(name);
     }
+    println!("\nconnect-link secret of this stack (inboxctl channel connect-link needs the same):");
+    secret(CONNECT_STATE_SECRET);
 
     println!("\nlistening on http://{}", stack.addr);
     for (method, path, what) in ROUTES {

@@ -73,15 +73,44 @@ mod tests {
             )
             .is_empty()
         );
-        // Only webhook-ingest and ai-reply may decrypt with the token key; the sweep may not even
-        // though its policy names other actions further down the template.
+        // data-deletion may not use the token key even though its policy names KMS actions on the data
+        // key; the sweep's token-health check may open tokens and seal refreshed ones.
         assert_eq!(
             ungranted(
                 &template,
-                "retention-sweep",
-                &called(&["TrentService.Decrypt"])
+                "data-deletion",
+                &called(&["TrentService.Decrypt", "TrentService.GenerateDataKey"])
             ),
-            ["kms:Decrypt"]
+            ["kms:Decrypt", "kms:GenerateDataKey"]
+        );
+        assert!(
+            ungranted(
+                &template,
+                "retention-sweep",
+                &called(&["TrentService.Decrypt", "TrentService.GenerateDataKey"])
+            )
+            .is_empty()
+        );
+        // channel-connect seals tokens and writes channels; it neither queries nor queues.
+        assert!(
+            ungranted(
+                &template,
+                "channel-connect",
+                &called(&[
+                    "DynamoDB_20120810.TransactWriteItems",
+                    "DynamoDB_20120810.PutItem",
+                    "TrentService.GenerateDataKey"
+                ])
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            ungranted(
+                &template,
+                "channel-connect",
+                &called(&["DynamoDB_20120810.Query", "AmazonSQS.SendMessage"])
+            ),
+            ["dynamodb:Query", "sqs:SendMessage"]
         );
         assert_eq!(
             ungranted(

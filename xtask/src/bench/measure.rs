@@ -68,6 +68,15 @@ impl Rig {
             ("META_VERIFY_TOKEN", demo_tenant::VERIFY_TOKEN.into()),
             ("META_GRAPH_URL", platforms.http.url()),
             ("LINE_API_URL", platforms.http.url()),
+            // channel-connect checks both at start.
+            (
+                "CONNECT_STATE_SECRET",
+                format!("bench-{}", new_id("connect-state")),
+            ),
+            (
+                "PUBLIC_BASE_URL",
+                "https://bench.execute-api.us-east-1.amazonaws.com".into(),
+            ),
             ("RUST_LOG", "info".into()),
         ]
         .into_iter()
@@ -115,15 +124,17 @@ pub(super) async fn measure_functions()
     let ingest = measure_ingest(&rig).await?;
     eprintln!("xtask bench: ai-reply, one reply to each of them");
     let reply = measure_reply(&rig, ingest.messages).await?;
-    eprintln!("xtask bench: data-deletion and retention-sweep");
+    eprintln!("xtask bench: data-deletion, retention-sweep and channel-connect");
     let deletion = measure_data_deletion(&rig).await?;
     let sweep = measure_retention_sweep(&rig).await?;
+    let connect = measure_channel_connect(&rig).await?;
     Ok((
         ingest,
         reply,
         vec![
             ("data-deletion".to_owned(), deletion),
             ("retention-sweep".to_owned(), sweep),
+            ("channel-connect".to_owned(), connect),
         ],
     ))
 }
@@ -350,6 +361,31 @@ async fn measure_data_deletion(rig: &Rig) -> Result<ProcessFigures> {
             figures.warm_invocations.push(took);
         }
         figures.warm_invocations.push(status_took);
+    }
+    figures.peak_rss = process.peak_rss()?;
+    figures.operations = operations(&[&rig.proxy.take()]);
+    Ok(figures)
+}
+
+/// channel-connect's start and footprint: connect start pages opened without a link's state, answered
+/// 400 before any AWS or platform call (a real connect needs a Meta login in a browser).
+async fn measure_channel_connect(rig: &Rig) -> Result<ProcessFigures> {
+    let (mut process, mut figures) = rig.start("channel-connect").await?;
+    for i in 0..20 {
+        let start_page = http_event(
+            "GET",
+            "/connect/meta/start",
+            "",
+            json!({"accept": "text/html", "host": "bench.execute-api.us-east-1.amazonaws.com"}),
+            None,
+        );
+        let (answer, took) = process.invoke(&start_page).await?;
+        expect_status(&answer, 400)?;
+        if i == 0 {
+            figures.cold_invocation = took;
+        } else {
+            figures.warm_invocations.push(took);
+        }
     }
     figures.peak_rss = process.peak_rss()?;
     figures.operations = operations(&[&rig.proxy.take()]);

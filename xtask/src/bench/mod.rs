@@ -2,7 +2,8 @@
 //! Lambda Runtime API stand-in, pointed through a counting proxy at the AWS emulator, and is fed real
 //! work: webhook-ingest takes 1,000 customer messages in signed deliveries of 10 (and 10 single ones),
 //! ai-reply answers every one of them from one warm process, data-deletion takes Meta callbacks and
-//! status-page reads, retention-sweep runs the daily fan-out and the jobs it queues. Criterion measures
+//! status-page reads, retention-sweep runs the daily fan-out and the jobs it queues, channel-connect
+//! answers connect start pages opened without a link (its start and RSS). Criterion measures
 //! the pure per-event work; cargo-lambda builds the zips. It prints a Markdown report with the targets,
 //! and a cost per million messages computed from the measured counts and AWS list prices.
 
@@ -42,7 +43,7 @@ pub(crate) struct Deployed {
     pub(crate) timeout: Duration,
 }
 
-const DEPLOYED: [Deployed; 4] = [
+const DEPLOYED: [Deployed; 5] = [
     Deployed {
         function: "webhook-ingest",
         resource: "WebhookIngestFunction",
@@ -67,13 +68,19 @@ const DEPLOYED: [Deployed; 4] = [
         memory_mb: 512,
         timeout: Duration::from_secs(900),
     },
+    Deployed {
+        function: "channel-connect",
+        resource: "ChannelConnectFunction",
+        memory_mb: 256,
+        timeout: Duration::from_secs(10),
+    },
 ];
 
 pub(crate) fn deployed(function: &str) -> &'static Deployed {
     DEPLOYED
         .iter()
         .find(|d| d.function == function)
-        .expect("one of the four functions")
+        .expect("one of the five functions")
 }
 
 struct Targets;
@@ -143,7 +150,7 @@ struct ReplyFigures {
 
 pub fn run() -> Result<ExitCode> {
     let root = tooling::repo_root();
-    eprintln!("xtask bench: building the four functions (release, this machine's architecture)");
+    eprintln!("xtask bench: building the five functions (release, this machine's architecture)");
     let mut build = Command::new(env!("CARGO"));
     build.current_dir(&root).args(["build", "--release"]);
     for function in package::FUNCTIONS {
