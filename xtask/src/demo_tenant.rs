@@ -84,6 +84,7 @@ impl DemoTenant {
                     entry_id: new_id("kb"),
                     question: question.into(),
                     answer: answer.into(),
+                    alternates: Vec::new(),
                     created_at: store.now(),
                 })
                 .await?;
