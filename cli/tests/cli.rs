@@ -1082,6 +1082,22 @@ async fn knowledge_ask_shows_the_decision_ai_reply_makes() {
     assert!(answered["entry_id"].as_str().unwrap().starts_with("kb"));
     assert!(answered["score"].as_f64().unwrap() > 0.0);
 
+    // The business's alternative phrasing teaches the answerer its customers' words.
+    assert_eq!(ask("do you take reservations?")["handoff"], true);
+    ctl.json(&[
+        "knowledge",
+        "add",
+        "--tenant",
+        &tenant,
+        "--question",
+        "Can I book a table?",
+        "--answer",
+        "Yes, by phone.",
+        "--alternate",
+        "Do you take reservations?",
+    ]);
+    assert_eq!(ask("do you take reservations?")["answer"], "Yes, by phone.");
+
     let uncovered = ask("do you sell gift cards?");
     assert_eq!(uncovered["handoff"], true);
     assert_eq!(uncovered["reason"], "no_match");

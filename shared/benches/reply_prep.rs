@@ -22,6 +22,7 @@ fn knowledge() -> Vec<KnowledgeEntry> {
             answer: format!(
                 "Answer {i}: we deliver in 2 days, open 8-18, take cards, and book by phone."
             ),
+            alternates: Vec::new(),
             created_at: datetime!(2026-11-01 0:00 UTC),
         })
         .collect()
@@ -109,6 +110,7 @@ fn offline_decision(c: &mut Criterion) {
                 entry_id: format!("kb_{i}"),
                 question: question.replace("{i}", &i.to_string()),
                 answer: answer.replace("{i}", &i.to_string()),
+                alternates: Vec::new(),
                 created_at: datetime!(2026-11-01 0:00 UTC),
             }
         })

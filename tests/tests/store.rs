@@ -238,6 +238,7 @@ async fn every_entity_round_trips() {
         entry_id: new_id("kb"),
         question: "Are you open on Sunday?".into(),
         answer: "Yes, 9 to 17.".into(),
+        alternates: Vec::new(),
         created_at: TEST_START,
     };
     store.add_knowledge(&entry).await.unwrap();
@@ -676,6 +677,7 @@ async fn queries_page_with_a_cursor_and_batch_deletes_go_25_at_a_time() {
             entry_id: format!("kb_{i:03}"),
             question: format!("q{i}"),
             answer: format!("a{i}"),
+            alternates: Vec::new(),
             created_at: TEST_START,
         };
         env.store.put(&entry, Write::Create).await.unwrap();

@@ -20,11 +20,11 @@ use inbox_shared::keys;
 use inbox_shared::model::*;
 use inbox_shared::platform::signature::{line_signature, meta_signature};
 use inbox_shared::platform::signed_request::sign_request;
+use inbox_shared::secret::ChannelSecret;
+use inbox_shared::service::onboarding::{LineConnect, Onboarding};
 use inbox_shared::store::Store;
 use inbox_shared::sweep::{TenantSweeper, Unlimited};
 use inbox_shared::vault::TokenVault;
-use inbox_shared::secret::ChannelSecret;
-use inbox_shared::service::onboarding::{LineConnect, Onboarding};
 use inbox_tests::fake_platforms::{AppFacts, FakePlatforms, SentMessage};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -195,7 +195,12 @@ async fn story() -> Result<()> {
     fake.add_facebook_user(PAGE_OWNER);
     fake.add_page(PAGE_OWNER, PAGE, PAGE_NAME, None, false);
     fake.add_waba(WABA, WHATSAPP, "+81 3-1234-5678", PAGE_NAME);
-    fake.add_line_bot("2001234567", LINE_SECRET, LINE_BOT, "demo-line-long-lived-token");
+    fake.add_line_bot(
+        "2001234567",
+        LINE_SECRET,
+        LINE_BOT,
+        "demo-line-long-lived-token",
+    );
     let prefix = format!("demo{}", &new_id("x")[2..10]);
     let (graph_url, line_url) = (fake.graph_url(), fake.line_url());
     let config = Config::from_lookup(|name| match name {
@@ -274,7 +279,11 @@ async fn story() -> Result<()> {
         &dialog[..dialog.find('?').unwrap_or(dialog.len())]
     ));
     let query: Vec<(String, String)> = form_urlencoded::parse(
-        dialog.split_once('?').map(|(_, q)| q).unwrap_or_default().as_bytes(),
+        dialog
+            .split_once('?')
+            .map(|(_, q)| q)
+            .unwrap_or_default()
+            .as_bytes(),
     )
     .into_owned()
     .collect();
@@ -322,10 +331,16 @@ async fn story() -> Result<()> {
     let link = onboarding
         .connect_link(&tenant, &[Platform::Whatsapp], false)
         .await?;
-    let state = form_urlencoded::parse(link.url.split_once('?').map(|(_, q)| q).unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
-        .context("the link's state")?;
+    let state = form_urlencoded::parse(
+        link.url
+            .split_once('?')
+            .map(|(_, q)| q)
+            .unwrap_or_default()
+            .as_bytes(),
+    )
+    .find(|(k, _)| k == "state")
+    .map(|(_, v)| v.into_owned())
+    .context("the link's state")?;
     let page = http.get(local(&link.url)).send().await?;
     detail(&format!(
         "WhatsApp link → {} the Embedded Signup page (Facebook's SDK)",
@@ -344,7 +359,9 @@ async fn story() -> Result<()> {
         report["connected"].as_array().is_some_and(|a| a.len() == 1),
         "the number was not connected: {report}"
     );
-    detail("the signup's code exchanged at once, the WABA subscribed, the number registered (its PIN sealed)");
+    detail(
+        "the signup's code exchanged at once, the WABA subscribed, the number registered (its PIN sealed)",
+    );
 
     let (line, line_report) = onboarding
         .connect_line(
@@ -359,7 +376,11 @@ async fn story() -> Result<()> {
     detail(&format!(
         "inboxctl channel connect --platform line --channel-id 2001234567 --secret-file … → bot {}, webhook URL set, LINE's test delivery: {}",
         line.channel.account_id,
-        if line_report.webhook_test.is_some_and(|t| t.success) { "ok" } else { "failed" }
+        if line_report.webhook_test.is_some_and(|t| t.success) {
+            "ok"
+        } else {
+            "failed"
+        }
     ));
     let mut channels = store.channels_of_tenant(&tenant.tenant_id).await?;
     channels.sort_by_key(|c| match c.platform {

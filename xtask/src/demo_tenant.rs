@@ -1,12 +1,12 @@
 //! The demo tenant, shared by `cargo xtask demo` and `cargo xtask bench`: Kumo Bakery with a Messenger
 //! Page, a WhatsApp number and a LINE channel and a few knowledge entries; signed webhook bodies for its
-//! accounts; and a stand-in for the Graph API and LINE that answers as they do and records every send.
+//! accounts; and, for the bench, a stand-in for the Graph API and LINE sends that answers as they do
+//! and counts them (the demo uses the strict platform fakes and connects through the flows).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use inbox_shared::ids::new_id;
 use inbox_shared::model::{AiMode, Channel, KnowledgeEntry, Platform, Tenant, TenantId};
 use inbox_shared::secret::{ChannelSecret, PlatformToken};
@@ -87,6 +87,7 @@ impl DemoTenant {
                     entry_id: new_id("kb"),
                     question: question.into(),
                     answer: answer.into(),
+                    alternates: Vec::new(),
                     created_at: store.now(),
                 })
                 .await?;
@@ -181,19 +182,5 @@ impl PlatformStandIn {
 
     pub fn count(&self) -> usize {
         self.http.requests().len()
-    }
-
-    /// Waits up to `patience` for the `n`th send (1-based).
-    pub async fn nth_send(&self, n: usize, patience: Duration) -> Result<Recorded> {
-        let waited = Instant::now();
-        loop {
-            if let Some(request) = self.http.requests().get(n - 1) {
-                return Ok(request.clone());
-            }
-            if waited.elapsed() > patience {
-                bail!("no send #{n} reached the platform stand-in within {patience:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
     }
 }

@@ -117,6 +117,7 @@ async fn serve_ingests_webhooks_and_its_poller_replies() {
             entry_id: "kb_hours".into(),
             question: "What are your opening hours?".into(),
             answer: "8:00 to 18:00, Tuesday to Sunday.".into(),
+            alternates: Vec::new(),
             created_at: time::OffsetDateTime::now_utc(),
         })
         .await

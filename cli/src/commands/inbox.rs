@@ -13,6 +13,10 @@ pub enum KnowledgeCommand {
         question: String,
         #[arg(long)]
         answer: String,
+        /// Another way customers ask the same question ("When do you open?"); repeat for more. The
+        /// offline answerer matches a question against each as against `--question`.
+        #[arg(long = "alternate")]
+        alternates: Vec<String>,
     },
     List {
         #[arg(long)]
@@ -82,6 +86,7 @@ pub async fn knowledge(ctx: &Operator, command: KnowledgeCommand) -> Result<Outp
             tenant,
             question,
             answer,
+            alternates,
         } => {
             let t = ctx.store.require_tenant(&tenant).await?;
             if question.trim().is_empty() || answer.trim().is_empty() {
@@ -92,6 +97,11 @@ pub async fn knowledge(ctx: &Operator, command: KnowledgeCommand) -> Result<Outp
                 entry_id: new_id("kb"),
                 question: question.trim().to_owned(),
                 answer: answer.trim().to_owned(),
+                alternates: alternates
+                    .iter()
+                    .map(|a| a.trim().to_owned())
+                    .filter(|a| !a.is_empty())
+                    .collect(),
                 created_at: ctx.clock.now(),
             };
             ctx.store.add_knowledge(&entry).await?;

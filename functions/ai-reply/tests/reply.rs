@@ -148,6 +148,7 @@ impl World {
                     entry_id: new_id("kn"),
                     question: question.into(),
                     answer: answer.into(),
+                    alternates: Vec::new(),
                     created_at: env.store.now(),
                 })
                 .await

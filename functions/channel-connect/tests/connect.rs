@@ -217,6 +217,7 @@ impl Rig {
                 entry_id: new_id("kb"),
                 question: "What are your opening hours?".into(),
                 answer: "We are open 8:00-18:00, Tuesday to Sunday.".into(),
+                alternates: Vec::new(),
                 created_at: self.env.store.now(),
             })
             .await
@@ -226,7 +227,10 @@ impl Rig {
         let request: Request = http::Request::builder()
             .method("POST")
             .uri(format!("{BASE}/webhooks/meta"))
-            .header("x-hub-signature-256", meta_signature(META_APP_SECRET, body.as_bytes()))
+            .header(
+                "x-hub-signature-256",
+                meta_signature(META_APP_SECRET, body.as_bytes()),
+            )
             .body(Body::Text(body))
             .unwrap();
         assert_eq!(ingest.handle(request).await.status(), 200);
@@ -377,10 +381,12 @@ async fn a_facebook_login_connects_every_page_and_its_instagram_account_and_a_we
 
     // The newly connected Page's customer writes; ingest takes it and ai-reply answers through Graph.
     let now = rig.now_ms();
-    rig.customer_asks_over_meta(json!({"object": "page", "entry": [{"id": PAGE, "time": now, "messaging": [{
+    rig.customer_asks_over_meta(
+        json!({"object": "page", "entry": [{"id": PAGE, "time": now, "messaging": [{
         "sender": {"id": "7001"}, "recipient": {"id": PAGE}, "timestamp": now,
-        "message": {"mid": "m_first", "text": "What are your opening hours?"}}]}]}))
-        .await;
+        "message": {"mid": "m_first", "text": "What are your opening hours?"}}]}]}),
+    )
+    .await;
     let sends = rig.fake.sends();
     assert_eq!(
         sends.len(),
@@ -743,10 +749,12 @@ async fn instagram_login_connects_the_account_with_its_token_expiry() {
 
     // Its customer writes; the answer goes out on graph.instagram.com with the Instagram app's proof.
     let now = rig.now_ms();
-    rig.customer_asks_over_meta(json!({"object": "instagram", "entry": [{"id": IG_USER, "time": now,
+    rig.customer_asks_over_meta(
+        json!({"object": "instagram", "entry": [{"id": IG_USER, "time": now,
         "messaging": [{"sender": {"id": "9001"}, "recipient": {"id": IG_USER}, "timestamp": now,
-        "message": {"mid": "ig_m_1", "text": "What are your opening hours?"}}]}]}))
-        .await;
+        "message": {"mid": "ig_m_1", "text": "What are your opening hours?"}}]}]}),
+    )
+    .await;
     let sends = rig.fake.sends();
     assert_eq!(sends.len(), 1, "{sends:?}");
     assert_eq!(sends[0].host, "instagram_graph");
@@ -873,6 +881,7 @@ async fn line_connects_by_channel_id_and_secret_and_mints_its_tokens() {
             entry_id: new_id("kb"),
             question: "Can I book a table?".into(),
             answer: "Yes, on LINE or by phone.".into(),
+            alternates: Vec::new(),
             created_at: rig.env.store.now(),
         })
         .await

@@ -228,6 +228,7 @@ impl Scenario {
                     entry_id: new_id("kb"),
                     question: "q".into(),
                     answer: "a".into(),
+                    alternates: Vec::new(),
                     created_at: days_ago(100),
                 })
                 .await

@@ -9,6 +9,12 @@ pub struct KnowledgeEntry {
     pub entry_id: String,
     pub question: String,
     pub answer: String,
+    /// Other ways the business words the question ("When do you open?" beside "What are your opening
+    /// hours?"): the offline answerer matches a customer's question against each as it does against
+    /// `question`, so a business teaches it the words its customers use. Entries stored before this
+    /// field have none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternates: Vec<String>,
     #[serde(with = "rfc3339")]
     pub created_at: OffsetDateTime,
 }

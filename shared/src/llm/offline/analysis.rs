@@ -37,6 +37,9 @@ pub struct Token {
     /// A question word ("how", "сколько", "қанша"): it tells which kind of answer is wanted, but
     /// matching it alone is no evidence that an entry answers.
     pub is_question_word: bool,
+    /// A word that frames a request rather than saying what it is about ("want", "today", "хочу",
+    /// "керек"): when no entry uses it, it is not the subject the knowledge base lacks.
+    pub is_weak: bool,
 }
 
 /// NFKC, lower case, `ё` → `е`.
@@ -114,6 +117,8 @@ fn push_run(run: &str, script: Option<Script>, out: &mut Vec<Token>) {
                 out.push(token);
             }
         }
+        #[cfg(feature = "dictionary-segmentation")]
+        Some(Script::Thai | Script::HanKana) => push_dictionary_words(run, out),
         Some(Script::Thai) => {
             let without_tone_marks: String = strip_thai_particles(run)
                 .chars()
@@ -125,6 +130,65 @@ fn push_run(run: &str, script: Option<Script>, out: &mut Vec<Token>) {
         Some(Script::Hangul) => push_pairs(run, out),
     }
 }
+
+/// Thai, Japanese and Chinese split into dictionary words by `icu_segmenter` (the alternative to
+/// character pairs measured for issue 16): a Thai word without its tone marks unless it is a polite
+/// particle, a Japanese word unless it is all hiragana (but for the kana question words).
+#[cfg(feature = "dictionary-segmentation")]
+fn push_dictionary_words(run: &str, out: &mut Vec<Token>) {
+    use icu_segmenter::WordSegmenter;
+    use icu_segmenter::options::WordBreakInvariantOptions;
+    let segmenter = WordSegmenter::new_dictionary(WordBreakInvariantOptions::default());
+    let breaks: Vec<usize> = segmenter.segment_str(run).collect();
+    for pair in breaks.windows(2) {
+        let word = &run[pair[0]..pair[1]];
+        let first = word.chars().next().unwrap_or(' ');
+        if script_of(first) == Some(Script::Thai) {
+            if THAI_PARTICLES.contains(&word) {
+                continue;
+            }
+            let word: String = word.chars().filter(|&c| !is_thai_tone_mark(c)).collect();
+            if THAI_DICTIONARY_STOP_WORDS.contains(&word.as_str()) {
+                continue;
+            }
+            let mut token = character_token(&word.chars().collect::<Vec<_>>());
+            token.is_question_word |= THAI_QUESTION_WORDS.contains(&word.as_str());
+            out.push(token);
+        } else if word
+            .chars()
+            .all(|c| japanese_class(c) == Japanese::Hiragana)
+        {
+            if let Some(question_word) = KANA_QUESTION_WORDS.iter().find(|q| word.contains(**q)) {
+                out.push(Token {
+                    terms: vec![(*question_word).to_owned()],
+                    is_word: false,
+                    is_question_word: true,
+                    is_weak: false,
+                });
+            }
+        } else {
+            out.push(character_token(&word.chars().collect::<Vec<_>>()));
+        }
+    }
+}
+
+/// Thai question words and words that say nothing about the subject, as the dictionary segments
+/// them, tone marks left out.
+#[cfg(feature = "dictionary-segmentation")]
+const THAI_QUESTION_WORDS: &[&str] = &[
+    "เทาไหร",
+    "เทาไร",
+    "กี",
+    "ไหน",
+    "อะไร",
+    "ยังไง",
+    "อยางไร",
+    "เมือไหร",
+    "ราคา",
+];
+#[cfg(feature = "dictionary-segmentation")]
+const THAI_DICTIONARY_STOP_WORDS: &[&str] =
+    &["ได", "ที", "ของ", "ให", "และ", "หรือ", "ก็", "จะ", "คน"];
 
 /// Tone marks and the silencer: customers leave them out or put the wrong one.
 fn is_thai_tone_mark(c: char) -> bool {
@@ -146,6 +210,9 @@ fn japanese_class(c: char) -> Japanese {
     }
 }
 
+/// Japanese question words written in hiragana: how much, where, when, how long.
+const KANA_QUESTION_WORDS: &[&str] = &["いくら", "どこ", "いつ", "どのくらい", "どれくらい"];
+
 /// A run of Han and kana, split where the kind of character changes: kanji words give their pairs
 /// and each kanji (a one-kanji word such as 車 or 休 is common), katakana words their pairs, hiragana
 /// — particles and verb endings — nothing.
@@ -153,7 +220,20 @@ fn push_japanese(run: &str, out: &mut Vec<Token>) {
     let chars: Vec<char> = run.chars().collect();
     for word in chars.chunk_by(|a, b| japanese_class(*a) == japanese_class(*b)) {
         match japanese_class(word[0]) {
-            Japanese::Hiragana => {}
+            Japanese::Hiragana => {
+                // Grammar, but for the question words written in kana ("いくら", "どこ").
+                let kana: String = word.iter().collect();
+                for question_word in KANA_QUESTION_WORDS {
+                    if kana.contains(question_word) {
+                        out.push(Token {
+                            terms: vec![(*question_word).to_owned()],
+                            is_word: false,
+                            is_question_word: true,
+                            is_weak: false,
+                        });
+                    }
+                }
+            }
             Japanese::Katakana => push_pairs(&word.iter().collect::<String>(), out),
             Japanese::Kanji => {
                 if word.len() > 1 {
@@ -171,6 +251,7 @@ fn character_token(chars: &[char]) -> Token {
         is_question_word: QUESTION_WORDS.contains(&text.as_str()),
         terms: vec![text],
         is_word: false,
+        is_weak: false,
     }
 }
 
@@ -189,7 +270,10 @@ fn word_token(word: &str) -> Option<Token> {
     if is_stop_word(word) {
         return None;
     }
-    let terms = if is_cyrillic(word) {
+    let terms = if QUESTION_WORDS.contains(&word) {
+        // Not stemmed: "қайда" (where) is not "қай" (which).
+        vec![word.to_owned()]
+    } else if is_cyrillic(word) {
         let kazakh = kazakh::stem(word);
         if has_kazakh_letter(word) {
             vec![kazakh]
@@ -206,10 +290,14 @@ fn word_token(word: &str) -> Option<Token> {
     } else {
         vec![word.to_owned()]
     };
+    // An inflected question word ("қалайсыз", "скольких") is one too.
+    let is_question_word = QUESTION_WORDS.contains(&word)
+        || terms.iter().any(|t| QUESTION_WORDS.contains(&t.as_str()));
     Some(Token {
         terms,
         is_word: true,
-        is_question_word: QUESTION_WORDS.contains(&word),
+        is_question_word,
+        is_weak: WEAK_WORDS.binary_search(&word).is_ok(),
     })
 }
 
@@ -219,6 +307,8 @@ fn stem(algorithm: Algorithm, word: &str) -> String {
 
 /// Thai sentence-final particles (politeness, question) that end most customers' messages.
 const THAI_PARTICLES: &[&str] = &[
+    // "can", asking whether something can be done ("จ่ายเงินสดได้ไหม")
+    "ได้",
     "หรือเปล่า",
     "หรือป่าว",
     "ครับ",
@@ -280,14 +370,66 @@ const QUESTION_WORDS: &[&str] = &[
     "тұрады",
     "нешеде",
     "何",
-    "いく",
-    "どこ",
+    // ราคา, price
+    "รา",
+    "าค",
+    "คา",
     "เท",
+    "ทา",
     "าไ",
     "ไห",
     "หร",
     "กี",
     "ไร",
+];
+
+/// Words that frame a request — wanting, needing, asking, when — rather than name its subject;
+/// sorted. Unlike stop words they are indexed: a knowledge base that uses one ("Can I order for
+/// today?") matches it as any word.
+const WEAK_WORDS: &[&str] = &[
+    "already",
+    "also",
+    "exactly",
+    "get",
+    "know",
+    "later",
+    "like",
+    "need",
+    "now",
+    "possible",
+    "really",
+    "tell",
+    "tmrw",
+    "today",
+    "tomorrow",
+    "tonight",
+    "wanna",
+    "want",
+    "бүгін",
+    "вечером",
+    "возможна",
+    "возможно",
+    "ертең",
+    "завтра",
+    "здесь",
+    "келеді",
+    "керек",
+    "мүмкін",
+    "надо",
+    "нужно",
+    "подскажите",
+    "реально",
+    "сегодня",
+    "сейчас",
+    "скажите",
+    "тут",
+    "утром",
+    "хотел",
+    "хотела",
+    "хочу",
+    "что",
+    "чтобы",
+    "қазір",
 ];
 
 fn is_stop_word(word: &str) -> bool {
@@ -445,10 +587,12 @@ mod tests {
 
     #[test]
     fn stop_words_are_sorted_for_the_binary_search() {
-        let mut sorted = STOP_WORDS.to_vec();
-        sorted.sort_unstable();
-        sorted.dedup();
-        assert_eq!(sorted, STOP_WORDS);
+        for list in [STOP_WORDS, WEAK_WORDS] {
+            let mut sorted = list.to_vec();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(sorted, list);
+        }
     }
 
     #[test]

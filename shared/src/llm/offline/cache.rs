@@ -79,7 +79,13 @@ impl IndexCache {
 fn version_of(entries: &[KnowledgeEntry]) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     for entry in entries {
-        (&entry.entry_id, &entry.question, &entry.answer).hash(&mut hasher);
+        (
+            &entry.entry_id,
+            &entry.question,
+            &entry.alternates,
+            &entry.answer,
+        )
+            .hash(&mut hasher);
     }
     hasher.finish()
 }
@@ -95,6 +101,7 @@ mod tests {
             entry_id: id.into(),
             question: "What are your opening hours?".into(),
             answer: answer.into(),
+            alternates: Vec::new(),
             created_at: datetime!(2026-11-01 0:00 UTC),
         }
     }
