@@ -228,7 +228,7 @@ async fn story() -> Result<()> {
         _ => "the LLM providers whose keys are set, then the offline provider",
     };
     let clients = AwsClients::from_env().await;
-    step("Provisioning the table, queues and KMS key, and starting the four functions");
+    step("Provisioning the table, queues and KMS key, and starting the five functions");
     let stack = Stack::start(
         TcpListener::bind("127.0.0.1:0").await?,
         config,
@@ -390,8 +390,14 @@ async fn story() -> Result<()> {
     });
     for channel in &channels {
         detail(&format!(
-            "{:9} account {}: token sealed with a per-channel KMS data key",
-            channel.platform, channel.account_id
+            "{:9} account {}: {} sealed with a per-channel KMS data key",
+            channel.platform,
+            channel.account_id,
+            if channel.line_channel_id.is_some() {
+                "channel secret (tokens minted on demand, none stored)"
+            } else {
+                "token"
+            }
         ));
     }
     let kumo = DemoTenant { tenant, channels };
