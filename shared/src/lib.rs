@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod http_response;
 pub mod https;
+pub mod identity;
 pub mod ids;
 pub mod jobs;
 pub mod keys;
