@@ -1068,11 +1068,10 @@ impl Onboarding {
                     .filter(|_| platform != Platform::Messenger)
                     .unwrap_or_else(|| channel.account_id.clone());
                 // A Page or WABA that still carries another live channel of ours keeps its subscription.
-                let others = self
-                    .store
-                    .channels_of_tenant(&tenant.tenant_id)
-                    .await
-                    .unwrap_or_default();
+                let Ok(others) = self.store.channels_of_tenant(&tenant.tenant_id).await else {
+                    // Unknown whether another channel still needs it: leave the subscription.
+                    return Unsubscribed::Failed(None);
+                };
                 let shared = others.iter().any(|other| {
                     other.channel_id != channel.channel_id
                         && other.status != ChannelStatus::Disconnected
