@@ -234,8 +234,20 @@ impl Rig {
             .body(Body::Text(body))
             .unwrap();
         assert_eq!(ingest.handle(request).await.status(), 200);
-        let replier = Replier::new(&self.config, &self.env.clients, self.env.clock.clone());
-        let polled = replier
+        assert_eq!(
+            self.answer(&Replier::new(
+                &self.config,
+                &self.env.clients,
+                self.env.clock.clone()
+            ))
+            .await,
+            1
+        );
+    }
+
+    /// One batch of the inbound queue through ai-reply; how many jobs it received.
+    async fn answer(&self, replier: &Replier) -> usize {
+        replier
             .poll_once(
                 &self.env.clients.sqs,
                 &self.env.provisioned.inbound_queue_url,
@@ -246,8 +258,8 @@ impl Rig {
                 ),
             )
             .await
-            .unwrap();
-        assert_eq!(polled.received, 1);
+            .unwrap()
+            .received
     }
 
     fn now_ms(&self) -> i64 {
@@ -910,18 +922,7 @@ async fn line_connects_by_channel_id_and_secret_and_mints_its_tokens() {
         assert_eq!(ingest.handle(request).await.status(), 200);
     }
     for _ in 0..2 {
-        replier
-            .poll_once(
-                &rig.env.clients.sqs,
-                &rig.env.provisioned.inbound_queue_url,
-                std::time::Duration::ZERO,
-                inbox_shared::runner::Invocation::local(
-                    std::time::Duration::from_secs(60),
-                    inbox_shared::runner::Emf::Discard,
-                ),
-            )
-            .await
-            .unwrap();
+        rig.answer(&replier).await;
     }
     let line_sends: Vec<_> = rig
         .fake

@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::https::{InvalidSegment, endpoint};
 use crate::model::{Platform, ReauthReason};
 use crate::platform::accounts::line::LineChannels;
-use crate::platform::accounts::{AccountApiError, appsecret_proof, reauth_reason};
+use crate::platform::accounts::{AccountApiError, authorized, reauth_reason};
 use crate::secret::{AppSecret, ChannelSecret, MessageText, PlatformToken};
 use crate::single_flight::LoadLocks;
 
@@ -270,10 +270,10 @@ impl Sender {
         url: &str,
         body: &serde_json::Value,
     ) -> Result<Sent, SendError> {
-        let mut request = self.http.post(url).bearer_auth(token.expose_secret());
-        if let Some(secret) = app_secret {
-            request = request.query(&[("appsecret_proof", appsecret_proof(secret, token))]);
-        }
+        let request = match app_secret {
+            Some(secret) => authorized(&self.http, reqwest::Method::POST, url, token, secret),
+            None => self.http.post(url).bearer_auth(token.expose_secret()),
+        };
         let response = request
             .json(body)
             .timeout(SEND_TIMEOUT)

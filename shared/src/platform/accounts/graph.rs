@@ -121,10 +121,7 @@ impl MetaGraph {
         url: &str,
         token: &PlatformToken,
     ) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, url)
-            .bearer_auth(token.expose_secret())
-            .query(&[("appsecret_proof", appsecret_proof(&self.app.secret, token))])
+        super::authorized(&self.http, method, url, token, &self.app.secret)
     }
 
     fn url(&self, segments: &[&str]) -> Result<String, AccountApiError> {

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use super::graph::{IssuedToken, issued};
-use super::{AccountApiError, appsecret_proof, read_json, read_success};
+use super::{AccountApiError, read_json, read_success};
 use crate::config::{Config, ConfigError};
 use crate::https::endpoint;
 use crate::platform::id_string;
@@ -43,26 +43,22 @@ pub struct InstagramLogin {
 
 impl InstagramLogin {
     pub fn new(config: &Config, http: reqwest::Client) -> Result<Self, ConfigError> {
+        let missing = |name| ConfigError::Missing {
+            name,
+            why: crate::config::Why(
+                "Instagram > API setup with Instagram login in the Meta App Dashboard",
+            ),
+        };
         Ok(Self {
             http,
             app_id: config
                 .instagram_app_id
                 .clone()
-                .ok_or(ConfigError::Missing {
-                    name: "INSTAGRAM_APP_ID",
-                    why: crate::config::Why(
-                        "Instagram > API setup with Instagram login in the Meta App Dashboard",
-                    ),
-                })?,
+                .ok_or_else(|| missing("INSTAGRAM_APP_ID"))?,
             app_secret: config
                 .instagram_app_secret
                 .clone()
-                .ok_or(ConfigError::Missing {
-                    name: "INSTAGRAM_APP_SECRET",
-                    why: crate::config::Why(
-                        "Instagram > API setup with Instagram login in the Meta App Dashboard",
-                    ),
-                })?,
+                .ok_or_else(|| missing("INSTAGRAM_APP_SECRET"))?,
             dialog_url: config.instagram_dialog_url.clone(),
             oauth_url: config.instagram_oauth_url.clone(),
             graph_url: config.instagram_graph_url.clone(),
@@ -88,10 +84,7 @@ impl InstagramLogin {
         url: &str,
         token: &PlatformToken,
     ) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, url)
-            .bearer_auth(token.expose_secret())
-            .query(&[("appsecret_proof", appsecret_proof(&self.app_secret, token))])
+        super::authorized(&self.http, method, url, token, &self.app_secret)
     }
 
     fn me(&self, segments: &[&str]) -> Result<String, AccountApiError> {

@@ -108,6 +108,20 @@ pub fn reauth_reason(status: u16, code: Option<i64>, subcode: Option<i64>) -> Op
     }
 }
 
+/// A request carrying `token` as a bearer and its `appsecret_proof` under `app_secret`: how every
+/// Graph call with a token is made.
+pub(crate) fn authorized(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    token: &PlatformToken,
+    app_secret: &AppSecret,
+) -> reqwest::RequestBuilder {
+    http.request(method, url)
+        .bearer_auth(token.expose_secret())
+        .query(&[("appsecret_proof", appsecret_proof(app_secret, token))])
+}
+
 /// Sends a request and reads a JSON success, or classifies the failure. `call` names the step for the
 /// error (e.g. "exchanging the login code").
 pub(crate) async fn read_json<T: DeserializeOwned>(

@@ -173,6 +173,16 @@ pub struct ConnectReport {
     pub webhook_test: Option<WebhookTestResult>,
 }
 
+impl ConnectReport {
+    /// A flow that connects one account (Instagram Login, Embedded Signup).
+    fn of_one(connected: Connected) -> Self {
+        Self {
+            connected: vec![connected_account(connected)],
+            ..Self::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct WebhookTestResult {
     pub success: bool,
@@ -693,10 +703,7 @@ impl Onboarding {
         let connected = self
             .connect_instagram_login(&ig, tenant, long.token, long.expires_in)
             .await?;
-        Ok(ConnectReport {
-            connected: vec![connected_account(connected)],
-            ..ConnectReport::default()
-        })
+        Ok(ConnectReport::of_one(connected))
     }
 
     async fn connect_instagram_login(
@@ -777,10 +784,7 @@ impl Onboarding {
                 None,
             )
             .await?;
-        Ok(ConnectReport {
-            connected: vec![connected_account(connected)],
-            ..ConnectReport::default()
-        })
+        Ok(ConnectReport::of_one(connected))
     }
 
     /// Proves access with the WABA's numbers (never by scope names), subscribes the WABA, registers
@@ -996,8 +1000,6 @@ impl Onboarding {
         let connected = self.channels.connect(tenant, new).await?;
         let test = self.line.test_webhook(&token).await;
         let report = ConnectReport {
-            connected: vec![connected_account(connected.clone())],
-            failed: Vec::new(),
             webhook_test: Some(match test {
                 Ok(test) => test.into(),
                 Err(err) => WebhookTestResult {
@@ -1006,6 +1008,7 @@ impl Onboarding {
                     reason: err.to_string(),
                 },
             }),
+            ..ConnectReport::of_one(connected.clone())
         };
         Ok((connected, report))
     }
