@@ -436,7 +436,7 @@ pub async fn provision_identity(
         AdminCreateUserConfigType, AttributeDataType, ExplicitAuthFlowsType, PasswordPolicyType,
         PreventUserExistenceErrorTypes, SchemaAttributeType, StringAttributeConstraintsType,
         TimeUnitsType, TokenValidityUnitsType, UserPoolMfaType, UserPoolPolicyType,
-        UsernameAttributeType,
+        UsernameAttributeType, UsernameConfigurationType,
     };
     let step = |what: &str| format!("user pool {pool_name}: {what}");
     let mut created = Vec::new();
@@ -470,6 +470,12 @@ pub async fn provision_identity(
                 .create_user_pool()
                 .pool_name(pool_name)
                 .username_attributes(UsernameAttributeType::Email)
+                .username_configuration(
+                    UsernameConfigurationType::builder()
+                        .case_sensitive(false)
+                        .build()
+                        .map_err(|e| failed(step("CreateUserPool"), e))?,
+                )
                 .schema(
                     SchemaAttributeType::builder()
                         .name("tenant_id")

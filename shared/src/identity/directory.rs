@@ -320,12 +320,15 @@ impl Directory {
         tenant: &TenantId,
         email_or_sub: &str,
     ) -> Result<ConsoleUser, DirectoryError> {
-        let name = email_or_sub.trim();
         let not_found = || DirectoryError::NotFound(tenant.clone());
+        let name = match email_or_sub.trim() {
+            email if email.contains('@') => normalized_email(email).map_err(|_| not_found())?,
+            sub => sub.to_owned(),
+        };
         if name.is_empty() || name.len() > 254 {
             return Err(not_found());
         }
-        let user = self.get(name).await?.ok_or_else(not_found)?;
+        let user = self.get(&name).await?.ok_or_else(not_found)?;
         if tenant_of(&user).as_deref() != Some(tenant.as_str()) {
             return Err(not_found());
         }
