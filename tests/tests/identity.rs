@@ -418,3 +418,89 @@ async fn the_verifier_reads_the_keys_moto_serves() {
     let err = unreachable.verify(&token).await.unwrap_err();
     assert!(err.is_unavailable(), "{err:?}");
 }
+
+/// The keys are fetched once; a token naming an unknown key refetches them, at most once a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keys_are_cached_and_refetched_at_most_once_a_minute() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+
+    let env = TestEnv::new().await;
+    let id = env.identity().await;
+    let keys: serde_json::Value = reqwest::get(id.jwks_url())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let served = inbox_tests::fake_http::FakeHttp::start(move |_| (200, keys.clone())).await;
+    let verifier = inbox_shared::identity::Verifier::new(
+        &id.provisioned.issuer,
+        &id.provisioned.client_id,
+        format!("{}/jwks.json", served.url()),
+        inbox_shared::https::client(std::time::Duration::from_secs(2)),
+        env.clock.clone(),
+    );
+    let kumo = tenant(&env, "Kumo Bakery").await;
+    clock_to_now(&env);
+    let token = signed_in(&id, &kumo, "aiko@kumo.example", Role::Owner).await;
+    for _ in 0..3 {
+        verifier.verify(&token).await.unwrap();
+    }
+    assert_eq!(served.requests().len(), 1, "fetched once, then cached");
+
+    // The same token under a key id the pool never had (a rotated or made-up key).
+    let (_, rest) = token.split_once('.').unwrap();
+    let unknown = format!(
+        "{}.{rest}",
+        B64.encode(r#"{"alg":"RS256","kid":"rotated-key"}"#)
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            verifier.verify(&unknown).await,
+            Err(VerifyError::UnknownKey)
+        );
+    }
+    assert_eq!(
+        served.requests().len(),
+        1,
+        "no refetch within a minute of the last"
+    );
+    env.clock.advance(Duration::seconds(61));
+    assert_eq!(
+        verifier.verify(&unknown).await,
+        Err(VerifyError::UnknownKey)
+    );
+    assert_eq!(served.requests().len(), 2, "one refetch after a minute");
+    verifier.verify(&token).await.unwrap();
+    assert_eq!(served.requests().len(), 2);
+}
+
+/// ListUsers pages hold 60 users: a tenant's listing pages through the whole pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_pages_through_the_pool() {
+    let env = TestEnv::new().await;
+    let id = env.identity().await;
+    let kumo = tenant(&env, "Kumo Bakery").await;
+    let sora = tenant(&env, "Sora Cafe").await;
+    for n in 0..64 {
+        let (tenant, email) = if n % 8 == 0 {
+            (&sora, format!("staff{n:02}@sora.example"))
+        } else {
+            (&kumo, format!("staff{n:02}@kumo.example"))
+        };
+        id.directory
+            .add_user(tenant, &email, Role::Agent, None)
+            .await
+            .unwrap();
+    }
+    let kumo_users = id.directory.list_users(&kumo).await.unwrap();
+    assert_eq!(kumo_users.len(), 56);
+    assert!(
+        kumo_users
+            .iter()
+            .all(|u| u.email.ends_with("@kumo.example"))
+    );
+    assert_eq!(kumo_users[55].email, "staff63@kumo.example");
+    assert_eq!(id.directory.list_users(&sora).await.unwrap().len(), 8);
+}
