@@ -104,6 +104,9 @@ pub enum LoginError {
     PasswordResetRequired,
     #[error("the user is disabled")]
     Disabled,
+    /// A self-signed-up user who never confirmed (the pool allows no self sign-up; kept for completeness).
+    #[error("the user has not confirmed their sign-up")]
+    NotConfirmed,
     /// A second factor (MFA) or another challenge this sign-in cannot answer.
     #[error("sign-in needs the {0} challenge answered")]
     Challenge(String),
@@ -375,10 +378,10 @@ impl Directory {
                 Some("NotAuthorizedException") => LoginError::WrongPassword,
                 Some("UserNotFoundException") => LoginError::UnknownUser,
                 Some("PasswordResetRequiredException") => LoginError::PasswordResetRequired,
-                Some("UserNotConfirmedException") => LoginError::NeedsNewPassword,
+                Some("UserNotConfirmedException") => LoginError::NotConfirmed,
                 code => LoginError::Cognito {
                     message: DisplayErrorContext(&e).to_string(),
-                    retryable: is_retryable_code(code, &e),
+                    retryable: is_retryable_code(code),
                 },
             })?;
         if let Some(challenge) = out.challenge_name {
@@ -543,7 +546,8 @@ fn tenant_of(user: &UserType) -> Option<String> {
     attribute_of(user, TENANT_CLAIM)
 }
 
-fn is_retryable_code<E: ProvideErrorMetadata>(code: Option<&str>, _e: &E) -> bool {
+/// Throttling, Cognito's own failures, or no answer at all (a timeout, a dropped connection).
+fn is_retryable_code(code: Option<&str>) -> bool {
     matches!(
         code,
         None | Some(
@@ -563,7 +567,7 @@ where
     DirectoryError::Cognito {
         operation,
         message: DisplayErrorContext(err).to_string(),
-        retryable: is_retryable_code(err.code(), err),
+        retryable: is_retryable_code(err.code()),
     }
 }
 

@@ -6,7 +6,7 @@
 //!   `kid`s cannot turn into a stream of fetches.
 //! - RS256 only, signature first; then `iss` must be the configured issuer, `token_use` must be `id` or
 //!   `access`, the audience must be our app client (`aud` of an id token, `client_id` of an access token),
-//!   and `exp`/`nbf` must hold at the injected clock's now, give or take [`LEEWAY`].
+//!   and `exp`/`nbf`/`iat` must hold at the injected clock's now, give or take [`LEEWAY`].
 //! - Claims come back as API Gateway delivers them to the function: every value a string, numbers and
 //!   booleans as their JSON text, lists as `[a b]`, objects as JSON.
 //!
@@ -257,7 +257,10 @@ impl Verifier {
         if now > expires + LEEWAY {
             return Err(VerifyError::Expired);
         }
-        if at("nbf")?.is_some_and(|nbf| now + LEEWAY < nbf) {
+        // API Gateway checks `iat` too: a token issued in the future is not valid yet.
+        if at("nbf")?.is_some_and(|nbf| now + LEEWAY < nbf)
+            || at("iat")?.is_some_and(|iat| now + LEEWAY < iat)
+        {
             return Err(VerifyError::NotYetValid);
         }
         Ok(flatten(&claims))
@@ -494,6 +497,10 @@ pub(crate) mod tests {
             ),
             (
                 with("nbf", json!((NOW + Duration::minutes(5)).unix_timestamp())),
+                VerifyError::NotYetValid,
+            ),
+            (
+                with("iat", json!((NOW + Duration::minutes(5)).unix_timestamp())),
                 VerifyError::NotYetValid,
             ),
             (
