@@ -531,6 +531,20 @@ async fn provision_twice_creates_nothing_the_second_time() {
         serde_json::json!([]),
         "the test environment already provisioned everything"
     );
+    // The console's user pool: made by the first run, found by the second.
+    assert_eq!(
+        first["identity"]["user_pool_name"],
+        format!("{}-users", env.provisioned.table_name)
+    );
+    assert!(!first["identity"]["created"].as_array().unwrap().is_empty());
+    let second = ctl.json(&["provision"]);
+    assert_eq!(second["identity"]["created"], serde_json::json!([]));
+    for field in ["user_pool_id", "client_id", "issuer"] {
+        assert_eq!(
+            first["identity"][field], second["identity"][field],
+            "{field}"
+        );
+    }
 }
 
 /// inboxctl runs on the real clock: the conversation's last customer message is a minute old in it, so
@@ -1286,4 +1300,141 @@ async fn connect_links_line_by_channel_id_and_the_reason_a_channel_needs_reautho
             .any(|c| c["reauth_reason"] == "role_lost"),
         "{listed}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_users_are_added_listed_signed_in_and_removed() {
+    let env = TestEnv::new().await;
+    let id = env.identity().await;
+    let mut ctl = Ctl::new(&env);
+    ctl.extra_env.extend(id.env_vars());
+    let kumo = env.seed_tenant("Kumo Bakery", &[], "", "").await.tenant;
+    let sora = env.seed_tenant("Sora Cafe", &[], "", "").await.tenant;
+    let password = ctl.file("password", "Correct-Horse-42\n");
+
+    let added = ctl.json(&[
+        "user",
+        "add",
+        "--tenant",
+        kumo.tenant_id.as_str(),
+        "--email",
+        "aiko@kumo.example",
+        "--role",
+        "owner",
+        "--password-file",
+        &password,
+    ]);
+    assert_eq!(added["role"], "owner");
+    assert_eq!(added["status"], "CONFIRMED");
+    let (ok, stdout, _) = ctl.run(&[
+        "user",
+        "add",
+        "--tenant",
+        kumo.tenant_id.as_str(),
+        "--email",
+        "ken@kumo.example",
+        "--role",
+        "agent",
+    ]);
+    assert!(ok);
+    assert!(stdout.contains("cannot sign in until"), "{stdout}");
+    let (ok, _, stderr) = ctl.run(&[
+        "user",
+        "add",
+        "--tenant",
+        kumo.tenant_id.as_str(),
+        "--email",
+        "ken@kumo.example",
+        "--role",
+        "admin",
+    ]);
+    assert!(!ok && stderr.contains("owner or agent"), "{stderr}");
+
+    let listed = ctl.json(&["user", "list", "--tenant", kumo.tenant_id.as_str()]);
+    assert_eq!(listed["users"].as_array().unwrap().len(), 2);
+    let (_, text, _) = ctl.run(&["user", "list", "--tenant", sora.tenant_id.as_str()]);
+    assert!(text.contains("no console users"), "{text}");
+
+    // The tokens are printed only when asked for.
+    let (ok, text, _) = ctl.run(&[
+        "user",
+        "login",
+        "--email",
+        "aiko@kumo.example",
+        "--password-file",
+        &password,
+    ]);
+    assert!(
+        ok && text.contains("signed in as aiko@kumo.example"),
+        "{text}"
+    );
+    assert!(!text.contains("eyJ"), "{text}");
+    let login = ctl.json(&[
+        "user",
+        "login",
+        "--email",
+        "aiko@kumo.example",
+        "--password-file",
+        &password,
+    ]);
+    assert!(login["expires_in"].as_i64().unwrap() > 0);
+    assert!(login["access_token"].is_string());
+    // moto signs with the real clock.
+    env.clock.set(time::OffsetDateTime::now_utc());
+    let caller = id
+        .verifier
+        .caller(login["id_token"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(caller.tenant_id, kumo.tenant_id);
+    let (ok, shown, _) = ctl.run(&[
+        "user",
+        "login",
+        "--email",
+        "aiko@kumo.example",
+        "--password-file",
+        &password,
+        "--show-tokens",
+    ]);
+    assert!(ok && shown.trim().starts_with("eyJ"), "{shown}");
+    let wrong = ctl.file("wrong", "Wrong-Horse-42");
+    let (ok, _, stderr) = ctl.run(&[
+        "user",
+        "login",
+        "--email",
+        "aiko@kumo.example",
+        "--password-file",
+        &wrong,
+    ]);
+    assert!(
+        !ok && stderr.contains("wrong email or password"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Wrong-Horse"), "{stderr}");
+
+    // Removal is destructive: --yes without a terminal; another tenant does not find the user.
+    let remove = |tenant: &TenantId, yes: bool| {
+        let mut args = vec![
+            "user",
+            "remove",
+            "--tenant",
+            tenant.as_str(),
+            "--email",
+            "aiko@kumo.example",
+        ];
+        if yes {
+            args.push("--yes");
+        }
+        ctl.run(&args)
+    };
+    let (ok, _, stderr) = remove(&kumo.tenant_id, false);
+    assert!(!ok && stderr.contains("pass --yes"), "{stderr}");
+    let (ok, _, stderr) = remove(&sora.tenant_id, true);
+    assert!(!ok && stderr.contains("no such user"), "{stderr}");
+    let (ok, stdout, stderr) = remove(&kumo.tenant_id, true);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("removed aiko@kumo.example"), "{stdout}");
+    let listed = ctl.json(&["user", "list", "--tenant", kumo.tenant_id.as_str()]);
+    assert_eq!(listed["users"][0]["email"], "ken@kumo.example");
+    assert_eq!(listed["users"].as_array().unwrap().len(), 1);
 }

@@ -76,6 +76,13 @@ pub struct Config {
     /// Receives of one inbound job before SQS moves it to the dead-letter queue (the queue's
     /// `maxReceiveCount`); on the last one, ai-reply hands the conversation to a human.
     pub inbound_max_receives: u32,
+    /// The Cognito user pool of the console's staff (`us-east-1_AbC…`).
+    pub cognito_user_pool_id: Option<String>,
+    /// The pool's app client the console signs in through (no secret): the audience of its tokens.
+    pub cognito_client_id: Option<String>,
+    /// The issuer (`iss`) of the pool's tokens; default `https://cognito-idp.{AWS_REGION}.amazonaws.com/{pool}`,
+    /// which is also what moto writes into its tokens.
+    pub cognito_issuer: Option<String>,
     /// Read by the AWS SDK itself; kept here so operators see what the process was pointed at.
     pub aws_endpoint_url: Option<String>,
     pub aws_region: Option<String>,
@@ -160,8 +167,43 @@ impl Config {
             });
         }
 
+        let cognito_user_pool_id = get("COGNITO_USER_POOL_ID");
+        if let Some(pool) = &cognito_user_pool_id
+            && !is_user_pool_id(pool)
+        {
+            return Err(ConfigError::Invalid {
+                name: "COGNITO_USER_POOL_ID",
+                reason: format!("{pool:?} is not a user pool id such as us-east-1_AbCdEf123"),
+            });
+        }
+        let cognito_client_id = get("COGNITO_CLIENT_ID");
+        if let Some(client) = &cognito_client_id
+            && (client.len() > 128 || !client.bytes().all(|b| b.is_ascii_alphanumeric()))
+        {
+            return Err(ConfigError::Invalid {
+                name: "COGNITO_CLIENT_ID",
+                reason: "an app client id has letters and digits only".into(),
+            });
+        }
+        let aws_region = get("AWS_REGION");
+        let cognito_issuer = match url("COGNITO_ISSUER", None)? {
+            Some(issuer) => Some(issuer),
+            None => cognito_user_pool_id.as_deref().map(|pool| {
+                // A pool id starts with its region; AWS_REGION only when it somehow does not.
+                let region = pool
+                    .split_once('_')
+                    .map(|(region, _)| region.to_owned())
+                    .or_else(|| aws_region.clone())
+                    .unwrap_or_else(|| "us-east-1".into());
+                format!("https://cognito-idp.{region}.amazonaws.com/{pool}")
+            }),
+        };
+
         Ok(Self {
             table_name,
+            cognito_user_pool_id,
+            cognito_client_id,
+            cognito_issuer,
             inbound_max_receives,
             inbound_queue_url: url("INBOUND_QUEUE_URL", None)?,
             erasure_queue_url: url("ERASURE_QUEUE_URL", None)?,
@@ -199,7 +241,7 @@ impl Config {
             openai_base_url: required_url("OPENAI_BASE_URL", "https://api.openai.com/v1")?,
             openai_model: get("OPENAI_MODEL").unwrap_or_else(|| "gpt-4.1-mini".into()),
             aws_endpoint_url: url("AWS_ENDPOINT_URL", None)?,
-            aws_region: get("AWS_REGION"),
+            aws_region,
         })
     }
 
@@ -253,6 +295,43 @@ impl Config {
         )
     }
 
+    pub fn require_cognito_user_pool_id(&self) -> Result<&str, ConfigError> {
+        required(
+            &self.cognito_user_pool_id,
+            "COGNITO_USER_POOL_ID",
+            "the console's Cognito user pool: the stack's UserPoolId output, or `inboxctl provision`",
+        )
+    }
+
+    pub fn require_cognito_client_id(&self) -> Result<&str, ConfigError> {
+        required(
+            &self.cognito_client_id,
+            "COGNITO_CLIENT_ID",
+            "the console's Cognito app client: the stack's UserPoolClientId output, or `inboxctl provision`",
+        )
+    }
+
+    /// The issuer the console's tokens must name (set, or derived from `COGNITO_USER_POOL_ID`).
+    pub fn require_cognito_issuer(&self) -> Result<&str, ConfigError> {
+        required(
+            &self.cognito_issuer,
+            "COGNITO_ISSUER",
+            "or COGNITO_USER_POOL_ID, which it is derived from",
+        )
+    }
+
+    /// Where the pool's signing keys are: under the issuer in AWS; on the emulator, which serves them at
+    /// `{AWS_ENDPOINT_URL}/{pool}/.well-known/jwks.json` while its tokens name the AWS issuer.
+    pub fn cognito_jwks_url(&self) -> Result<String, ConfigError> {
+        match (&self.aws_endpoint_url, &self.cognito_user_pool_id) {
+            (Some(endpoint), Some(pool)) => Ok(format!("{endpoint}/{pool}/.well-known/jwks.json")),
+            _ => Ok(format!(
+                "{}/.well-known/jwks.json",
+                self.require_cognito_issuer()?
+            )),
+        }
+    }
+
     pub fn require_meta_verify_token(&self) -> Result<&AppSecret, ConfigError> {
         self.meta_verify_token.as_ref().ok_or(ConfigError::Missing {
             name: "META_VERIFY_TOKEN",
@@ -283,6 +362,19 @@ fn required<'a>(
         name,
         why: Why(why),
     })
+}
+
+/// `{region}_{letters and digits}`, as Cognito names pools.
+fn is_user_pool_id(v: &str) -> bool {
+    v.len() <= 55
+        && v.split_once('_').is_some_and(|(region, rest)| {
+            !region.is_empty()
+                && region
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !rest.is_empty()
+                && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
 }
 
 fn is_graph_version(v: &str) -> bool {
@@ -355,6 +447,53 @@ mod tests {
         .unwrap();
         assert!(c.openai_api_key.is_none());
         assert_eq!(c.line_api_url, "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn cognito_settings_are_checked_and_the_issuer_derived() {
+        let c = config(&[]).unwrap();
+        for err in [
+            c.require_cognito_user_pool_id().unwrap_err(),
+            c.require_cognito_client_id().unwrap_err(),
+        ] {
+            assert!(err.to_string().contains("COGNITO_"), "{err}");
+        }
+        let c = config(&[
+            ("COGNITO_USER_POOL_ID", "eu-west-1_AbC123"),
+            ("COGNITO_CLIENT_ID", "abc123def"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.require_cognito_issuer().unwrap(),
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123"
+        );
+        assert_eq!(
+            c.cognito_jwks_url().unwrap(),
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123/.well-known/jwks.json"
+        );
+        let local = config(&[
+            ("COGNITO_USER_POOL_ID", "us-east-1_Local1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000/"),
+            ("COGNITO_ISSUER", "https://issuer.example/pool/"),
+        ])
+        .unwrap();
+        assert_eq!(
+            local.cognito_issuer.as_deref(),
+            Some("https://issuer.example/pool")
+        );
+        assert_eq!(
+            local.cognito_jwks_url().unwrap(),
+            "http://127.0.0.1:5000/us-east-1_Local1/.well-known/jwks.json"
+        );
+        for (name, value) in [
+            ("COGNITO_USER_POOL_ID", "pool"),
+            ("COGNITO_USER_POOL_ID", "us-east-1_a/b"),
+            ("COGNITO_CLIENT_ID", "abc-123"),
+            ("COGNITO_ISSUER", "cognito-idp.example"),
+        ] {
+            let err = config(&[(name, value)]).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //! declares: the single table with `gsi1` (all attributes) and `gsi2` (keys only) and TTL on
 //! `expires_at`; the inbound FIFO queue and the erasure queue, each with a dead-letter queue and a
 //! redrive policy; a KMS key with rotation on, behind an alias. Running it twice changes nothing.
+//!
+//! The console's Cognito user pool is provisioned apart ([`provision_identity`]), with its own client,
+//! so that only what needs a pool (`inboxctl provision`, the local stack, identity tests) creates one.
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
@@ -83,6 +86,9 @@ pub struct Provisioned {
     pub kms_alias: String,
     /// What this run created (empty when everything existed).
     pub created: Vec<String>,
+    /// The console's user pool, when it was provisioned too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<ProvisionedIdentity>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +157,7 @@ pub async fn provision(
         kms_key_id,
         kms_alias: plan.kms_alias.clone(),
         created,
+        identity: None,
     })
 }
 
@@ -383,4 +390,214 @@ async fn ensure_key(
         .map_err(|e| failed(step(), aws_sdk_kms::error::DisplayErrorContext(&e)))?;
     created.push(format!("KMS key {alias}"));
     Ok(key)
+}
+
+/// The console's user pool as provisioned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProvisionedIdentity {
+    pub user_pool_id: String,
+    pub user_pool_name: String,
+    pub client_id: String,
+    /// The `iss` of the pool's tokens (`COGNITO_ISSUER`).
+    pub issuer: String,
+    pub created: Vec<String>,
+}
+
+impl ProvisionedIdentity {
+    /// The variables a function or `inboxctl` needs to use this pool.
+    pub fn env_vars(&self) -> Vec<(String, String)> {
+        vec![
+            ("COGNITO_USER_POOL_ID".into(), self.user_pool_id.clone()),
+            ("COGNITO_CLIENT_ID".into(), self.client_id.clone()),
+            ("COGNITO_ISSUER".into(), self.issuer.clone()),
+        ]
+    }
+}
+
+/// The app client's name in every pool.
+pub const CONSOLE_CLIENT_NAME: &str = "console";
+
+/// The user pool of the plan's table: `{table}-users`.
+pub fn user_pool_name(plan: &ProvisionPlan) -> String {
+    format!("{}-users", plan.table_name)
+}
+
+/// Creates the console's user pool where missing, in the shape of the template's `UserPool`: sign-in
+/// by email, the immutable custom attribute `tenant_id`, no self sign-up, MFA optional, a 12-character
+/// password policy; the groups `owner` and `agent`; the app client `console` without a secret, allowing
+/// USER_PASSWORD_AUTH and refresh, reading but never writing `custom:tenant_id`. Found by name, so a
+/// second run changes nothing.
+pub async fn provision_identity(
+    cognito: &aws_sdk_cognitoidentityprovider::Client,
+    pool_name: &str,
+) -> Result<ProvisionedIdentity, ProvisionError> {
+    use aws_sdk_cognitoidentityprovider::error::{DisplayErrorContext, ProvideErrorMetadata as _};
+    use aws_sdk_cognitoidentityprovider::types::{
+        AdminCreateUserConfigType, AttributeDataType, ExplicitAuthFlowsType, PasswordPolicyType,
+        PreventUserExistenceErrorTypes, SchemaAttributeType, StringAttributeConstraintsType,
+        TimeUnitsType, TokenValidityUnitsType, UserPoolMfaType, UserPoolPolicyType,
+        UsernameAttributeType, UsernameConfigurationType,
+    };
+    let step = |what: &str| format!("user pool {pool_name}: {what}");
+    let mut created = Vec::new();
+
+    // The pool, by name.
+    let mut pool_id = None;
+    let mut token = None;
+    'pages: loop {
+        let out = cognito
+            .list_user_pools()
+            .max_results(60)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| failed(step("ListUserPools"), DisplayErrorContext(&e)))?;
+        for pool in out.user_pools.unwrap_or_default() {
+            if pool.name() == Some(pool_name) {
+                pool_id = pool.id;
+                break 'pages;
+            }
+        }
+        match out.next_token {
+            Some(next) if !next.is_empty() => token = Some(next),
+            _ => break,
+        }
+    }
+    let pool_id = match pool_id {
+        Some(id) => id,
+        None => {
+            let out = cognito
+                .create_user_pool()
+                .pool_name(pool_name)
+                .username_attributes(UsernameAttributeType::Email)
+                .username_configuration(
+                    UsernameConfigurationType::builder()
+                        .case_sensitive(false)
+                        .build()
+                        .map_err(|e| failed(step("CreateUserPool"), e))?,
+                )
+                .schema(
+                    SchemaAttributeType::builder()
+                        .name("tenant_id")
+                        .attribute_data_type(AttributeDataType::String)
+                        .mutable(false)
+                        .string_attribute_constraints(
+                            StringAttributeConstraintsType::builder()
+                                .min_length("1")
+                                .max_length("64")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .admin_create_user_config(
+                    AdminCreateUserConfigType::builder()
+                        .allow_admin_create_user_only(true)
+                        .build(),
+                )
+                .policies(
+                    UserPoolPolicyType::builder()
+                        .password_policy(
+                            PasswordPolicyType::builder()
+                                .minimum_length(12)
+                                .require_lowercase(true)
+                                .require_uppercase(true)
+                                .require_numbers(true)
+                                .require_symbols(false)
+                                .temporary_password_validity_days(7)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .mfa_configuration(UserPoolMfaType::Optional)
+                .send()
+                .await
+                .map_err(|e| failed(step("CreateUserPool"), DisplayErrorContext(&e)))?;
+            created.push(format!("user pool {pool_name}"));
+            out.user_pool
+                .and_then(|p| p.id)
+                .ok_or_else(|| failed(step("CreateUserPool"), "returned no pool id"))?
+        }
+    };
+
+    for (group, description) in [
+        (
+            "owner",
+            "Runs the business: settings, knowledge, channels, users, data requests",
+        ),
+        (
+            "agent",
+            "Works the inbox: conversations, replies, handoffs, drafts",
+        ),
+    ] {
+        match cognito
+            .create_group()
+            .user_pool_id(&pool_id)
+            .group_name(group)
+            .description(description)
+            .send()
+            .await
+        {
+            Ok(_) => created.push(format!("group {group}")),
+            Err(e) if e.code() == Some("GroupExistsException") => {}
+            Err(e) => return Err(failed(step("CreateGroup"), DisplayErrorContext(&e))),
+        }
+    }
+
+    let clients = cognito
+        .list_user_pool_clients()
+        .user_pool_id(&pool_id)
+        .max_results(60)
+        .send()
+        .await
+        .map_err(|e| failed(step("ListUserPoolClients"), DisplayErrorContext(&e)))?;
+    let existing = clients
+        .user_pool_clients
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.client_name() == Some(CONSOLE_CLIENT_NAME))
+        .and_then(|c| c.client_id);
+    let client_id = match existing {
+        Some(id) => id,
+        None => {
+            let out = cognito
+                .create_user_pool_client()
+                .user_pool_id(&pool_id)
+                .client_name(CONSOLE_CLIENT_NAME)
+                .generate_secret(false)
+                .explicit_auth_flows(ExplicitAuthFlowsType::AllowUserPasswordAuth)
+                .explicit_auth_flows(ExplicitAuthFlowsType::AllowUserSrpAuth)
+                .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth)
+                .prevent_user_existence_errors(PreventUserExistenceErrorTypes::Enabled)
+                .read_attributes("email")
+                .read_attributes("email_verified")
+                .read_attributes("custom:tenant_id")
+                .write_attributes("name")
+                .access_token_validity(60)
+                .id_token_validity(60)
+                .refresh_token_validity(30)
+                .token_validity_units(
+                    TokenValidityUnitsType::builder()
+                        .access_token(TimeUnitsType::Minutes)
+                        .id_token(TimeUnitsType::Minutes)
+                        .refresh_token(TimeUnitsType::Days)
+                        .build(),
+                )
+                .enable_token_revocation(true)
+                .send()
+                .await
+                .map_err(|e| failed(step("CreateUserPoolClient"), DisplayErrorContext(&e)))?;
+            created.push(format!("app client {CONSOLE_CLIENT_NAME}"));
+            out.user_pool_client
+                .and_then(|c| c.client_id)
+                .ok_or_else(|| failed(step("CreateUserPoolClient"), "returned no client id"))?
+        }
+    };
+    let region = pool_id.split_once('_').map_or("us-east-1", |(r, _)| r);
+    Ok(ProvisionedIdentity {
+        issuer: format!("https://cognito-idp.{region}.amazonaws.com/{pool_id}"),
+        user_pool_id: pool_id,
+        user_pool_name: pool_name.to_owned(),
+        client_id,
+        created,
+    })
 }

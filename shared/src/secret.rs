@@ -51,6 +51,14 @@ secret_string!(
     AuthorizationCode
 );
 secret_string!(
+    /// A console user's password (Cognito checks it against the pool's policy).
+    Password
+);
+secret_string!(
+    /// A Cognito token: an id, access or refresh token. A bearer credential for an hour (refresh: days).
+    BearerToken
+);
+secret_string!(
     /// The six-digit two-step PIN a WhatsApp number is registered with.
     RegistrationPin
 );

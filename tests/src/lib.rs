@@ -12,7 +12,8 @@ use aws_config::BehaviorVersion;
 use inbox_shared::aws::AwsClients;
 use inbox_shared::clock::ManualClock;
 use inbox_shared::config::Config;
-use inbox_shared::provision::{self, ProvisionPlan, Provisioned};
+use inbox_shared::identity::{Directory, Verifier};
+use inbox_shared::provision::{self, ProvisionPlan, Provisioned, ProvisionedIdentity};
 use inbox_shared::queue::QueuePublisher;
 use inbox_shared::store::Store;
 use inbox_shared::vault::TokenVault;
@@ -205,6 +206,70 @@ impl TestEnv {
             }
         }
         out
+    }
+}
+
+/// The console's user pool of one environment: only tests that need Cognito create one
+/// ([`TestEnv::identity`]).
+pub struct TestIdentity {
+    pub cognito: aws_sdk_cognitoidentityprovider::Client,
+    pub provisioned: ProvisionedIdentity,
+    /// Adds, lists, removes and signs in users (acting as `test-harness`).
+    pub directory: Directory,
+    /// Verifies the pool's tokens against the environment's clock.
+    pub verifier: Verifier,
+}
+
+impl TestIdentity {
+    /// `COGNITO_USER_POOL_ID`, `COGNITO_CLIENT_ID` and `COGNITO_ISSUER` of this pool.
+    pub fn env_vars(&self) -> Vec<(String, String)> {
+        self.provisioned.env_vars()
+    }
+
+    /// The URL moto serves the pool's signing keys at.
+    pub fn jwks_url(&self) -> String {
+        format!(
+            "{}/{}/.well-known/jwks.json",
+            endpoint(),
+            self.provisioned.user_pool_id
+        )
+    }
+}
+
+impl TestEnv {
+    /// Provisions a user pool of this environment (`{prefix}-inbox-users`) on the emulator.
+    pub async fn identity(&self) -> TestIdentity {
+        let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk_config().await);
+        let provisioned = provision::provision_identity(
+            &cognito,
+            &provision::user_pool_name(&ProvisionPlan::prefixed(&self.prefix)),
+        )
+        .await
+        .expect("provisioning the user pool on the emulator");
+        let directory = Directory::new(
+            cognito.clone(),
+            &provisioned.user_pool_id,
+            &provisioned.client_id,
+            self.store.clone(),
+            "test-harness",
+        );
+        let verifier = Verifier::new(
+            &provisioned.issuer,
+            &provisioned.client_id,
+            format!(
+                "{}/{}/.well-known/jwks.json",
+                endpoint(),
+                provisioned.user_pool_id
+            ),
+            inbox_shared::https::client(std::time::Duration::from_secs(2)),
+            self.clock.clone(),
+        );
+        TestIdentity {
+            cognito,
+            provisioned,
+            directory,
+            verifier,
+        }
     }
 }
 

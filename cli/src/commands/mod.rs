@@ -29,7 +29,7 @@ const ACTOR: &str = "inboxctl";
 #[command(
     name = "inboxctl",
     version,
-    about = "Operate the inbox backend: tenants, channels, knowledge, drafts, conversations, end-user export and erasure, provisioning"
+    about = "Operate the inbox backend: tenants, channels, console users, knowledge, drafts, conversations, end-user export and erasure, provisioning"
 )]
 pub struct Cli {
     /// Print one JSON object instead of text.
@@ -41,7 +41,8 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create the table, queues and KMS key where missing (the shapes of infra/template.yaml).
+    /// Create the table, queues and KMS key where missing (the shapes of infra/template.yaml), and the
+    /// console's user pool `{table}-users` unless COGNITO_USER_POOL_ID names one.
     Provision,
     /// Tenants: the companies using the inbox.
     #[command(subcommand)]
@@ -49,6 +50,9 @@ enum Command {
     /// Channels: connected Pages, Instagram accounts, WhatsApp numbers, LINE channels.
     #[command(subcommand)]
     Channel(channel::ChannelCommand),
+    /// Console users: a tenant's staff who sign in to the console API (Cognito).
+    #[command(subcommand)]
+    User(user::UserCommand),
     /// Knowledge entries the AI answers from.
     #[command(subcommand)]
     Knowledge(inbox::KnowledgeCommand),
@@ -84,6 +88,7 @@ mod channel;
 mod contact;
 mod inbox;
 mod tenant;
+mod user;
 
 fn parse<T: std::str::FromStr<Err = UnknownName>>(s: &str) -> Result<T, String> {
     s.parse().map_err(|e: UnknownName| e.to_string())
@@ -231,6 +236,14 @@ impl Operator {
         )
     }
 
+    /// The console's user store (COGNITO_USER_POOL_ID, COGNITO_CLIENT_ID), with its own Cognito client.
+    async fn directory(&self) -> Result<inbox_shared::identity::Directory> {
+        Ok(
+            inbox_shared::identity::Directory::from_env(&self.config, self.store.clone(), ACTOR)
+                .await?,
+        )
+    }
+
     fn eraser(&self) -> Eraser {
         Eraser::new(self.store.clone(), ACTOR)
     }
@@ -247,12 +260,44 @@ impl Operator {
 
 pub async fn run(cli: Cli) -> Result<Output> {
     let ctx = Operator::load().await?;
+    let json = cli.json;
     match cli.command {
         Command::Provision => {
-            let done = provision::provision(&ctx.clients, &ProvisionPlan::from_config(&ctx.config))
-                .await?;
+            let plan = ProvisionPlan::from_config(&ctx.config);
+            let mut done = provision::provision(&ctx.clients, &plan).await?;
+            let identity = match (
+                &ctx.config.cognito_user_pool_id,
+                &ctx.config.cognito_client_id,
+            ) {
+                // The configured pool (the stack's, in AWS) is used as it is.
+                (Some(pool), Some(client)) => provision::ProvisionedIdentity {
+                    user_pool_id: pool.clone(),
+                    user_pool_name: String::new(),
+                    client_id: client.clone(),
+                    issuer: ctx.config.require_cognito_issuer()?.to_owned(),
+                    created: Vec::new(),
+                },
+                _ => {
+                    let cognito =
+                        inbox_shared::identity::directory::cognito_client_from_env().await;
+                    provision::provision_identity(&cognito, &provision::user_pool_name(&plan))
+                        .await?
+                }
+            };
+            let identity_text = format!(
+                "user pool {} (COGNITO_USER_POOL_ID), app client {} (COGNITO_CLIENT_ID), issuer {}{}",
+                identity.user_pool_id,
+                identity.client_id,
+                identity.issuer,
+                if identity.created.is_empty() {
+                    String::new()
+                } else {
+                    format!("; created {}", identity.created.join(", "))
+                }
+            );
+            done.identity = Some(identity);
             let text = format!(
-                "table {}\ninbound queue {}\nerasure queue {}\nKMS key {} ({})\ncreated: {}",
+                "table {}\ninbound queue {}\nerasure queue {}\nKMS key {} ({})\n{identity_text}\ncreated: {}",
                 done.table_name,
                 done.inbound_queue_url,
                 done.erasure_queue_url,
@@ -268,6 +313,7 @@ pub async fn run(cli: Cli) -> Result<Output> {
         }
         Command::Tenant(command) => tenant::tenant(&ctx, command).await,
         Command::Channel(command) => channel::channel(&ctx, command).await,
+        Command::User(command) => user::user(&ctx, command, json).await,
         Command::Knowledge(command) => inbox::knowledge(&ctx, command).await,
         Command::Drafts(command) => inbox::drafts(&ctx, command).await,
         Command::Conversation(command) => inbox::conversation(&ctx, command).await,

@@ -7,7 +7,20 @@
 //! ours, the role from `cognito:groups` must be `owner` or `agent`, the subject must be present.
 //! Anything else is a 401 (no usable identity) or a 403 (no role), never a guess.
 
+//!
+//! The rest of identity lives in the submodules: the user store ([`directory`], Cognito's admin and
+//! sign-in calls), the JWT authorizer's checks for the local stack ([`verifier`]), and the claims in a
+//! `lambda_http::Request` where API Gateway puts them ([`request`]).
+
+pub mod directory;
+pub mod request;
+pub mod verifier;
+
 use std::collections::HashMap;
+
+pub use directory::{ConsoleUser, Directory, DirectoryError, LoginError, SessionTokens};
+pub use request::{caller_of, claims_of, with_claims};
+pub use verifier::{Claims, Verifier, VerifyError};
 
 use crate::ids::TenantId;
 
