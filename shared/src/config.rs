@@ -67,6 +67,10 @@ pub struct Config {
     pub instagram_graph_url: String,
     /// Signs connect links (`state`); a secret of its own, so no other secret's leak forges a link.
     pub connect_state_secret: Option<AppSecret>,
+    /// The console API's browser origin (CORS), e.g. `https://console.example.com`.
+    pub console_allowed_origin: Option<String>,
+    /// Signs the console API's page cursors (32 or more characters).
+    pub console_cursor_secret: Option<AppSecret>,
     pub anthropic_api_key: Option<AppSecret>,
     pub anthropic_base_url: String,
     pub anthropic_model: String,
@@ -199,11 +203,24 @@ impl Config {
             }),
         };
 
+        let console_cursor_secret = secret("CONSOLE_CURSOR_SECRET");
+        if console_cursor_secret
+            .as_ref()
+            .is_some_and(|s| s.expose_secret().len() < 32)
+        {
+            return Err(ConfigError::Invalid {
+                name: "CONSOLE_CURSOR_SECRET",
+                reason: "shorter than 32 characters: use `openssl rand -hex 32`".into(),
+            });
+        }
+
         Ok(Self {
             table_name,
             cognito_user_pool_id,
             cognito_client_id,
             cognito_issuer,
+            console_allowed_origin: url("CONSOLE_ALLOWED_ORIGIN", None)?,
+            console_cursor_secret,
             inbound_max_receives,
             inbound_queue_url: url("INBOUND_QUEUE_URL", None)?,
             erasure_queue_url: url("ERASURE_QUEUE_URL", None)?,
@@ -283,6 +300,17 @@ impl Config {
                 name: "CONNECT_STATE_SECRET",
                 why: Why(
                     "signs connect links: 32 or more random bytes, e.g. `openssl rand -hex 32`",
+                ),
+            })
+    }
+
+    pub fn require_console_cursor_secret(&self) -> Result<&AppSecret, ConfigError> {
+        self.console_cursor_secret
+            .as_ref()
+            .ok_or(ConfigError::Missing {
+                name: "CONSOLE_CURSOR_SECRET",
+                why: Why(
+                    "signs the console API's page cursors: 32 or more random bytes, e.g. `openssl rand -hex 32`",
                 ),
             })
     }

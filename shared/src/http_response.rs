@@ -45,6 +45,32 @@ pub fn json_error(status: u16, message: &str) -> Response<Body> {
     json(status, serde_json::json!({ "error": message }))
 }
 
+/// An RFC 9457 `application/problem+json` answer: `title` says what went wrong in words a person
+/// understands, `detail` this occurrence (never message text or a token).
+pub fn problem(status: u16, title: &str, detail: &str) -> Response<Body> {
+    problem_with(status, title, detail, serde_json::Map::new())
+}
+
+/// A problem with extension members (`field` of a 422, say).
+pub fn problem_with(
+    status: u16,
+    title: &str,
+    detail: &str,
+    extensions: serde_json::Map<String, serde_json::Value>,
+) -> Response<Body> {
+    let mut body = serde_json::Map::new();
+    body.insert("type".into(), "about:blank".into());
+    body.insert("title".into(), title.into());
+    body.insert("status".into(), status.into());
+    body.insert("detail".into(), detail.into());
+    body.extend(extensions);
+    answer(
+        status,
+        "application/problem+json",
+        serde_json::Value::Object(body).to_string(),
+    )
+}
+
 /// An HTML page.
 pub fn html(status: u16, page: String) -> Response<Body> {
     answer(status, "text/html; charset=utf-8", page)
@@ -104,6 +130,11 @@ mod tests {
             text(200, "1158201444"),
             json(200, serde_json::json!({ "status": "received" })),
             json_error(404, "no such request"),
+            problem(
+                409,
+                "The reply window is closed",
+                "closed at 2026-01-01T00:00:00Z",
+            ),
             html(200, "<!doctype html>".into()),
         ] {
             let headers = response.headers();
@@ -116,5 +147,21 @@ mod tests {
                 "{csp}"
             );
         }
+    }
+
+    #[test]
+    fn a_problem_is_rfc_9457() {
+        let response = problem(404, "Not found", "no conversation conv_x");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let Body::Text(text) = response.body() else {
+            panic!("a text body")
+        };
+        let value: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(value["status"], 404);
+        assert_eq!(value["title"], "Not found");
+        assert_eq!(value["type"], "about:blank");
     }
 }

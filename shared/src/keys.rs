@@ -13,7 +13,7 @@
 //! | channel | `TENANT#{t}` | `CHANNEL#{c}` | `METAUSER#{u}` / `TENANT#{t}#CHANNEL#{c}` (when connected by a Meta user) | |
 //! | route | `ROUTE#{platform}#{account}` | `ROUTE` | | |
 //! | contact | `TENANT#{t}` | `CONTACT#{platform}#{user}` | | |
-//! | conversation | `TENANT#{t}` | `CONV#{c}#{conv}` | | |
+//! | conversation | `TENANT#{t}` | `CONV#{c}#{conv}` | `TENANT#{t}#ACTIVITY` / `{last_activity_ms:013}#{c}#{conv}` | |
 //! | message | `TENANT#{t}#CONV#{conv}` | `MSG#{sent_ms:013}#{message id}` | | `TENANT#{t}#CONTENT` / `{sent_ms:013}` |
 //! | sent marker | `TENANT#{t}#CONV#{conv}` | `SENT#{message id}` | | `TENANT#{t}#CONTENT` / `{ms:013}` |
 //! | draft | `TENANT#{t}#CONV#{conv}` | `DRAFT#{d}` | `TENANT#{t}#DRAFTS` / `{created_ms:013}#{d}` (pending only) | `TENANT#{t}#CONTENT` / `{created_ms:013}` |
@@ -39,6 +39,10 @@
 //!   derived id (a tenant has a handful of channels). **A channel's conversations**: query
 //!   [`conversations_of_channel`]; **a tenant's conversations** (terminated-tenant sweep): query
 //!   [`conversations_of_tenant`].
+//! - **A tenant's conversations, newest activity first** (the console's inbox list): query
+//!   [`conversations_by_activity`] on `gsi1` backwards. Every conversation write that changes its
+//!   activity (ingest of a message either way, an agent's reply from the console) moves the entry to
+//!   `max(last_inbound_at, last_outbound_at)`; `gsi1` projects all attributes, so one Query reads a page.
 //! - **A conversation in time order**: query [`messages_of_conversation`] (backwards for recent history).
 //!   **Everything of a conversation** (erasure): query [`conversation_partition`]; its drafts (export):
 //!   query [`drafts_of_conversation`].
@@ -76,7 +80,8 @@ pub const KIND: &str = "kind";
 /// A secondary index of the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Index {
-    /// All attributes projected: tenant listing, Meta user → channels, pending drafts, open deletions.
+    /// All attributes projected: tenant listing, Meta user → channels, pending drafts, open deletions,
+    /// conversations by activity.
     Gsi1,
     /// Keys only: content by age within a tenant.
     Gsi2,
@@ -235,6 +240,33 @@ pub fn conversation(
     key(
         tenant_pk(tenant_id),
         format!("CONV#{channel_id}#{conversation_id}"),
+    )
+}
+
+/// A conversation's entry in the tenant's activity listing: the time of its latest message, then the
+/// channel and conversation (ours, no `#`), so entries are unique and sort newest last.
+pub fn conversation_activity(
+    tenant_id: &TenantId,
+    channel_id: &ChannelId,
+    conversation_id: &ConversationId,
+    last_activity_at: OffsetDateTime,
+) -> IndexEntry {
+    IndexEntry {
+        index: Index::Gsi1,
+        pk: format!("TENANT#{tenant_id}#ACTIVITY"),
+        sk: format!(
+            "{}#{channel_id}#{conversation_id}",
+            sortable_millis(last_activity_at)
+        ),
+    }
+}
+
+/// A tenant's conversations by last activity (read backwards: newest first).
+pub fn conversations_by_activity(tenant_id: &TenantId) -> KeyQuery {
+    in_partition(
+        Some(Index::Gsi1),
+        format!("TENANT#{tenant_id}#ACTIVITY"),
+        SortKey::Any,
     )
 }
 
@@ -575,6 +607,26 @@ mod tests {
         );
         assert!(!a.as_str().contains("7234500000000001"));
         assert!(!a.as_str().contains('#'));
+    }
+
+    #[test]
+    fn activity_entries_sort_by_time_within_the_tenant() {
+        let early = conversation_activity(
+            &t1(),
+            &ch("ch_b"),
+            &conv("conv_b"),
+            datetime!(2026-01-01 00:00 UTC),
+        );
+        let late = conversation_activity(
+            &t1(),
+            &ch("ch_a"),
+            &conv("conv_a"),
+            datetime!(2026-01-02 00:00 UTC),
+        );
+        assert_eq!(early.pk, late.pk);
+        assert_eq!(early.pk, conversations_by_activity(&t1()).pk);
+        assert!(early.sk < late.sk);
+        assert_eq!(early.sk, "1767225600000#ch_b#conv_b");
     }
 
     #[test]

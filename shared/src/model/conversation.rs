@@ -53,6 +53,15 @@ pub struct Conversation {
     pub retain_until: OffsetDateTime,
 }
 
+impl Conversation {
+    /// When something last happened in it: the newest message either way (its place in the inbox list).
+    pub fn last_activity_at(&self) -> OffsetDateTime {
+        self.last_inbound_at
+            .max(self.last_outbound_at)
+            .unwrap_or(self.created_at)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {

@@ -43,6 +43,9 @@ pub struct OutboundText<'a> {
     /// Instagram: the account was connected with Instagram Login, so it is reached on
     /// graph.instagram.com with that app's proof.
     pub instagram_login: bool,
+    /// Messenger and Instagram: a person's reply 24 hours to 7 days after the customer's last message,
+    /// sent as `messaging_type: MESSAGE_TAG` with `tag: HUMAN_AGENT` (instead of `RESPONSE`).
+    pub human_agent_tag: bool,
 }
 
 /// The platform's id of the sent message.
@@ -104,8 +107,8 @@ impl SendError {
     }
 }
 
-/// The longest text each platform takes; longer answers are cut with an ellipsis.
-fn max_chars(platform: Platform) -> usize {
+/// The longest text each platform takes; longer AI answers are cut with an ellipsis (a person's reply is refused).
+pub fn max_chars(platform: Platform) -> usize {
     match platform {
         Platform::Messenger => 2000,
         Platform::Instagram => 1000,
@@ -234,11 +237,15 @@ impl Sender {
                 } else {
                     "me"
                 };
-                let body = json!({
+                let mut body = json!({
                     "recipient": {"id": out.recipient},
                     "messaging_type": "RESPONSE",
                     "message": {"text": text, "metadata": out.echo_tag},
                 });
+                if out.human_agent_tag {
+                    body["messaging_type"] = json!("MESSAGE_TAG");
+                    body["tag"] = json!("HUMAN_AGENT");
+                }
                 let (base, secret) = if out.instagram_login {
                     (&self.instagram_graph_base, &self.instagram_app_secret)
                 } else {

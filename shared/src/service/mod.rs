@@ -12,8 +12,8 @@
 //! | ingest a webhook delivery's events | [`ingest::Ingestor`] |
 //! | decide on a reply (pure) | [`reply::policy::decide`] |
 //! | act on the decision: draft, send once, hand off | [`reply::ReplyService`] |
-//! | deliver one text once; approve or reject a draft | [`outbound::Outbox`] |
-//! | hand a conversation back to the bot | [`conversations::release`] |
+//! | deliver one text once; a person's reply from the console (platform windows); approve (optionally edited) or reject a draft | [`outbound::Outbox`] |
+//! | hand a conversation to a person, or back to the bot | [`conversations::hand_off`], [`conversations::release`] |
 
 pub mod channels;
 pub mod conversations;
@@ -67,7 +67,7 @@ pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 /// Records one audit event of a tenant, kept as long as the tenant's policy says.
 pub async fn audit(
     store: &Store,
-    actor: Actor,
+    actor: &str,
     tenant: &Tenant,
     action: &str,
     subject: &str,

@@ -21,10 +21,12 @@ use crate::secret::MessageText;
 use crate::store::{Claim, SentMarker, Store, StoreError};
 use crate::vault::{SealContext, TokenVault, VaultError};
 
-use super::{Actor, audit};
+use super::audit;
 
 /// Messenger, Instagram and WhatsApp: free-form replies within 24 h of the customer's last message.
 pub const REPLY_WINDOW: Duration = Duration::hours(24);
+/// Messenger and Instagram: a person (not a bot) may still answer with the `HUMAN_AGENT` tag for 7 days.
+pub const HUMAN_AGENT_WINDOW: Duration = Duration::days(7);
 const SEND_SCOPE: &str = "send";
 /// Held while one worker sends; a crashed worker's claim is taken over after it.
 const SEND_LEASE: Duration = Duration::minutes(2);
@@ -115,14 +117,24 @@ impl Outbox {
     }
 
     pub async fn deliver(&self, delivery: &Delivery<'_>) -> Result<Delivered, DeliveryError> {
-        let channel = delivery.channel;
-        let tenant_id = &channel.tenant_id;
         let now = self.store.now();
-        if let Some(closes) = window_closes_at(channel.platform, delivery.conversation)
+        if let Some(closes) = window_closes_at(delivery.channel.platform, delivery.conversation)
             && now >= closes
         {
             return Err(DeliveryError::WindowClosed(closes));
         }
+        self.deliver_in_window(delivery, false).await
+    }
+
+    /// [`Outbox::deliver`] once the caller has decided the window allows it (`human_agent_tag`: as a
+    /// person's reply with Meta's `HUMAN_AGENT` tag).
+    async fn deliver_in_window(
+        &self,
+        delivery: &Delivery<'_>,
+        human_agent_tag: bool,
+    ) -> Result<Delivered, DeliveryError> {
+        let channel = delivery.channel;
+        let tenant_id = &channel.tenant_id;
         if channel.status != ChannelStatus::Connected {
             return Err(DeliveryError::ChannelUnavailable(channel.status.as_str()));
         }
@@ -139,7 +151,7 @@ impl Outbox {
             Claim::InProgress => return Err(DeliveryError::InProgress),
             Claim::Completed(message_id) => return Ok(Delivered::AlreadySent { message_id }),
         }
-        match self.send(delivery, credentials).await {
+        match self.send(delivery, credentials, human_agent_tag).await {
             Ok(message_id) => {
                 self.record(delivery, &message_id).await?;
                 self.store
@@ -170,6 +182,7 @@ impl Outbox {
         &self,
         delivery: &Delivery<'_>,
         credentials: &crate::vault::WrappedCredentials,
+        human_agent_tag: bool,
     ) -> Result<String, DeliveryError> {
         let channel = delivery.channel;
         let context = SealContext::new(&channel.tenant_id, &channel.channel_id);
@@ -204,6 +217,7 @@ impl Outbox {
                     reply_token: delivery.reply_token,
                     idempotency_key: delivery.idempotency_key,
                     instagram_login: channel.instagram_login,
+                    human_agent_tag,
                 },
             )
             .await?;
@@ -245,6 +259,124 @@ impl Outbox {
     }
 }
 
+/// How a person's reply from the console may go out now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentSend {
+    /// Inside the standard window (LINE: a push, which has none).
+    Standard,
+    /// Messenger and Instagram, 24 hours to 7 days after the customer's last message.
+    HumanAgentTag,
+}
+
+/// Why a person's reply cannot be sent now, in words the person understands.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AgentWindowClosed(pub String);
+
+/// The platforms' rules for a person's reply at `now`: Messenger and Instagram answer as `RESPONSE`
+/// within 24 hours of the customer's last message and with the `HUMAN_AGENT` tag up to 7 days; WhatsApp
+/// allows free-form text within 24 hours only (a template after); LINE pushes at any time.
+pub fn agent_send(
+    conversation: &Conversation,
+    now: OffsetDateTime,
+) -> Result<AgentSend, AgentWindowClosed> {
+    let since = conversation.last_inbound_at;
+    let within = |window: Duration| since.is_some_and(|at| now < at.saturating_add(window));
+    match conversation.platform {
+        Platform::Line => Ok(AgentSend::Standard),
+        _ if within(REPLY_WINDOW) => Ok(AgentSend::Standard),
+        Platform::Messenger | Platform::Instagram if within(HUMAN_AGENT_WINDOW) => {
+            Ok(AgentSend::HumanAgentTag)
+        }
+        Platform::Messenger | Platform::Instagram => Err(AgentWindowClosed(format!(
+            "{} allows a person's reply for 7 days after the customer's last message, and that was {}: \
+             the customer must write first",
+            conversation.platform,
+            since.map_or("never".to_owned(), |at| at.to_string()),
+        ))),
+        Platform::Whatsapp => Err(AgentWindowClosed(
+            "more than 24 hours since the customer's last message: WhatsApp allows only a template \
+             message now (a template message is required)"
+                .into(),
+        )),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentReplyError {
+    #[error(transparent)]
+    WindowClosed(#[from] AgentWindowClosed),
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
+}
+
+impl From<StoreError> for AgentReplyError {
+    fn from(err: StoreError) -> Self {
+        Self::Delivery(DeliveryError::Store(err))
+    }
+}
+
+/// A person's reply from the console.
+#[derive(Debug, Clone)]
+pub struct AgentReply<'a> {
+    pub tenant: &'a Tenant,
+    pub channel: &'a Channel,
+    pub conversation: &'a Conversation,
+    pub text: &'a MessageText,
+    /// The caller's `Idempotency-Key` (or one minted per request): the same key never sends twice in
+    /// a tenant.
+    pub idempotency_key: &'a str,
+}
+
+impl Outbox {
+    /// A person answers a conversation from the console: sent once per idempotency key under the
+    /// platform's rules ([`agent_send`]), recorded as the agent's (its echo is known as ours by the sent
+    /// marker and the echo tag), the conversation is in human mode afterwards; audited.
+    pub async fn reply_as_agent(
+        &self,
+        actor: &str,
+        reply: &AgentReply<'_>,
+    ) -> Result<Delivered, AgentReplyError> {
+        let now = self.store.now();
+        let how = agent_send(reply.conversation, now)?;
+        let key = format!("agent:{}", reply.idempotency_key);
+        let delivered = self
+            .deliver_in_window(
+                &Delivery {
+                    channel: reply.channel,
+                    conversation: reply.conversation,
+                    text: reply.text,
+                    author: Author::Agent,
+                    idempotency_key: &key,
+                    reply_token: None,
+                    retain_until: reply.tenant.retention.content_deadline(now),
+                },
+                how == AgentSend::HumanAgentTag,
+            )
+            .await?;
+        if let Delivered::Sent { .. } = &delivered {
+            let conversation = reply.conversation;
+            self.store
+                .agent_replied(
+                    &conversation.tenant_id,
+                    &conversation.channel_id,
+                    &conversation.conversation_id,
+                    now,
+                )
+                .await?;
+            audit(
+                &self.store,
+                actor,
+                reply.tenant,
+                "conversation.reply",
+                conversation.conversation_id.as_str(),
+            )
+            .await?;
+        }
+        Ok(delivered)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApproveError {
     #[error("draft {0} not found")]
@@ -266,14 +398,29 @@ impl Outbox {
     /// after a successful one it does nothing), marked sent, and the approval audited.
     pub async fn approve_draft(
         &self,
-        actor: Actor,
+        actor: &str,
         tenant: &Tenant,
         conversation_id: &ConversationId,
         draft_id: &str,
     ) -> Result<Delivered, ApproveError> {
+        self.approve_draft_edited(actor, tenant, conversation_id, draft_id, None)
+            .await
+    }
+
+    /// [`Outbox::approve_draft`], the text first replaced by the person's `edit` when the draft is still
+    /// pending (the edit and the approval are one conditional write, so two approvals cannot send two
+    /// texts; once approved, a later edit is ignored and the approved text is what is sent, once).
+    pub async fn approve_draft_edited(
+        &self,
+        actor: &str,
+        tenant: &Tenant,
+        conversation_id: &ConversationId,
+        draft_id: &str,
+        edit: Option<&MessageText>,
+    ) -> Result<Delivered, ApproveError> {
         let tenant_id = &tenant.tenant_id;
         let not_found = || ApproveError::NotFound(draft_id.to_owned());
-        let draft = self
+        let mut draft = self
             .store
             .get_draft(tenant_id, conversation_id, draft_id)
             .await?
@@ -284,17 +431,28 @@ impl Outbox {
                 let now = self.store.now();
                 match self
                     .store
-                    .decide_draft(
+                    .decide_draft_with_text(
                         tenant_id,
                         conversation_id,
                         draft_id,
                         DraftStatus::Approved,
                         now,
+                        edit,
                     )
                     .await
                 {
-                    // Decided concurrently: the send below is still guarded by the send claim.
-                    Ok(_) | Err(StoreError::Conflict(_)) => {}
+                    Ok(decided) => draft = decided,
+                    // Decided concurrently: send what was approved (the send claim guards the send).
+                    Err(StoreError::Conflict(_)) => {
+                        draft = self
+                            .store
+                            .get_draft(tenant_id, conversation_id, draft_id)
+                            .await?
+                            .ok_or_else(not_found)?;
+                        if draft.status == DraftStatus::Rejected {
+                            return Err(ApproveError::Rejected(draft_id.to_owned()));
+                        }
+                    }
                     Err(other) => return Err(other.into()),
                 }
             }
@@ -337,7 +495,7 @@ impl Outbox {
     /// A person discarded a draft: nothing is sent, ever; audited.
     pub async fn reject_draft(
         &self,
-        actor: Actor,
+        actor: &str,
         tenant: &Tenant,
         conversation_id: &ConversationId,
         draft_id: &str,

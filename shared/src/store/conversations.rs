@@ -8,15 +8,19 @@ use time::OffsetDateTime;
 
 use super::error::{Result, StoreError, condition_held, dynamo_error};
 use super::expr::Expr;
-use super::page::PageRequest;
+use super::page::{Cursor, Page, PageRequest};
 use super::records::{Record, SentMarker};
-use super::table::{Store, Write, epoch_seconds, number, string, timestamp_value};
+use super::table::{Store, Write, epoch_seconds, from_item, number, string, timestamp_value};
 use crate::keys;
 use crate::model::*;
 use crate::secret::PlatformUserId;
 
 /// The attribute of the sweep's pending conversations (a string set).
 const SWEEP_PENDING: &str = "conversation_ids";
+/// The handoff reason of a conversation a person answered from the console.
+pub const AGENT_REPLY_REASON: &str = "agent_reply";
+/// The most Queries one page of the activity listing reads when a filter leaves most entries out.
+pub const ACTIVITY_READS: usize = 3;
 
 /// What an inbound item changes on its conversation.
 #[derive(Debug, Clone)]
@@ -116,6 +120,93 @@ impl Store {
         Ok(())
     }
 
+    /// A person on the business side answered from the console: the conversation is theirs (human mode,
+    /// the bot stays silent) and moves to the top of the inbox list.
+    pub async fn agent_replied(
+        &self,
+        tenant_id: &TenantId,
+        channel_id: &ChannelId,
+        conversation_id: &ConversationId,
+        at: OffsetDateTime,
+    ) -> Result<()> {
+        let activity = keys::conversation_activity(tenant_id, channel_id, conversation_id, at);
+        let mut expr = Expr::new();
+        expr.set("mode", string(ConversationMode::Human.as_str()))
+            .set("handoff_reason", string(AGENT_REPLY_REASON))
+            .set("last_outbound_at", timestamp_value(at))
+            .set(keys::GSI1_PK, string(&activity.pk))
+            .set(keys::GSI1_SK, string(&activity.sk))
+            .require(|e| e.exists(keys::PK));
+        let key = keys::conversation(tenant_id, channel_id, conversation_id);
+        self.update(&key, expr)
+            .send()
+            .await
+            .map_err(dynamo_error)
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => {
+                    StoreError::NotFound(format!("conversation {conversation_id}"))
+                }
+                other => other,
+            })?;
+        Ok(())
+    }
+
+    /// One page of a tenant's conversations, newest activity first, keeping those `keep` accepts.
+    /// Reads `limit + 1` entries per Query (the extra one says whether there is more) and at most
+    /// [`ACTIVITY_READS`] Queries when `keep` leaves most out; the page may then be short, and its
+    /// cursor continues after the last entry examined. The cursor is the position of the last entry
+    /// returned (or examined), so no entry is skipped or repeated.
+    pub async fn conversations_by_activity(
+        &self,
+        tenant_id: &TenantId,
+        limit: usize,
+        after: Option<Cursor>,
+        keep: impl Fn(&Conversation) -> bool,
+    ) -> Result<Page<Conversation>> {
+        let query = keys::conversations_by_activity(tenant_id);
+        let mut found = Vec::new();
+        let mut position = after;
+        for _ in 0..ACTIVITY_READS {
+            let want = (limit - found.len() + 1).min(1000) as i32;
+            let request = PageRequest {
+                limit: Some(want),
+                backwards: true,
+                after: position.clone(),
+            };
+            let (items, next) = self.query_raw(&query, &request, false).await?;
+            let mut items = items.into_iter().peekable();
+            while let Some(item) = items.next() {
+                let here = Cursor::encode(&index_position(&item))?;
+                if self.is_expired(&item) {
+                    position = Some(here);
+                    continue;
+                }
+                let conversation: Conversation = from_item(item)?;
+                if keep(&conversation) {
+                    found.push(conversation);
+                }
+                position = Some(here);
+                if found.len() == limit {
+                    let more = items.peek().is_some() || next.is_some();
+                    return Ok(Page {
+                        items: found,
+                        next: if more { position } else { None },
+                    });
+                }
+            }
+            if next.is_none() {
+                return Ok(Page {
+                    items: found,
+                    next: None,
+                });
+            }
+        }
+        Ok(Page {
+            items: found,
+            next: position,
+        })
+    }
+
     /// Stores a message once: false if one with the same key was already stored.
     pub async fn insert_message(&self, message: &Message) -> Result<bool> {
         condition_held(self.put(message, Write::Create).await)
@@ -146,6 +237,20 @@ impl Store {
         if let Some(at) = conversation.last_inbound_at {
             update.set("last_inbound_at", timestamp_value(at));
         }
+        if message.direction == Direction::Outbound {
+            update.set("last_outbound_at", timestamp_value(message.sent_at));
+        }
+        // Its place in the inbox list: the newest message (a late-delivered older one moves it back
+        // until the next message; nothing is lost, only the order is briefly off).
+        let activity = keys::conversation_activity(
+            &message.tenant_id,
+            conversation.channel_id,
+            conversation.conversation_id,
+            message.sent_at,
+        );
+        update
+            .set(keys::GSI1_PK, string(&activity.pk))
+            .set(keys::GSI1_SK, string(&activity.sk));
         match conversation.hand_to_human {
             Some(reason) => update
                 .set("mode", string(ConversationMode::Human.as_str()))
@@ -382,6 +487,14 @@ impl Store {
         condition_held(self.update(&key, expr).send().await.map_err(dynamo_error))?;
         Ok(())
     }
+}
+
+/// The key attributes of an activity-index entry: where a Query on it continues.
+fn index_position(item: &super::table::Item) -> super::table::Item {
+    [keys::PK, keys::SK, keys::GSI1_PK, keys::GSI1_SK]
+        .into_iter()
+        .filter_map(|name| item.get(name).map(|v| (name.to_owned(), v.clone())))
+        .collect()
 }
 
 /// Sets `attribute` to `value` and, if there is one, the platform's error code beside it.

@@ -9,6 +9,7 @@ use super::table::{Store, Write, from_item, string, timestamp_value};
 use crate::ids::{ConversationId, TenantId};
 use crate::keys;
 use crate::model::{Draft, DraftStatus};
+use crate::secret::MessageText;
 
 impl Store {
     pub async fn create_draft(&self, draft: &Draft) -> Result<()> {
@@ -49,7 +50,25 @@ impl Store {
         status: DraftStatus,
         at: OffsetDateTime,
     ) -> Result<Draft> {
+        self.decide_draft_with_text(tenant_id, conversation_id, draft_id, status, at, None)
+            .await
+    }
+
+    /// [`Store::decide_draft`], replacing the draft's text with `text` (a person's edit) in the same
+    /// conditional write.
+    pub async fn decide_draft_with_text(
+        &self,
+        tenant_id: &TenantId,
+        conversation_id: &ConversationId,
+        draft_id: &str,
+        status: DraftStatus,
+        at: OffsetDateTime,
+        text: Option<&MessageText>,
+    ) -> Result<Draft> {
         let mut expr = Expr::new();
+        if let Some(text) = text {
+            expr.set("text", string(text.expose()));
+        }
         expr.set("status", string(status.as_str()))
             .set("decided_at", timestamp_value(at))
             .remove(keys::GSI1_PK)

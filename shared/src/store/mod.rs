@@ -26,7 +26,7 @@ mod tenants;
 mod usage;
 
 pub use channels::RefreshedToken;
-pub use conversations::{ConversationTouch, Ingested};
+pub use conversations::{ACTIVITY_READS, AGENT_REPLY_REASON, ConversationTouch, Ingested};
 pub use error::{Result, StoreError};
 pub use idempotency::{Claim, IdempotencyRecord, IdempotencyStatus};
 pub use page::{Cursor, Page, PageRequest};

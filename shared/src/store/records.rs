@@ -92,6 +92,14 @@ impl Record for Conversation {
     fn key(&self) -> Key {
         keys::conversation(&self.tenant_id, &self.channel_id, &self.conversation_id)
     }
+    fn index_entries(&self) -> Vec<IndexEntry> {
+        vec![keys::conversation_activity(
+            &self.tenant_id,
+            &self.channel_id,
+            &self.conversation_id,
+            self.last_activity_at(),
+        )]
+    }
     fn expires_at(&self) -> Option<OffsetDateTime> {
         Some(self.retain_until)
     }

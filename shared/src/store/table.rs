@@ -371,7 +371,7 @@ impl Store {
         Ok(outcome)
     }
 
-    fn is_expired(&self, item: &Item) -> bool {
+    pub(super) fn is_expired(&self, item: &Item) -> bool {
         let now = self.clock.now().unix_timestamp();
         item.get(keys::TTL)
             .and_then(|v| v.as_n().ok())

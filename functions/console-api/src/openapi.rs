@@ -1,0 +1,277 @@
+//! The OpenAPI 3.1 document of the console API, served at `GET /v1/openapi.json`. A test checks that its
+//! paths and methods are exactly the router's ([`crate::ROUTES`]).
+
+use serde_json::{Value, json};
+
+fn problem_responses(codes: &[u16]) -> Value {
+    let mut responses = serde_json::Map::new();
+    for code in codes {
+        let description = match code {
+            401 => "No valid identity: sign in again",
+            403 => "The caller's role does not allow this",
+            404 => "No such id in the caller's business",
+            405 => "Method not allowed",
+            409 => "Conflicts with the current state (a closed reply window, a decided draft)",
+            413 => "The body is over 64 KiB",
+            422 => "A field is invalid (`field` names it)",
+            502 => "The messaging platform refused the message",
+            503 => "Temporarily unavailable: retry",
+            _ => "Error",
+        };
+        responses.insert(
+            code.to_string(),
+            json!({"description": description, "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}),
+        );
+    }
+    Value::Object(responses)
+}
+
+fn with(mut ok: Value, errors: &[u16]) -> Value {
+    let map = ok.as_object_mut().expect("an object");
+    if let Value::Object(errors) = problem_responses(errors) {
+        map.extend(errors);
+    }
+    ok
+}
+
+fn ok_json(code: &str, description: &str, schema: &str) -> Value {
+    json!({ code: {"description": description, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}}})
+}
+
+fn id_param(description: &str) -> Value {
+    json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}, "description": description})
+}
+
+const CONVERSATION_ID: &str = "A conversation id as listed (`{channel_id}.{conversation_id}`)";
+const DRAFT_ID: &str = "A draft id as listed (`{conversation_id}.{draft_id}`)";
+
+fn cursor_param() -> Value {
+    json!({"name": "cursor", "in": "query", "schema": {"type": "string"},
+           "description": "`next_cursor` of the previous page (signed; valid only for the same listing and business)"})
+}
+
+fn limit_param() -> Value {
+    json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 25}})
+}
+
+/// The document.
+pub fn document() -> Value {
+    let conversation = json!([id_param(CONVERSATION_ID)]);
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Inbox console API",
+            "version": "1",
+            "description": "A business's staff work their inbox: conversations, human replies, drafts. \
+                Every route but this document needs `Authorization: Bearer <Cognito token>`; the token's \
+                `custom:tenant_id` is the business and `cognito:groups` the role (`agent` or `owner`). \
+                Errors are RFC 9457 problem+json.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/v1/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "security": [],
+                    "responses": {"200": {"description": "The OpenAPI document", "content": {"application/json": {}}}},
+                },
+            },
+            "/v1/conversations": {
+                "get": {
+                    "summary": "Conversations, newest activity first (agent)",
+                    "parameters": [
+                        {"name": "mode", "in": "query", "schema": {"type": "string", "enum": ["human", "bot"]}},
+                        {"name": "platform", "in": "query", "schema": {"$ref": "#/components/schemas/Platform"}},
+                        limit_param(),
+                        cursor_param(),
+                    ],
+                    "responses": with(ok_json("200", "A page of conversations (with a filter, a page may hold fewer than `limit`; follow `next_cursor` until it is null)", "ConversationPage"), &[401, 403, 422, 503]),
+                },
+            },
+            "/v1/conversations/{id}": {
+                "get": {
+                    "summary": "One conversation (agent)",
+                    "parameters": conversation.clone(),
+                    "responses": with(ok_json("200", "The conversation", "Conversation"), &[401, 403, 404]),
+                },
+            },
+            "/v1/conversations/{id}/messages": {
+                "get": {
+                    "summary": "The conversation's messages, oldest first, page by page (agent)",
+                    "parameters": [id_param(CONVERSATION_ID), limit_param(), cursor_param()],
+                    "responses": with(ok_json("200", "A page of messages", "MessagePage"), &[401, 403, 404, 422]),
+                },
+                "post": {
+                    "summary": "A person's reply, sent through the platform (agent)",
+                    "description": "Messenger and Instagram: within 24 h of the customer's last message as a \
+                        response, 24 h to 7 days with the HUMAN_AGENT tag, later 409. WhatsApp: within 24 h, \
+                        later 409 (a template message is required). LINE: a push at any time. The same \
+                        `Idempotency-Key` never sends twice (the first result is answered, `duplicate: true`). \
+                        The conversation is in human mode afterwards.",
+                    "parameters": [
+                        id_param(CONVERSATION_ID),
+                        {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 128, "pattern": "^[A-Za-z0-9_.:-]+$"}},
+                    ],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                        "type": "object", "additionalProperties": false, "required": ["text"],
+                        "properties": {"text": {"type": "string", "minLength": 1, "description": "At most the platform's limit: Messenger 2000, Instagram 1000, WhatsApp 4096, LINE 5000 characters"}},
+                    }}}},
+                    "responses": with(
+                        {
+                            let mut ok = ok_json("201", "Sent", "Delivered");
+                            ok["200"] = json!({"description": "Sent before with this Idempotency-Key: nothing sent now", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Delivered"}}}});
+                            ok
+                        },
+                        &[401, 403, 404, 409, 413, 422, 502, 503],
+                    ),
+                },
+            },
+            "/v1/conversations/{id}/handoff": {
+                "post": {
+                    "summary": "A person takes the conversation over: the bot stays silent (agent)",
+                    "parameters": conversation.clone(),
+                    "responses": with(ok_json("200", "The conversation", "Conversation"), &[401, 403, 404, 422]),
+                },
+            },
+            "/v1/conversations/{id}/release": {
+                "post": {
+                    "summary": "Back to the bot (agent)",
+                    "parameters": conversation,
+                    "responses": with(ok_json("200", "The conversation", "Conversation"), &[401, 403, 404, 422]),
+                },
+            },
+            "/v1/drafts": {
+                "get": {
+                    "summary": "Drafts waiting for a person's decision, oldest first (agent)",
+                    "responses": with(ok_json("200", "The pending drafts", "DraftList"), &[401, 403]),
+                },
+            },
+            "/v1/drafts/{id}/approve": {
+                "post": {
+                    "summary": "Approve a draft, optionally edited first; it is sent once (agent)",
+                    "parameters": [id_param(DRAFT_ID)],
+                    "requestBody": {"required": false, "content": {"application/json": {"schema": {
+                        "type": "object", "additionalProperties": false,
+                        "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 5000, "description": "The edited text (only while the draft is pending)"}},
+                    }}}},
+                    "responses": with(ok_json("200", "Sent (or sent before: `duplicate: true`)", "Delivered"), &[401, 403, 404, 409, 413, 422, 502, 503]),
+                },
+            },
+            "/v1/drafts/{id}/reject": {
+                "post": {
+                    "summary": "Discard a draft: nothing is sent (agent)",
+                    "parameters": [id_param(DRAFT_ID)],
+                    "responses": with(
+                        json!({"200": {"description": "Rejected", "content": {"application/json": {"schema": {"type": "object", "properties": {"id": {"type": "string"}, "status": {"const": "rejected"}}}}}}}),
+                        &[401, 403, 404, 409, 422],
+                    ),
+                },
+            },
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "schemas": {
+                "Problem": {
+                    "type": "object",
+                    "required": ["type", "title", "status"],
+                    "properties": {
+                        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                        "detail": {"type": "string"}, "field": {"type": "string", "description": "The invalid field (422)"},
+                    },
+                },
+                "Platform": {"type": "string", "enum": ["messenger", "instagram", "whatsapp", "line"]},
+                "Conversation": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"}, "channel_id": {"type": "string"},
+                        "platform": {"$ref": "#/components/schemas/Platform"},
+                        "user_id": {"type": "string", "description": "The customer's id on the platform"},
+                        "mode": {"type": "string", "enum": ["bot", "human"]},
+                        "handoff_reason": {"type": ["string", "null"]},
+                        "last_inbound_at": {"type": ["string", "null"], "format": "date-time"},
+                        "last_outbound_at": {"type": ["string", "null"], "format": "date-time"},
+                        "last_activity_at": {"type": "string", "format": "date-time"},
+                        "created_at": {"type": "string", "format": "date-time"},
+                        "reply_window": {
+                            "type": "object",
+                            "properties": {
+                                "state": {"type": "string", "enum": ["open", "human_agent_only", "closed", "always"]},
+                                "standard_closes_at": {"type": ["string", "null"], "format": "date-time"},
+                            },
+                        },
+                    },
+                },
+                "ConversationPage": {
+                    "type": "object",
+                    "properties": {
+                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/Conversation"}},
+                        "next_cursor": {"type": ["string", "null"]},
+                    },
+                },
+                "Message": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "direction": {"type": "string", "enum": ["inbound", "outbound"]},
+                        "author": {"type": "string", "enum": ["customer", "ai", "agent"]},
+                        "text": {"type": ["string", "null"]},
+                        "attachments": {"type": "array"},
+                        "status": {"type": "string"},
+                        "sent_at": {"type": "string", "format": "date-time"},
+                    },
+                },
+                "MessagePage": {
+                    "type": "object",
+                    "properties": {
+                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
+                        "next_cursor": {"type": ["string", "null"]},
+                    },
+                },
+                "Draft": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"}, "conversation_id": {"type": "string"},
+                        "in_reply_to": {"type": "string"}, "text": {"type": "string"},
+                        "status": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
+                    },
+                },
+                "DraftList": {
+                    "type": "object",
+                    "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Draft"}}},
+                },
+                "Delivered": {
+                    "type": "object",
+                    "properties": {
+                        "message_id": {"type": ["string", "null"], "description": "The platform's message id"},
+                        "duplicate": {"type": "boolean", "description": "Sent before (same Idempotency-Key, or the draft was approved already): nothing sent now"},
+                    },
+                },
+            },
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn the_document_has_every_route_and_no_other() {
+        let document = document();
+        let mut documented = BTreeSet::new();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                documented.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+        let routed: BTreeSet<(String, String)> = crate::ROUTES
+            .iter()
+            .map(|r| (r.method.to_owned(), r.pattern.to_owned()))
+            .collect();
+        assert_eq!(documented, routed);
+        assert_eq!(document["openapi"], "3.1.0");
+    }
+}

@@ -1,0 +1,1085 @@
+//! The console API against moto, with the Graph API and LINE faked: every route, both roles, the error
+//! classes, other tenants' ids, pagination and cursors, a person's reply in each window state on each
+//! platform, the Idempotency-Key, and drafts approved (edited) and rejected.
+
+use std::collections::HashMap;
+
+use console_api::{ConsoleApi, ROUTES};
+use inbox_shared::ids::new_id;
+use inbox_shared::keys;
+use inbox_shared::model::*;
+use inbox_shared::platform::ECHO_TAG_PREFIX;
+use inbox_shared::secret::{MessageText, PlatformUserId};
+use inbox_shared::store::ConversationTouch;
+use inbox_tests::fake_http::{FakeHttp, Recorded};
+use inbox_tests::{Seeded, TestEnv};
+use lambda_http::aws_lambda_events::apigw::{
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
+    ApiGatewayV2httpRequestContext,
+};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response, http};
+use serde_json::{Value, json};
+use time::Duration;
+
+const TOKEN: &str = "EAAG-console-token-do-not-log";
+const PAGE: &str = "104857600000001";
+const IG: &str = "17841400000000001";
+const WA: &str = "106540352242922";
+const LINE: &str = "U0123456789abcdef0123456789abcdef";
+const ORIGIN: &str = "https://console.kumo.example";
+const CURSOR_SECRET: &str = "console-cursor-secret-0123456789abcdef";
+
+struct Rig {
+    env: TestEnv,
+    fake: FakeHttp,
+    api: ConsoleApi,
+    a: Seeded,
+    b: Seeded,
+}
+
+/// Who calls: a user of a tenant with a role (`None`: a user in no console group).
+#[derive(Clone)]
+struct As {
+    tenant: TenantId,
+    groups: Option<&'static str>,
+    user: &'static str,
+}
+
+impl Rig {
+    async fn new() -> Self {
+        let env = TestEnv::new().await;
+        let fake = FakeHttp::start(|request: &Recorded| {
+            let n = new_id("m");
+            if request.path.starts_with("/v2/bot/message/") {
+                (200, json!({"sentMessages": [{"id": n, "quoteToken": "q"}]}))
+            } else if request.json()["messaging_product"] == "whatsapp" {
+                (200, json!({"messaging_product": "whatsapp", "contacts": [], "messages": [{"id": format!("wamid.{n}")}]}))
+            } else {
+                (200, json!({"recipient_id": "x", "message_id": n}))
+            }
+        })
+        .await;
+        let url = fake.url();
+        let config = env.config(&[
+            ("META_GRAPH_URL", &url),
+            ("LINE_API_URL", &url),
+            ("CONSOLE_CURSOR_SECRET", CURSOR_SECRET),
+            ("CONSOLE_ALLOWED_ORIGIN", ORIGIN),
+        ]);
+        let api = ConsoleApi::new(&config, &env.clients, env.clock.clone()).unwrap();
+        let accounts = [
+            (Platform::Messenger, PAGE),
+            (Platform::Instagram, IG),
+            (Platform::Whatsapp, WA),
+            (Platform::Line, LINE),
+        ];
+        let a = env
+            .seed_tenant("Kumo", &accounts, TOKEN, "line-secret")
+            .await;
+        let b = env
+            .seed_tenant(
+                "Other",
+                &[(Platform::Messenger, "104857600000099")],
+                TOKEN,
+                "",
+            )
+            .await;
+        Self {
+            env,
+            fake,
+            api,
+            a,
+            b,
+        }
+    }
+
+    fn agent(&self) -> As {
+        As {
+            tenant: self.a.tenant.tenant_id.clone(),
+            groups: Some("[agent]"),
+            user: "agent-sub-1",
+        }
+    }
+
+    fn owner(&self) -> As {
+        As {
+            tenant: self.a.tenant.tenant_id.clone(),
+            groups: Some("[owner]"),
+            user: "owner-sub-1",
+        }
+    }
+
+    fn other_tenant(&self) -> As {
+        As {
+            tenant: self.b.tenant.tenant_id.clone(),
+            groups: Some("[owner]"),
+            user: "owner-sub-b",
+        }
+    }
+
+    /// A customer's message `age` ago on `platform` of `seeded`; returns the conversation's public id.
+    async fn inbound(
+        &self,
+        seeded: &Seeded,
+        platform: Platform,
+        user: &str,
+        age: Duration,
+    ) -> String {
+        let channel = seeded.channel(platform);
+        let user = PlatformUserId::new(user);
+        let conversation_id = keys::conversation_id(&channel.channel_id, &user);
+        let sent_at = self.env.store.now() - age;
+        let message = Message {
+            tenant_id: seeded.tenant.tenant_id.clone(),
+            conversation_id: conversation_id.clone(),
+            channel_id: channel.channel_id.clone(),
+            message_id: new_id("mid"),
+            direction: Direction::Inbound,
+            author: Author::Customer,
+            text: Some(MessageText::new("Do you have gluten-free bread?")),
+            attachments: Vec::new(),
+            payload: None,
+            status: MessageStatus::Received,
+            error_code: None,
+            sent_at,
+            retain_until: sent_at + Duration::days(365),
+            reply_outcome: None,
+        };
+        self.env
+            .store
+            .ingest_message(
+                &message,
+                &ConversationTouch {
+                    conversation_id: &conversation_id,
+                    channel_id: &channel.channel_id,
+                    platform,
+                    user_id: &user,
+                    last_inbound_at: Some(sent_at),
+                    hand_to_human: None,
+                    retain_until: message.retain_until,
+                    routed_account: None,
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        format!("{}.{}", channel.channel_id, conversation_id)
+    }
+
+    async fn call(
+        &self,
+        who: Option<&As>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value, Response<Body>) {
+        let mut builder = http::Request::builder()
+            .method(method)
+            .uri(format!("https://api.kumo.example{path}"));
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let body = match body {
+            Some(v) => Body::Text(v.to_string()),
+            None => Body::Empty,
+        };
+        let mut request: Request = builder.body(body).unwrap();
+        if let Some(who) = who {
+            let mut claims = HashMap::from([
+                ("sub".to_owned(), who.user.to_owned()),
+                (
+                    "custom:tenant_id".to_owned(),
+                    who.tenant.as_str().to_owned(),
+                ),
+                ("email".to_owned(), "staff@kumo.example".to_owned()),
+            ]);
+            if let Some(groups) = who.groups {
+                claims.insert("cognito:groups".into(), groups.into());
+            }
+            let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+            jwt.claims = claims;
+            let mut authorizer = ApiGatewayRequestAuthorizer::default();
+            authorizer.jwt = Some(jwt);
+            let mut context = ApiGatewayV2httpRequestContext::default();
+            context.authorizer = Some(authorizer);
+            request = request.with_request_context(RequestContext::ApiGatewayV2(context));
+        }
+        let response = self.api.handle(request).await;
+        let status = response.status().as_u16();
+        let value = match response.body() {
+            Body::Text(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+        (status, value, response)
+    }
+
+    async fn get(&self, who: &As, path: &str) -> (u16, Value) {
+        let (status, value, _) = self.call(Some(who), "GET", path, None, &[]).await;
+        (status, value)
+    }
+
+    async fn post(&self, who: &As, path: &str, body: Value) -> (u16, Value) {
+        let (status, value, _) = self.call(Some(who), "POST", path, Some(body), &[]).await;
+        (status, value)
+    }
+
+    fn sends(&self) -> Vec<Recorded> {
+        self.fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "POST")
+            .collect()
+    }
+
+    async fn conversation(&self, id: &str) -> Conversation {
+        let (channel, conversation) = id.split_once('.').unwrap();
+        self.env
+            .store
+            .get_conversation(
+                &self.a.tenant.tenant_id,
+                &ChannelId::new(channel),
+                &ConversationId::new(conversation),
+            )
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    async fn audit_actions(&self) -> Vec<(String, String)> {
+        self.env
+            .store
+            .query_all::<AuditEvent>(&keys::audit_events(Some(&self.a.tenant.tenant_id)))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.action, e.actor))
+            .collect()
+    }
+
+    async fn pending_draft(&self, conversation: &str, text: &str) -> String {
+        let conv = self.conversation(conversation).await;
+        let now = self.env.store.now();
+        let draft = Draft {
+            tenant_id: conv.tenant_id.clone(),
+            conversation_id: conv.conversation_id.clone(),
+            channel_id: conv.channel_id.clone(),
+            draft_id: new_id("drf"),
+            in_reply_to: "mid_x".into(),
+            text: MessageText::new(text),
+            status: DraftStatus::Pending,
+            created_at: now,
+            decided_at: None,
+            retain_until: now + Duration::days(30),
+        };
+        self.env.store.create_draft(&draft).await.unwrap();
+        format!("{}.{}", draft.conversation_id, draft.draft_id)
+    }
+}
+
+fn problem(value: &Value, status: u16) {
+    assert_eq!(value["status"], status, "{value}");
+    assert!(
+        value["title"].as_str().is_some_and(|t| !t.is_empty()),
+        "{value}"
+    );
+}
+
+#[tokio::test]
+async fn identity_roles_routes_cors_and_limits() {
+    let rig = Rig::new().await;
+    let conversation = rig
+        .inbound(&rig.a, Platform::Messenger, "psid-1", Duration::hours(1))
+        .await;
+
+    // The document needs no token; it lists exactly the router's routes (checked in the unit test).
+    let (status, doc, response) = rig.call(None, "GET", "/v1/openapi.json", None, &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+
+    // 401 without claims, on every route but the document; problem+json.
+    for route in ROUTES.iter().filter(|r| r.role.is_some()) {
+        let path = route.pattern.replace("{id}", &conversation);
+        let (status, value, response) = rig.call(None, route.method, &path, None, &[]).await;
+        assert_eq!(status, 401, "{} {path}", route.method);
+        problem(&value, 401);
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+    }
+    // A user without a console group: 403; a tenant claim that is not an id: 401.
+    let mut no_role = rig.agent();
+    no_role.groups = Some("[admins]");
+    let (status, value) = rig.get(&no_role, "/v1/conversations").await;
+    assert_eq!(status, 403);
+    problem(&value, 403);
+    let mut bad_tenant = rig.agent();
+    bad_tenant.tenant = TenantId::new("TENANT#x");
+    assert_eq!(rig.get(&bad_tenant, "/v1/conversations").await.0, 401);
+
+    // Both roles may use every route built so far (all are agent routes).
+    for who in [rig.agent(), rig.owner()] {
+        assert_eq!(rig.get(&who, "/v1/conversations").await.0, 200);
+        assert_eq!(
+            rig.get(&who, &format!("/v1/conversations/{conversation}"))
+                .await
+                .0,
+            200
+        );
+        assert_eq!(rig.get(&who, "/v1/drafts").await.0, 200);
+    }
+
+    // 404 for an unknown route, 405 with Allow for a wrong method.
+    let (status, value) = rig.get(&rig.agent(), "/v1/nothing").await;
+    assert_eq!(status, 404);
+    problem(&value, 404);
+    let (status, value, response) = rig
+        .call(Some(&rig.agent()), "DELETE", "/v1/conversations", None, &[])
+        .await;
+    assert_eq!(status, 405);
+    problem(&value, 405);
+    assert_eq!(response.headers()["allow"], "GET");
+
+    // 413 over 64 KiB; 422 for a body that is not an object or has unknown fields.
+    let big = json!({"text": "x".repeat(70 * 1024)});
+    let path = format!("/v1/conversations/{conversation}/messages");
+    let (status, value) = rig.post(&rig.agent(), &path, big).await;
+    assert_eq!(status, 413);
+    problem(&value, 413);
+    let (status, value) = rig.post(&rig.agent(), &path, json!([1])).await;
+    assert_eq!((status, value["field"].as_str()), (422, Some("body")));
+    let (status, value) = rig
+        .post(&rig.agent(), &path, json!({"text": "hi", "to": "x"}))
+        .await;
+    assert_eq!((status, value["field"].as_str()), (422, Some("body")));
+    let (status, value) = rig.post(&rig.agent(), &path, json!({"text": "   "})).await;
+    assert_eq!((status, value["field"].as_str()), (422, Some("text")));
+    let (status, value) = rig
+        .post(&rig.agent(), &path, json!({"text": "x".repeat(2001)}))
+        .await;
+    assert_eq!(
+        (status, value["field"].as_str()),
+        (422, Some("text")),
+        "Messenger takes 2000"
+    );
+    let (status, value, _) = rig
+        .call(
+            Some(&rig.agent()),
+            "POST",
+            &path,
+            Some(json!({"text": "hi"})),
+            &[("idempotency-key", "has space")],
+        )
+        .await;
+    assert_eq!(
+        (status, value["field"].as_str()),
+        (422, Some("Idempotency-Key"))
+    );
+    assert!(rig.sends().is_empty(), "nothing invalid was sent");
+
+    // CORS: the configured origin only; preflights need no token.
+    let (status, _, response) = rig
+        .call(None, "OPTIONS", &path, None, &[("origin", ORIGIN)])
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(response.headers()["access-control-allow-origin"], ORIGIN);
+    assert_eq!(
+        response.headers()["access-control-allow-methods"],
+        "GET, POST"
+    );
+    assert!(
+        response.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("idempotency-key")
+    );
+    let (_, _, response) = rig
+        .call(
+            None,
+            "OPTIONS",
+            &path,
+            None,
+            &[("origin", "https://evil.example")],
+        )
+        .await;
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let (_, _, response) = rig
+        .call(
+            Some(&rig.agent()),
+            "GET",
+            "/v1/drafts",
+            None,
+            &[("origin", ORIGIN)],
+        )
+        .await;
+    assert_eq!(response.headers()["access-control-allow-origin"], ORIGIN);
+    let (_, _, response) = rig
+        .call(
+            Some(&rig.agent()),
+            "GET",
+            "/v1/drafts",
+            None,
+            &[("origin", "https://evil.example")],
+        )
+        .await;
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn conversations_page_newest_first_with_filters_and_signed_cursors() {
+    let rig = Rig::new().await;
+    let mut ids = Vec::new();
+    // Five conversations, the newest last.
+    for (i, platform) in [
+        Platform::Messenger,
+        Platform::Instagram,
+        Platform::Whatsapp,
+        Platform::Line,
+        Platform::Messenger,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let age = Duration::hours(10 - i as i64);
+        ids.push(
+            rig.inbound(&rig.a, platform, &format!("user-{i}"), age)
+                .await,
+        );
+    }
+    rig.inbound(&rig.b, Platform::Messenger, "user-b", Duration::minutes(1))
+        .await;
+    ids.reverse();
+
+    // Pages of two, newest first, through three pages.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/conversations?limit=2&cursor={c}"),
+            None => "/v1/conversations?limit=2".to_owned(),
+        };
+        let (status, page) = rig.get(&rig.agent(), &path).await;
+        assert_eq!(status, 200, "{page}");
+        pages += 1;
+        for item in page["items"].as_array().unwrap() {
+            seen.push(item["id"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(
+        seen, ids,
+        "every conversation once, newest activity first, none of tenant B"
+    );
+
+    // Filters.
+    let (_, page) = rig
+        .get(&rig.agent(), "/v1/conversations?platform=messenger")
+        .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    let (_, page) = rig
+        .get(&rig.agent(), "/v1/conversations?platform=messenger&limit=1")
+        .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let next = page["next_cursor"].as_str().unwrap().to_owned();
+    let (_, page) = rig
+        .get(
+            &rig.agent(),
+            &format!("/v1/conversations?platform=messenger&limit=1&cursor={next}"),
+        )
+        .await;
+    assert_eq!(page["items"][0]["platform"], "messenger");
+    assert_eq!(page["items"][0]["id"], ids[4]);
+    let (status, _) = rig
+        .post(
+            &rig.agent(),
+            &format!("/v1/conversations/{}/handoff", ids[2]),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, page) = rig.get(&rig.agent(), "/v1/conversations?mode=human").await;
+    let human: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(human, vec![ids[2].as_str()]);
+    let (_, page) = rig.get(&rig.agent(), "/v1/conversations?mode=bot").await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 4);
+
+    // Invalid parameters: 422 naming the field.
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=x", "limit"),
+        ("mode=robot", "mode"),
+        ("platform=telegram", "platform"),
+        ("cursor=not-a-cursor", "cursor"),
+    ] {
+        let (status, value) = rig
+            .get(&rig.agent(), &format!("/v1/conversations?{query}"))
+            .await;
+        assert_eq!(
+            (status, value["field"].as_str()),
+            (422, Some(field)),
+            "{query}"
+        );
+    }
+    // Tenant A's cursor is refused for tenant B, and on another listing.
+    let (status, value) = rig
+        .get(
+            &rig.other_tenant(),
+            &format!("/v1/conversations?cursor={next}"),
+        )
+        .await;
+    assert_eq!((status, value["field"].as_str()), (422, Some("cursor")));
+    let (status, _) = rig
+        .get(
+            &rig.agent(),
+            &format!("/v1/conversations/{}/messages?cursor={next}", ids[0]),
+        )
+        .await;
+    assert_eq!(status, 422);
+}
+
+#[tokio::test]
+async fn messages_page_oldest_first_and_other_tenants_ids_are_not_found() {
+    let rig = Rig::new().await;
+    let conversation = rig
+        .inbound(
+            &rig.a,
+            Platform::Whatsapp,
+            "81900000001",
+            Duration::hours(3),
+        )
+        .await;
+    for hours in [2, 1] {
+        rig.inbound(
+            &rig.a,
+            Platform::Whatsapp,
+            "81900000001",
+            Duration::hours(hours),
+        )
+        .await;
+    }
+    let (status, one) = rig
+        .get(&rig.agent(), &format!("/v1/conversations/{conversation}"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(one["platform"], "whatsapp");
+    assert_eq!(one["reply_window"]["state"], "open");
+    assert_eq!(one["mode"], "bot");
+
+    let (_, first) = rig
+        .get(
+            &rig.agent(),
+            &format!("/v1/conversations/{conversation}/messages?limit=2"),
+        )
+        .await;
+    let items = first["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(
+        items[0]["sent_at"].as_str() < items[1]["sent_at"].as_str(),
+        "oldest first"
+    );
+    assert_eq!(items[0]["text"], "Do you have gluten-free bread?");
+    let next = first["next_cursor"].as_str().unwrap();
+    let (_, second) = rig
+        .get(
+            &rig.agent(),
+            &format!("/v1/conversations/{conversation}/messages?limit=2&cursor={next}"),
+        )
+        .await;
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert!(second["items"][0]["sent_at"].as_str() > items[1]["sent_at"].as_str());
+    // A's messages cursor is refused for B (whose conversation it is not anyway).
+    let (status, _) = rig
+        .get(
+            &rig.other_tenant(),
+            &format!("/v1/conversations/{conversation}/messages?cursor={next}"),
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    // Tenant B's conversation and draft, asked for by tenant A: 404 on every route with an id, and
+    // nothing changes or is sent.
+    let foreign = rig
+        .inbound(&rig.b, Platform::Messenger, "psid-b", Duration::hours(1))
+        .await;
+    let (channel, conv) = foreign.split_once('.').unwrap();
+    let draft = Draft {
+        tenant_id: rig.b.tenant.tenant_id.clone(),
+        conversation_id: ConversationId::new(conv),
+        channel_id: ChannelId::new(channel),
+        draft_id: new_id("drf"),
+        in_reply_to: "mid".into(),
+        text: MessageText::new("draft of B"),
+        status: DraftStatus::Pending,
+        created_at: rig.env.store.now(),
+        decided_at: None,
+        retain_until: rig.env.store.now() + Duration::days(1),
+    };
+    rig.env.store.create_draft(&draft).await.unwrap();
+    let foreign_draft = format!("{conv}.{}", draft.draft_id);
+    for who in [rig.agent(), rig.owner()] {
+        for route in ROUTES.iter().filter(|r| r.pattern.contains("{id}")) {
+            let id = if route.pattern.starts_with("/v1/drafts") {
+                &foreign_draft
+            } else {
+                &foreign
+            };
+            let path = route.pattern.replace("{id}", id);
+            let body = (route.method == "POST").then(|| json!({"text": "hello"}));
+            let (status, value, _) = rig.call(Some(&who), route.method, &path, body, &[]).await;
+            assert_eq!(status, 404, "{} {path}: {value}", route.method);
+            problem(&value, 404);
+            assert!(!value.to_string().contains("draft of B"));
+        }
+        // Ids that are not ours at all: 404 too.
+        for path in [
+            "/v1/conversations/nonsense",
+            "/v1/conversations/a.b%23c",
+            "/v1/drafts/x/approve",
+        ] {
+            let method = if path.ends_with("approve") {
+                "POST"
+            } else {
+                "GET"
+            };
+            assert_eq!(
+                rig.call(Some(&who), method, path, None, &[]).await.0,
+                404,
+                "{path}"
+            );
+        }
+    }
+    assert!(rig.sends().is_empty());
+    let stored = rig
+        .env
+        .store
+        .get_draft(
+            &rig.b.tenant.tenant_id,
+            &draft.conversation_id,
+            &draft.draft_id,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, DraftStatus::Pending);
+}
+
+#[tokio::test]
+async fn a_person_replies_within_each_platforms_rules() {
+    let rig = Rig::new().await;
+    let reply = |id: &str| format!("/v1/conversations/{id}/messages");
+    let text = json!({"text": "Yes, every Saturday."});
+
+    // Messenger: 1 hour → RESPONSE; 3 days → HUMAN_AGENT tag; 8 days → 409.
+    let fresh = rig
+        .inbound(
+            &rig.a,
+            Platform::Messenger,
+            "psid-fresh",
+            Duration::hours(1),
+        )
+        .await;
+    let (status, sent) = rig.post(&rig.agent(), &reply(&fresh), text.clone()).await;
+    assert_eq!(status, 201, "{sent}");
+    assert_eq!(sent["duplicate"], false);
+    let send = rig.sends().pop().unwrap();
+    let body = send.json();
+    assert!(
+        send.path.ends_with(&format!("/{PAGE}/messages")),
+        "{}",
+        send.path
+    );
+    assert_eq!(body["messaging_type"], "RESPONSE");
+    assert!(body.get("tag").is_none());
+    assert_eq!(body["message"]["text"], "Yes, every Saturday.");
+    assert!(
+        body["message"]["metadata"]
+            .as_str()
+            .unwrap()
+            .starts_with(ECHO_TAG_PREFIX)
+    );
+    // Recorded as the agent's, its echo known as ours, the conversation now a person's.
+    let conversation = rig.conversation(&fresh).await;
+    assert_eq!(conversation.mode, ConversationMode::Human);
+    assert!(conversation.last_outbound_at.is_some());
+    let message_id = sent["message_id"].as_str().unwrap();
+    assert!(
+        rig.env
+            .store
+            .sent_marker(
+                &conversation.tenant_id,
+                &conversation.conversation_id,
+                message_id
+            )
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let (_, messages) = rig.get(&rig.agent(), &reply(&fresh)).await;
+    let last = messages["items"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (last["author"].as_str(), last["direction"].as_str()),
+        (Some("agent"), Some("outbound"))
+    );
+    assert!(
+        rig.audit_actions()
+            .await
+            .contains(&("conversation.reply".into(), "console:agent-sub-1".into()))
+    );
+    // It is first in the list now.
+    rig.inbound(
+        &rig.a,
+        Platform::Line,
+        "U-line-later",
+        Duration::minutes(30),
+    )
+    .await;
+    let (_, list) = rig.get(&rig.agent(), "/v1/conversations?limit=1").await;
+    assert_eq!(list["items"][0]["id"], fresh.as_str());
+
+    let older = rig
+        .inbound(&rig.a, Platform::Messenger, "psid-3d", Duration::days(3))
+        .await;
+    let (_, one) = rig
+        .get(&rig.agent(), &format!("/v1/conversations/{older}"))
+        .await;
+    assert_eq!(one["reply_window"]["state"], "human_agent_only");
+    assert_eq!(
+        rig.post(&rig.owner(), &reply(&older), text.clone()).await.0,
+        201
+    );
+    let body = rig.sends().pop().unwrap().json();
+    assert_eq!(
+        (body["messaging_type"].as_str(), body["tag"].as_str()),
+        (Some("MESSAGE_TAG"), Some("HUMAN_AGENT"))
+    );
+
+    let stale = rig
+        .inbound(&rig.a, Platform::Messenger, "psid-8d", Duration::days(8))
+        .await;
+    let before = rig.sends().len();
+    let (status, value) = rig.post(&rig.agent(), &reply(&stale), text.clone()).await;
+    assert_eq!(status, 409);
+    problem(&value, 409);
+    assert!(
+        value["detail"].as_str().unwrap().contains("7 days"),
+        "{value}"
+    );
+    assert_eq!(rig.sends().len(), before);
+    assert_eq!(rig.conversation(&stale).await.mode, ConversationMode::Bot);
+
+    // Instagram: the same rules.
+    let ig = rig
+        .inbound(&rig.a, Platform::Instagram, "igsid-2d", Duration::days(2))
+        .await;
+    assert_eq!(
+        rig.post(&rig.agent(), &reply(&ig), text.clone()).await.0,
+        201
+    );
+    let body = rig.sends().pop().unwrap().json();
+    assert_eq!(body["tag"], "HUMAN_AGENT");
+    let ig_fresh = rig
+        .inbound(
+            &rig.a,
+            Platform::Instagram,
+            "igsid-now",
+            Duration::minutes(5),
+        )
+        .await;
+    assert_eq!(
+        rig.post(&rig.agent(), &reply(&ig_fresh), text.clone())
+            .await
+            .0,
+        201
+    );
+    assert_eq!(
+        rig.sends().pop().unwrap().json()["messaging_type"],
+        "RESPONSE"
+    );
+    let ig_stale = rig
+        .inbound(&rig.a, Platform::Instagram, "igsid-9d", Duration::days(9))
+        .await;
+    assert_eq!(
+        rig.post(&rig.agent(), &reply(&ig_stale), text.clone())
+            .await
+            .0,
+        409
+    );
+
+    // WhatsApp: within 24 hours; after it a template message is required.
+    let wa = rig
+        .inbound(
+            &rig.a,
+            Platform::Whatsapp,
+            "81900000002",
+            Duration::hours(23),
+        )
+        .await;
+    assert_eq!(
+        rig.post(&rig.agent(), &reply(&wa), text.clone()).await.0,
+        201
+    );
+    let body = rig.sends().pop().unwrap().json();
+    assert_eq!(
+        (body["to"].as_str(), body["text"]["body"].as_str()),
+        (Some("81900000002"), Some("Yes, every Saturday."))
+    );
+    let wa_stale = rig
+        .inbound(
+            &rig.a,
+            Platform::Whatsapp,
+            "81900000003",
+            Duration::hours(25),
+        )
+        .await;
+    let (status, value) = rig
+        .post(&rig.agent(), &reply(&wa_stale), text.clone())
+        .await;
+    assert_eq!(status, 409);
+    assert!(
+        value["detail"]
+            .as_str()
+            .unwrap()
+            .contains("a template message is required"),
+        "{value}"
+    );
+
+    // LINE: a push, whenever.
+    let line = rig
+        .inbound(&rig.a, Platform::Line, "U-line-old", Duration::days(30))
+        .await;
+    let (_, one) = rig
+        .get(&rig.agent(), &format!("/v1/conversations/{line}"))
+        .await;
+    assert_eq!(one["reply_window"]["state"], "always");
+    assert_eq!(
+        rig.post(&rig.agent(), &reply(&line), text.clone()).await.0,
+        201
+    );
+    let send = rig.sends().pop().unwrap();
+    assert_eq!(send.path, "/v2/bot/message/push");
+    assert_eq!(send.json()["to"], "U-line-old");
+    let sent_so_far = rig.sends().len();
+    assert_eq!(sent_so_far, 6);
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_never_sends_twice() {
+    let rig = Rig::new().await;
+    let id = rig
+        .inbound(&rig.a, Platform::Messenger, "psid-idem", Duration::hours(1))
+        .await;
+    let path = format!("/v1/conversations/{id}/messages");
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let (status, value, _) = rig
+            .call(
+                Some(&rig.agent()),
+                "POST",
+                &path,
+                Some(json!({"text": "On my way"})),
+                &[("idempotency-key", "reply-7f3a")],
+            )
+            .await;
+        answers.push((status, value));
+    }
+    assert_eq!(rig.sends().len(), 1);
+    assert_eq!(answers[0].0, 201);
+    assert_eq!(
+        (answers[1].0, &answers[1].1["duplicate"]),
+        (200, &json!(true))
+    );
+    assert_eq!(answers[1].1["message_id"], answers[0].1["message_id"]);
+    // Without a key every request is its own reply; a key of another tenant is its own too.
+    rig.post(&rig.agent(), &path, json!({"text": "And another"}))
+        .await;
+    assert_eq!(rig.sends().len(), 2);
+    let other = rig
+        .inbound(
+            &rig.b,
+            Platform::Messenger,
+            "psid-other",
+            Duration::hours(1),
+        )
+        .await;
+    let (status, _, _) = rig
+        .call(
+            Some(&rig.other_tenant()),
+            "POST",
+            &format!("/v1/conversations/{other}/messages"),
+            Some(json!({"text": "Hi"})),
+            &[("idempotency-key", "reply-7f3a")],
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(rig.sends().len(), 3);
+}
+
+#[tokio::test]
+async fn handoff_and_release_are_audited_with_the_user() {
+    let rig = Rig::new().await;
+    let id = rig
+        .inbound(&rig.a, Platform::Line, "U-hand", Duration::hours(1))
+        .await;
+    let (status, value) = rig
+        .post(
+            &rig.agent(),
+            &format!("/v1/conversations/{id}/handoff"),
+            json!({}),
+        )
+        .await;
+    assert_eq!((status, value["mode"].as_str()), (200, Some("human")));
+    assert_eq!(rig.conversation(&id).await.mode, ConversationMode::Human);
+    let (_, _, response) = rig
+        .call(
+            Some(&rig.owner()),
+            "POST",
+            &format!("/v1/conversations/{id}/release"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(rig.conversation(&id).await.mode, ConversationMode::Bot);
+    let actions = rig.audit_actions().await;
+    assert!(
+        actions.contains(&("conversation.handoff".into(), "console:agent-sub-1".into())),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("conversation.release".into(), "console:owner-sub-1".into())),
+        "{actions:?}"
+    );
+    assert!(rig.sends().is_empty());
+}
+
+#[tokio::test]
+async fn drafts_are_listed_approved_once_with_an_edit_and_rejected() {
+    let rig = Rig::new().await;
+    let conversation = rig
+        .inbound(
+            &rig.a,
+            Platform::Messenger,
+            "psid-draft",
+            Duration::hours(2),
+        )
+        .await;
+    let first = rig.pending_draft(&conversation, "We open at 8.").await;
+    let second = rig.pending_draft(&conversation, "We close at 6.").await;
+
+    let (status, list) = rig.get(&rig.agent(), "/v1/drafts").await;
+    assert_eq!(status, 200);
+    let listed: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, vec![first.as_str(), second.as_str()]);
+    assert_eq!(list["items"][0]["conversation_id"], conversation.as_str());
+    assert_eq!(list["items"][0]["text"], "We open at 8.");
+    assert!(
+        rig.get(&rig.other_tenant(), "/v1/drafts").await.1["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // Edited, then approved: the edited text is sent, once, however often it is approved.
+    let approve = format!("/v1/drafts/{first}/approve");
+    let (status, value) = rig
+        .post(
+            &rig.agent(),
+            &approve,
+            json!({"text": "We open at 8:30 tomorrow."}),
+        )
+        .await;
+    assert_eq!(
+        (status, &value["duplicate"]),
+        (200, &json!(false)),
+        "{value}"
+    );
+    let (status, again) = rig
+        .post(&rig.agent(), &approve, json!({"text": "Something else"}))
+        .await;
+    assert_eq!((status, &again["duplicate"]), (200, &json!(true)));
+    assert_eq!(again["message_id"], value["message_id"]);
+    let sends = rig.sends();
+    assert_eq!(sends.len(), 1);
+    assert_eq!(
+        sends[0].json()["message"]["text"],
+        "We open at 8:30 tomorrow."
+    );
+    let (_, list) = rig.get(&rig.agent(), "/v1/drafts").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let (_, edit_errors) = rig
+        .post(
+            &rig.agent(),
+            &format!("/v1/drafts/{second}/approve"),
+            json!({"text": 5}),
+        )
+        .await;
+    assert_eq!(edit_errors["field"], "text");
+
+    // Rejected: nothing sent; a second decision is a conflict.
+    let reject = format!("/v1/drafts/{second}/reject");
+    let (status, value) = rig.post(&rig.owner(), &reject, json!({})).await;
+    assert_eq!((status, value["status"].as_str()), (200, Some("rejected")));
+    let (status, value) = rig.post(&rig.owner(), &reject, json!({})).await;
+    assert_eq!(status, 409);
+    problem(&value, 409);
+    let (status, _) = rig
+        .post(
+            &rig.agent(),
+            &format!("/v1/drafts/{second}/approve"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 409);
+    let (status, _) = rig
+        .post(
+            &rig.agent(),
+            &format!("/v1/drafts/{first}/reject"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 409, "an approved draft cannot be rejected");
+    assert_eq!(rig.sends().len(), 1);
+    let actions = rig.audit_actions().await;
+    assert!(
+        actions.contains(&("draft.approve".into(), "console:agent-sub-1".into())),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("draft.reject".into(), "console:owner-sub-1".into())),
+        "{actions:?}"
+    );
+}
