@@ -14,13 +14,14 @@ use anyhow::{Context, Result, bail, ensure};
 use inbox_shared::aws::AwsClients;
 use inbox_shared::clock::{self, ManualClock};
 use inbox_shared::config::Config;
+use inbox_shared::identity::{Directory, Role};
 use inbox_shared::ids::new_id;
 use inbox_shared::jobs::SweepStage;
 use inbox_shared::keys;
 use inbox_shared::model::*;
 use inbox_shared::platform::signature::{line_signature, meta_signature};
 use inbox_shared::platform::signed_request::sign_request;
-use inbox_shared::secret::ChannelSecret;
+use inbox_shared::secret::{ChannelSecret, Password};
 use inbox_shared::service::onboarding::{LineConnect, Onboarding};
 use inbox_shared::store::Store;
 use inbox_shared::sweep::{TenantSweeper, Unlimited};
@@ -228,7 +229,7 @@ async fn story() -> Result<()> {
         _ => "the LLM providers whose keys are set, then the offline provider",
     };
     let clients = AwsClients::from_env().await;
-    step("Provisioning the table, queues and KMS key, and starting the five functions");
+    step("Provisioning the table, queues and KMS key, and starting the six functions");
     let stack = Stack::start(
         TcpListener::bind("127.0.0.1:0").await?,
         config,
@@ -560,6 +561,89 @@ async fn story() -> Result<()> {
         "ai-reply: {outcome} — the bot stays quiet until `inboxctl conversation release`"
     ));
 
+    step("The shop assistant answers Jun from the console (console-api, signed in with Cognito)");
+    let directory = Directory::from_env(&stack.config, demo.store.clone(), "demo").await?;
+    let password = Password::new(format!("Demo-{}-pw", new_id("p")));
+    directory
+        .add_user(
+            &demo.kumo.tenant.tenant_id,
+            "aiko@kumo.example",
+            Role::Agent,
+            Some(&password),
+        )
+        .await?;
+    let session = directory.login("aiko@kumo.example", &password).await?;
+    let bearer = format!("Bearer {}", session.id_token.expose_secret());
+    detail(
+        "inboxctl user add --role agent aiko@kumo.example; she signs in (an ID token of the user pool)",
+    );
+    let human: Value = demo
+        .http
+        .get(format!("{}/v1/conversations?mode=human", demo.base))
+        .header("authorization", &bearer)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let jun = human["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|c| c["user_id"] == "psid-jun"))
+        .with_context(|| format!("Jun's conversation is not in the human list: {human}"))?;
+    detail(&format!(
+        "GET /v1/conversations?mode=human → Jun's conversation ({}, reply window: {})",
+        jun["handoff_reason"], jun["reply_window"]
+    ));
+    let sends_before = demo.platforms.count();
+    let reply = demo
+        .http
+        .post(format!(
+            "{}/v1/conversations/{}/messages",
+            demo.base,
+            jun["id"].as_str().unwrap_or_default()
+        ))
+        .header("authorization", &bearer)
+        .header("idempotency-key", "demo-aiko-1")
+        .json(&json!({"text": "The melon pan has butter, so it is not vegan. Sorry, Jun!"}))
+        .send()
+        .await?;
+    ensure!(
+        reply.status().is_success(),
+        "the console reply was refused: {}",
+        reply.text().await?
+    );
+    detail(&describe_send(
+        &demo.platforms.nth_send(sends_before + 1, PATIENCE).await?,
+    ));
+    let again = demo
+        .http
+        .post(format!(
+            "{}/v1/conversations/{}/messages",
+            demo.base,
+            jun["id"].as_str().unwrap_or_default()
+        ))
+        .header("authorization", &bearer)
+        .header("idempotency-key", "demo-aiko-1")
+        .json(&json!({"text": "The melon pan has butter, so it is not vegan. Sorry, Jun!"}))
+        .send()
+        .await?;
+    ensure!(
+        again.status().is_success() && demo.platforms.count() == sends_before + 1,
+        "a retried console reply was sent twice"
+    );
+    detail(&format!(
+        "the browser retries with the same Idempotency-Key → {}, nothing sent twice",
+        again.status().as_u16()
+    ));
+    let refused = demo
+        .http
+        .get(format!("{}/v1/conversations", demo.base))
+        .send()
+        .await?;
+    detail(&format!(
+        "without a token → {} (the JWT authorizer refuses it)",
+        refused.status().as_u16()
+    ));
+
     step("Kumo Bakery switches the AI to draft mode; a customer asks about delivery");
     let mut tenant = demo
         .store
@@ -696,11 +780,11 @@ async fn story() -> Result<()> {
     );
     let sends = demo.platforms.count();
     ensure!(
-        sends == 4,
-        "{sends} messages were sent; the story sends exactly 4"
+        sends == 5,
+        "{sends} messages were sent; the story sends exactly 5"
     );
     detail(&format!(
-        "{sends} messages were sent to the platforms in all: 3 AI replies and 1 approved draft"
+        "{sends} messages were sent to the platforms in all: 3 AI replies, 1 reply of a person from the console and 1 approved draft"
     ));
     drop(stack);
     Ok(())

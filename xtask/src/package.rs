@@ -10,12 +10,13 @@ use anyhow::{Context, Result};
 use crate::tooling::{self, PACKAGE};
 
 /// The Lambda functions, by binary name.
-pub const FUNCTIONS: [&str; 5] = [
+pub const FUNCTIONS: [&str; 6] = [
     "webhook-ingest",
     "ai-reply",
     "data-deletion",
     "retention-sweep",
     "channel-connect",
+    "console-api",
 ];
 const TARGET: &str = "aarch64-unknown-linux-gnu";
 

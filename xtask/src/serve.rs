@@ -18,6 +18,7 @@ use std::sync::Arc;
 use ai_reply::Replier;
 use anyhow::{Context, Result};
 use channel_connect::ChannelConnect;
+use console_api::ConsoleApi;
 use data_deletion::DataDeletion;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -25,6 +26,7 @@ use hyper::{Request, Response, StatusCode};
 use inbox_shared::aws::AwsClients;
 use inbox_shared::clock;
 use inbox_shared::config::Config;
+use inbox_shared::identity::{self, Verifier};
 use inbox_shared::ids::random_bytes;
 use inbox_shared::provision::{self, ProvisionPlan, Provisioned};
 use inbox_shared::runner::{self, Emf, Function, Invocation};
@@ -103,6 +105,11 @@ const ROUTES: &[(&str, &str, &str)] = &[
         "/_local/sweep",
         "retention-sweep: run the daily schedule's fan-out now",
     ),
+    (
+        "*",
+        "/v1/…",
+        "console-api (Bearer: an ID token of `inboxctl user login`; checked here as the JWT authorizer does)",
+    ),
     ("GET", "/_local/health", "the local stack itself"),
 ];
 
@@ -161,6 +168,9 @@ struct LocalStack {
     ingest: Ingest,
     data_deletion: DataDeletion,
     channel_connect: ChannelConnect,
+    console: ConsoleApi,
+    /// What API Gateway's JWT authorizer does in AWS: the console's tokens checked against the pool.
+    verifier: Verifier,
     sweeper: Arc<Sweeper>,
     /// Print each request's metrics line, as Lambda would log it, or drop it.
     emf: Emf,
@@ -232,6 +242,49 @@ impl LocalStack {
                 ),
                 Err(err) => text(StatusCode::BAD_REQUEST, format!("unreadable body: {err}\n")),
             },
+            (method, path) if path.starts_with("/v1/") => {
+                // The authorizer's exemptions in the template: the API document and CORS preflights.
+                let open = path == "/v1/openapi.json" || method == "OPTIONS";
+                let authorization = request
+                    .headers()
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                let claims = if open {
+                    None
+                } else {
+                    match self.verifier.verify_bearer(authorization.as_deref()).await {
+                        Ok(claims) => Some(claims),
+                        // As API Gateway answers a refused token: the function never sees it.
+                        Err(err) if err.is_unavailable() => {
+                            return text(StatusCode::SERVICE_UNAVAILABLE, format!("{err}\n"));
+                        }
+                        Err(err) => {
+                            return text(
+                                StatusCode::UNAUTHORIZED,
+                                format!("Unauthorized: {err}\n"),
+                            );
+                        }
+                    }
+                };
+                match to_lambda(request).await {
+                    Ok(request) => {
+                        let request = match claims {
+                            Some(claims) => identity::with_claims(request, claims),
+                            None => request,
+                        };
+                        from_lambda(
+                            runner::invoke_http(
+                                &self.console,
+                                request,
+                                invocation::<ConsoleApi>(self.emf),
+                            )
+                            .await,
+                        )
+                    }
+                    Err(err) => text(StatusCode::BAD_REQUEST, format!("unreadable body: {err}\n")),
+                }
+            }
             (method, path) => text(
                 StatusCode::NOT_FOUND,
                 format!("no route for {method} {path}\n"),
@@ -270,7 +323,34 @@ impl Stack {
         // page links and the connect links' redirects point at this stack unless PUBLIC_BASE_URL says
         // otherwise, and connect links are signed with a secret of this stack's own unless
         // CONNECT_STATE_SECRET gives one.
+        // The console's user pool, unless the environment names one.
+        let identity = match (&config.cognito_user_pool_id, &config.cognito_client_id) {
+            (Some(_), Some(_)) => None,
+            _ => Some(
+                provision::provision_identity(
+                    &identity::directory::cognito_client_from_env().await,
+                    &provision::user_pool_name(&ProvisionPlan::from_config(&config)),
+                )
+                .await?,
+            ),
+        };
         let config = Config {
+            cognito_user_pool_id: identity
+                .as_ref()
+                .map(|i| i.user_pool_id.clone())
+                .or(config.cognito_user_pool_id.clone()),
+            cognito_client_id: identity
+                .as_ref()
+                .map(|i| i.client_id.clone())
+                .or(config.cognito_client_id.clone()),
+            cognito_issuer: identity
+                .as_ref()
+                .map(|i| i.issuer.clone())
+                .or(config.cognito_issuer.clone()),
+            console_cursor_secret: config
+                .console_cursor_secret
+                .clone()
+                .or_else(|| Some(AppSecret::new(random_secret()))),
             table_name: provisioned.table_name.clone(),
             kms_key_id: provisioned.kms_alias.clone(),
             inbound_queue_url: Some(provisioned.inbound_queue_url.clone()),
@@ -290,6 +370,8 @@ impl Stack {
             ingest: Ingest::new(&config, clients, clock::system())?,
             data_deletion: DataDeletion::new(&config, clients, clock::system())?,
             channel_connect: ChannelConnect::new(&config, clients, clock::system())?,
+            console: ConsoleApi::new(&config, clients, clock::system())?,
+            verifier: Verifier::from_config(&config, clock::system())?,
             sweeper: sweeper.clone(),
             emf: emf(verbose),
         });
@@ -355,6 +437,18 @@ async fn serve(generated: &[(&'static str, String)]) -> Result<ExitCode> {
         (
             "PUBLIC_BASE_URL",
             stack.config.public_base_url.clone().unwrap_or_default(),
+        ),
+        (
+            "COGNITO_USER_POOL_ID",
+            stack
+                .config
+                .cognito_user_pool_id
+                .clone()
+                .unwrap_or_default(),
+        ),
+        (
+            "COGNITO_CLIENT_ID",
+            stack.config.cognito_client_id.clone().unwrap_or_default(),
         ),
     ] {
         println!("  export {name}={value}");

@@ -43,7 +43,7 @@ pub(crate) struct Deployed {
     pub(crate) timeout: Duration,
 }
 
-const DEPLOYED: [Deployed; 5] = [
+const DEPLOYED: [Deployed; 6] = [
     Deployed {
         function: "webhook-ingest",
         resource: "WebhookIngestFunction",
@@ -74,13 +74,19 @@ const DEPLOYED: [Deployed; 5] = [
         memory_mb: 256,
         timeout: Duration::from_secs(10),
     },
+    Deployed {
+        function: "console-api",
+        resource: "ConsoleApiFunction",
+        memory_mb: 256,
+        timeout: Duration::from_secs(15),
+    },
 ];
 
 pub(crate) fn deployed(function: &str) -> &'static Deployed {
     DEPLOYED
         .iter()
         .find(|d| d.function == function)
-        .expect("one of the five functions")
+        .expect("one of the six functions")
 }
 
 struct Targets;
