@@ -594,18 +594,20 @@ async fn story() -> Result<()> {
         jun["handoff_reason"], jun["reply_window"]
     ));
     let sends_before = demo.platforms.count();
-    let reply = demo
-        .http
-        .post(format!(
-            "{}/v1/conversations/{}/messages",
-            demo.base,
-            jun["id"].as_str().unwrap_or_default()
-        ))
-        .header("authorization", &bearer)
-        .header("idempotency-key", "demo-aiko-1")
-        .json(&json!({"text": "The melon pan has butter, so it is not vegan. Sorry, Jun!"}))
-        .send()
-        .await?;
+    // What the console's browser sends; a retry carries the same Idempotency-Key.
+    let answer_jun = || {
+        demo.http
+            .post(format!(
+                "{}/v1/conversations/{}/messages",
+                demo.base,
+                jun["id"].as_str().unwrap_or_default()
+            ))
+            .header("authorization", &bearer)
+            .header("idempotency-key", "demo-aiko-1")
+            .json(&json!({"text": "The melon pan has butter, so it is not vegan. Sorry, Jun!"}))
+            .send()
+    };
+    let reply = answer_jun().await?;
     ensure!(
         reply.status().is_success(),
         "the console reply was refused: {}",
@@ -614,18 +616,7 @@ async fn story() -> Result<()> {
     detail(&describe_send(
         &demo.platforms.nth_send(sends_before + 1, PATIENCE).await?,
     ));
-    let again = demo
-        .http
-        .post(format!(
-            "{}/v1/conversations/{}/messages",
-            demo.base,
-            jun["id"].as_str().unwrap_or_default()
-        ))
-        .header("authorization", &bearer)
-        .header("idempotency-key", "demo-aiko-1")
-        .json(&json!({"text": "The melon pan has butter, so it is not vegan. Sorry, Jun!"}))
-        .send()
-        .await?;
+    let again = answer_jun().await?;
     ensure!(
         again.status().is_success() && demo.platforms.count() == sends_before + 1,
         "a retried console reply was sent twice"

@@ -993,6 +993,8 @@ async fn drafts_are_listed_approved_once_with_an_edit_and_rejected() {
         )
         .await;
     let first = rig.pending_draft(&conversation, "We open at 8.").await;
+    // Listed oldest first: drafts of one instant would come in id order.
+    rig.env.clock.advance(Duration::seconds(1));
     let second = rig.pending_draft(&conversation, "We close at 6.").await;
 
     let (status, list) = rig.get(&rig.agent(), "/v1/drafts").await;

@@ -1,13 +1,13 @@
 //! Who answers a conversation: the bot or a person.
 
-/// The handoff reason of a conversation a person took over from the console.
-pub const CONSOLE_HANDOFF_REASON: &str = "console_handoff";
-
 use crate::ids::{ChannelId, ConversationId};
 use crate::model::{ConversationMode, Tenant};
 use crate::store::{Store, StoreError};
 
 use super::audit;
+
+/// The handoff reason of a conversation a person took over from the console.
+pub const CONSOLE_HANDOFF_REASON: &str = "console_handoff";
 
 /// Hands a conversation back to the bot (a person had it); audited.
 pub async fn release(
@@ -17,23 +17,8 @@ pub async fn release(
     channel_id: &ChannelId,
     conversation_id: &ConversationId,
 ) -> Result<(), StoreError> {
-    store
-        .set_conversation_mode(
-            &tenant.tenant_id,
-            channel_id,
-            conversation_id,
-            ConversationMode::Bot,
-            None,
-        )
-        .await?;
-    audit(
-        store,
-        actor,
-        tenant,
-        "conversation.release",
-        conversation_id.as_str(),
-    )
-    .await
+    let to_bot = (ConversationMode::Bot, None, "conversation.release");
+    set_mode(store, actor, tenant, channel_id, conversation_id, to_bot).await
 }
 
 /// A person takes a conversation over (the bot stays silent until it is released); audited.
@@ -44,21 +29,25 @@ pub async fn hand_off(
     channel_id: &ChannelId,
     conversation_id: &ConversationId,
 ) -> Result<(), StoreError> {
-    store
-        .set_conversation_mode(
-            &tenant.tenant_id,
-            channel_id,
-            conversation_id,
-            ConversationMode::Human,
-            Some(CONSOLE_HANDOFF_REASON),
-        )
-        .await?;
-    audit(
-        store,
-        actor,
-        tenant,
+    let to_human = (
+        ConversationMode::Human,
+        Some(CONSOLE_HANDOFF_REASON),
         "conversation.handoff",
-        conversation_id.as_str(),
-    )
-    .await
+    );
+    set_mode(store, actor, tenant, channel_id, conversation_id, to_human).await
+}
+
+/// Sets who answers (with the handoff reason) and audits it as `action`.
+async fn set_mode(
+    store: &Store,
+    actor: &str,
+    tenant: &Tenant,
+    channel_id: &ChannelId,
+    conversation_id: &ConversationId,
+    (mode, reason, action): (ConversationMode, Option<&str>, &str),
+) -> Result<(), StoreError> {
+    store
+        .set_conversation_mode(&tenant.tenant_id, channel_id, conversation_id, mode, reason)
+        .await?;
+    audit(store, actor, tenant, action, conversation_id.as_str()).await
 }
