@@ -29,12 +29,13 @@ use inbox_shared::http_response::json;
 use inbox_shared::identity::{Caller, Role, caller_from_claims};
 use inbox_shared::ids::{ChannelId, ConversationId, new_id};
 use inbox_shared::model::{
-    Conversation, ConversationMode, Draft, Message, Platform, Tenant, TenantStatus,
+    Conversation, ConversationMode, Draft, KnowledgeEntry, Message, Platform, Tenant, TenantStatus,
 };
 use inbox_shared::platform::send::{Sender, max_chars};
 use inbox_shared::runner::{Function, HttpFunction};
 use inbox_shared::secret::MessageText;
 use inbox_shared::service::conversations;
+use inbox_shared::service::knowledge::{self, EntryText, ImportRow};
 use inbox_shared::service::outbound::{
     AgentReply, AgentSend, Delivered, Outbox, agent_send, window_closes_at,
 };
@@ -54,6 +55,8 @@ use crate::error::{ApiError, ApiResult};
 pub const FUNCTION: &str = "console-api";
 /// The largest request body taken (a reply or an edited draft is a few KB).
 pub const MAX_BODY: usize = 64 * 1024;
+/// The largest knowledge import taken (JSON or CSV).
+pub const MAX_IMPORT_BODY: usize = 1024 * 1024;
 const DEFAULT_LIMIT: usize = 25;
 const MAX_LIMIT: usize = 100;
 /// The longest `Idempotency-Key` taken.
@@ -75,6 +78,12 @@ pub enum Op {
     ListDrafts,
     ApproveDraft,
     RejectDraft,
+    ListKnowledge,
+    AddKnowledge,
+    GetKnowledge,
+    UpdateKnowledge,
+    DeleteKnowledge,
+    ImportKnowledge,
 }
 
 /// One route: method, path pattern (`{name}` matches one segment), operation, least role.
@@ -97,9 +106,10 @@ const fn route(method: &'static str, pattern: &'static str, op: Op, role: Option
 }
 
 const AGENT: Option<Role> = Some(Role::Agent);
+const OWNER: Option<Role> = Some(Role::Owner);
 
 /// Every route of the API. An `agent` reads conversations, replies, hands off and releases, and decides
-/// drafts; everything else is `owner` only (none of those routes is built yet).
+/// drafts; everything else (knowledge, settings, channels, usage, audit, contacts) is `owner` only.
 pub const ROUTES: &[Route] = &[
     route("GET", "/v1/openapi.json", Op::OpenApi, None),
     route("GET", "/v1/conversations", Op::ListConversations, AGENT),
@@ -116,6 +126,12 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/drafts", Op::ListDrafts, AGENT),
     route("POST", "/v1/drafts/{id}/approve", Op::ApproveDraft, AGENT),
     route("POST", "/v1/drafts/{id}/reject", Op::RejectDraft, AGENT),
+    route("GET", "/v1/knowledge", Op::ListKnowledge, OWNER),
+    route("POST", "/v1/knowledge", Op::AddKnowledge, OWNER),
+    route("POST", "/v1/knowledge/import", Op::ImportKnowledge, OWNER),
+    route("GET", "/v1/knowledge/{id}", Op::GetKnowledge, OWNER),
+    route("PUT", "/v1/knowledge/{id}", Op::UpdateKnowledge, OWNER),
+    route("DELETE", "/v1/knowledge/{id}", Op::DeleteKnowledge, OWNER),
 ];
 
 /// The path parameters of `path` if it matches `pattern`.
@@ -354,8 +370,13 @@ impl ConsoleApi {
             Body::Binary(bytes) => bytes,
             _ => &[],
         };
-        if body.len() > MAX_BODY {
-            return (Some(caller), Err(ApiError::too_large(MAX_BODY)));
+        let limit = if route.op == Op::ImportKnowledge {
+            MAX_IMPORT_BODY
+        } else {
+            MAX_BODY
+        };
+        if body.len() > limit {
+            return (Some(caller), Err(ApiError::too_large(limit)));
         }
         let call = Call {
             caller: &caller,
@@ -385,7 +406,69 @@ impl ConsoleApi {
             Op::ListDrafts => self.list_drafts(call).await,
             Op::ApproveDraft => self.approve(call).await,
             Op::RejectDraft => self.reject(call).await,
+            Op::ListKnowledge => {
+                let entries = self
+                    .store
+                    .knowledge_of_tenant(&call.caller.tenant_id)
+                    .await?;
+                Ok(json(
+                    200,
+                    json!({ "items": entries.iter().map(knowledge_view).collect::<Vec<_>>() }),
+                ))
+            }
+            Op::GetKnowledge => Ok(json(
+                200,
+                knowledge_view(&self.knowledge_entry(call).await?),
+            )),
+            Op::AddKnowledge => {
+                let text = entry_text(call.body)?;
+                let tenant = self.tenant(call.caller).await?;
+                let entry =
+                    knowledge::add(&self.store, &call.caller.actor(), &tenant, text).await?;
+                Ok(json(201, knowledge_view(&entry)))
+            }
+            Op::UpdateKnowledge => {
+                let id = self.knowledge_entry(call).await?.entry_id;
+                let text = entry_text(call.body)?;
+                let tenant = self.tenant(call.caller).await?;
+                let entry =
+                    knowledge::update(&self.store, &call.caller.actor(), &tenant, &id, text)
+                        .await?;
+                Ok(json(200, knowledge_view(&entry)))
+            }
+            Op::DeleteKnowledge => {
+                let id = self.knowledge_entry(call).await?.entry_id;
+                let tenant = self.tenant(call.caller).await?;
+                knowledge::remove(&self.store, &call.caller.actor(), &tenant, &id).await?;
+                Ok(Response::builder()
+                    .status(204)
+                    .header("cache-control", "no-store")
+                    .body(Body::Empty)
+                    .expect("static headers"))
+            }
+            Op::ImportKnowledge => {
+                let rows = import_rows(call.headers, call.body)?;
+                let tenant = self.tenant(call.caller).await?;
+                let report =
+                    knowledge::import(&self.store, &call.caller.actor(), &tenant, &rows).await?;
+                Ok(json(200, json!(report)))
+            }
         }
+    }
+
+    // --- knowledge -------------------------------------------------------------------------------
+
+    /// The entry the path names, in the caller's business.
+    async fn knowledge_entry(&self, call: &Call<'_>) -> ApiResult<KnowledgeEntry> {
+        let id = &call.params[0];
+        let not_found = || ApiError::not_found("knowledge entry", &shown(id));
+        if !knowledge::is_entry_id(id) {
+            return Err(not_found());
+        }
+        self.store
+            .get_knowledge(&call.caller.tenant_id, id)
+            .await?
+            .ok_or_else(not_found)
     }
 
     // --- conversations ---------------------------------------------------------------------------
@@ -798,6 +881,90 @@ fn draft_view(draft: &Draft) -> Value {
         "status": draft.status.as_str(),
         "created_at": rfc3339(draft.created_at),
     })
+}
+
+fn knowledge_view(entry: &KnowledgeEntry) -> Value {
+    json!({
+        "id": entry.entry_id,
+        "question": entry.question,
+        "answer": entry.answer,
+        "alternates": entry.alternates,
+        "created_at": rfc3339(entry.created_at),
+    })
+}
+
+fn knowledge_invalid(err: knowledge::Invalid) -> ApiError {
+    ApiError::invalid(err.field, err.reason)
+}
+
+/// An entry's texts from a body `{"question", "answer", "alternates"?}`.
+fn entry_text(body: &[u8]) -> ApiResult<EntryText> {
+    let body = json_body(body, true, &["question", "answer", "alternates"])?;
+    let string = |name: &'static str| match body.get(name) {
+        Some(Value::String(text)) => Ok(text.as_str()),
+        None | Some(Value::Null) => Err(ApiError::invalid(name, format!("{name} is required"))),
+        Some(_) => Err(ApiError::invalid(name, format!("{name} must be a string"))),
+    };
+    let (question, answer) = (string("question")?, string("answer")?);
+    let alternates: Vec<String> = match body.get("alternates") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                ApiError::invalid("alternates", "alternates must be an array of strings")
+            })?,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "alternates",
+                "alternates must be an array of strings",
+            ));
+        }
+    };
+    EntryText::new(question, answer, &alternates).map_err(knowledge_invalid)
+}
+
+/// The rows of an import: `text/csv` with a `question,answer` header, or a JSON array of
+/// `{question, answer}` (an element that is not such an object becomes a row with empty fields, so the
+/// import rejects it by its number).
+fn import_rows(headers: &HeaderMap, body: &[u8]) -> ApiResult<Vec<ImportRow>> {
+    let csv = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/csv"));
+    let rows = if csv {
+        let text = std::str::from_utf8(body)
+            .map_err(|_| ApiError::invalid("body", "the CSV must be UTF-8"))?;
+        knowledge::parse_csv(text).map_err(|why| ApiError::invalid("body", why))?
+    } else {
+        let items: Vec<Value> = serde_json::from_slice(body).map_err(|_| {
+            ApiError::invalid(
+                "body",
+                "the body must be a JSON array of {question, answer} or text/csv",
+            )
+        })?;
+        let field = |item: &Value, name: &str| {
+            item.get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        items
+            .iter()
+            .map(|item| ImportRow {
+                question: field(item, "question"),
+                answer: field(item, "answer"),
+            })
+            .collect()
+    };
+    if rows.len() > knowledge::MAX_IMPORT_ROWS {
+        return Err(ApiError::invalid(
+            "body",
+            format!("at most {} rows per import", knowledge::MAX_IMPORT_ROWS),
+        ));
+    }
+    Ok(rows)
 }
 
 fn delivered_view(delivered: Delivered, status: u16) -> Response<Body> {

@@ -43,6 +43,7 @@ fn id_param(description: &str) -> Value {
 }
 
 const CONVERSATION_ID: &str = "A conversation id as listed (`{channel_id}.{conversation_id}`)";
+const KNOWLEDGE_ID: &str = "A knowledge entry id as listed";
 const DRAFT_ID: &str = "A draft id as listed (`{conversation_id}.{draft_id}`)";
 
 fn cursor_param() -> Value {
@@ -168,6 +169,52 @@ pub fn document() -> Value {
                     ),
                 },
             },
+            "/v1/knowledge": {
+                "get": {
+                    "summary": "The business's knowledge entries: what the AI answers from (owner)",
+                    "responses": with(ok_json("200", "Every entry", "KnowledgeList"), &[401, 403]),
+                },
+                "post": {
+                    "summary": "Add an entry (owner)",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/KnowledgeInput"}}}},
+                    "responses": with(ok_json("201", "Added", "KnowledgeEntry"), &[401, 403, 413, 422]),
+                },
+            },
+            "/v1/knowledge/import": {
+                "post": {
+                    "summary": "Add or update many entries (owner)",
+                    "description": "A JSON array of `{question, answer}`, or `text/csv` with a `question,answer` header \
+                        (quoted fields as RFC 4180). A row whose question is the same as an entry's (trimmed, \
+                        case-insensitive) replaces that entry's answer; invalid rows are reported by number \
+                        (1 is the first row after the header) and skipped. At most 1000 rows and 1 MiB.",
+                    "requestBody": {"required": true, "content": {
+                        "application/json": {"schema": {"type": "array", "maxItems": 1000, "items": {
+                            "type": "object", "required": ["question", "answer"],
+                            "properties": {"question": {"type": "string"}, "answer": {"type": "string"}},
+                        }}},
+                        "text/csv": {"schema": {"type": "string"}},
+                    }},
+                    "responses": with(ok_json("200", "What was added, updated and rejected", "ImportReport"), &[401, 403, 413, 422]),
+                },
+            },
+            "/v1/knowledge/{id}": {
+                "get": {
+                    "summary": "One entry (owner)",
+                    "parameters": [id_param(KNOWLEDGE_ID)],
+                    "responses": with(ok_json("200", "The entry", "KnowledgeEntry"), &[401, 403, 404]),
+                },
+                "put": {
+                    "summary": "Replace an entry's texts (owner)",
+                    "parameters": [id_param(KNOWLEDGE_ID)],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/KnowledgeInput"}}}},
+                    "responses": with(ok_json("200", "The entry", "KnowledgeEntry"), &[401, 403, 404, 413, 422]),
+                },
+                "delete": {
+                    "summary": "Remove an entry (owner)",
+                    "parameters": [id_param(KNOWLEDGE_ID)],
+                    "responses": with(json!({"204": {"description": "Removed"}}), &[401, 403, 404]),
+                },
+            },
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
@@ -239,6 +286,35 @@ pub fn document() -> Value {
                 "DraftList": {
                     "type": "object",
                     "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Draft"}}},
+                },
+                "KnowledgeInput": {
+                    "type": "object", "additionalProperties": false, "required": ["question", "answer"],
+                    "properties": {
+                        "question": {"type": "string", "minLength": 1, "maxLength": 500},
+                        "answer": {"type": "string", "minLength": 1, "maxLength": 5000},
+                        "alternates": {"type": "array", "maxItems": 20, "items": {"type": "string", "maxLength": 500},
+                            "description": "Other ways customers ask the same question"},
+                    },
+                },
+                "KnowledgeEntry": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"}, "question": {"type": "string"}, "answer": {"type": "string"},
+                        "alternates": {"type": "array", "items": {"type": "string"}},
+                        "created_at": {"type": "string", "format": "date-time"},
+                    },
+                },
+                "KnowledgeList": {
+                    "type": "object",
+                    "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/KnowledgeEntry"}}},
+                },
+                "ImportReport": {
+                    "type": "object",
+                    "properties": {
+                        "added": {"type": "integer"}, "updated": {"type": "integer"},
+                        "rejected": {"type": "array", "items": {"type": "object", "properties": {
+                            "row": {"type": "integer"}, "reason": {"type": "string"}}}},
+                    },
                 },
                 "Delivered": {
                     "type": "object",

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use console_api::{ConsoleApi, ROUTES};
+use inbox_shared::identity::Role;
 use inbox_shared::ids::new_id;
 use inbox_shared::keys;
 use inbox_shared::model::*;
@@ -185,6 +186,16 @@ impl Rig {
             Some(v) => Body::Text(v.to_string()),
             None => Body::Empty,
         };
+        self.send(who, builder, body).await
+    }
+
+    /// A request with any body (`call` sends JSON).
+    async fn send(
+        &self,
+        who: Option<&As>,
+        builder: http::request::Builder,
+        body: Body,
+    ) -> (u16, Value, Response<Body>) {
         let mut request: Request = builder.body(body).unwrap();
         if let Some(who) = who {
             let mut claims = HashMap::from([
@@ -320,7 +331,7 @@ async fn identity_roles_routes_cors_and_limits() {
     bad_tenant.tenant = TenantId::new("TENANT#x");
     assert_eq!(rig.get(&bad_tenant, "/v1/conversations").await.0, 401);
 
-    // Both roles may use every route built so far (all are agent routes).
+    // Both roles may use the agent routes; an agent gets 403 on every owner route.
     for who in [rig.agent(), rig.owner()] {
         assert_eq!(rig.get(&who, "/v1/conversations").await.0, 200);
         assert_eq!(
@@ -330,6 +341,20 @@ async fn identity_roles_routes_cors_and_limits() {
             200
         );
         assert_eq!(rig.get(&who, "/v1/drafts").await.0, 200);
+    }
+    for route in ROUTES.iter().filter(|r| r.role == Some(Role::Owner)) {
+        let path = route.pattern.replace("{id}", "kb_x");
+        let (status, value, _) = rig
+            .call(
+                Some(&rig.agent()),
+                route.method,
+                &path,
+                Some(json!({})),
+                &[],
+            )
+            .await;
+        assert_eq!(status, 403, "{} {path}", route.method);
+        problem(&value, 403);
     }
 
     // 404 for an unknown route, 405 with Allow for a wrong method.
@@ -641,7 +666,11 @@ async fn messages_page_oldest_first_and_other_tenants_ids_are_not_found() {
     rig.env.store.create_draft(&draft).await.unwrap();
     let foreign_draft = format!("{conv}.{}", draft.draft_id);
     for who in [rig.agent(), rig.owner()] {
-        for route in ROUTES.iter().filter(|r| r.pattern.contains("{id}")) {
+        // (Owner routes with ids check their other tenants' ids in their own tests.)
+        for route in ROUTES
+            .iter()
+            .filter(|r| r.pattern.contains("{id}") && r.role == Some(Role::Agent))
+        {
             let id = if route.pattern.starts_with("/v1/drafts") {
                 &foreign_draft
             } else {
@@ -1082,4 +1111,210 @@ async fn drafts_are_listed_approved_once_with_an_edit_and_rejected() {
         actions.contains(&("draft.reject".into(), "console:owner-sub-1".into())),
         "{actions:?}"
     );
+}
+
+impl Rig {
+    async fn csv(&self, who: &As, path: &str, csv: &str) -> (u16, Value) {
+        let builder = http::Request::builder()
+            .method("POST")
+            .uri(format!("https://api.kumo.example{path}"))
+            .header("content-type", "text/csv; charset=utf-8");
+        let (status, value, _) = self.send(Some(who), builder, Body::Text(csv.into())).await;
+        (status, value)
+    }
+
+    async fn knowledge_of(&self, seeded: &Seeded) -> Vec<KnowledgeEntry> {
+        self.env
+            .store
+            .knowledge_of_tenant(&seeded.tenant.tenant_id)
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn the_owner_keeps_knowledge_entries_and_imports_them() {
+    let rig = Rig::new().await;
+    let owner = rig.owner();
+    let before = rig.knowledge_of(&rig.a).await.len();
+
+    // Add, read, change, list, remove.
+    let (status, entry) = rig
+        .post(
+            &owner,
+            "/v1/knowledge",
+            json!({"question": " Opening hours? ", "answer": "9 to 5", "alternates": ["When do you open?", " "]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{entry}");
+    assert_eq!(entry["question"], "Opening hours?");
+    assert_eq!(entry["alternates"], json!(["When do you open?"]));
+    let id = entry["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/knowledge/{id}");
+    let (status, got) = rig.get(&owner, &path).await;
+    assert_eq!((status, &got), (200, &entry));
+    let (status, changed, _) = rig
+        .call(
+            Some(&owner),
+            "PUT",
+            &path,
+            Some(json!({"question": "Opening hours?", "answer": "8 to 6"})),
+            &[],
+        )
+        .await;
+    assert_eq!((status, changed["answer"].as_str()), (200, Some("8 to 6")));
+    assert_eq!(changed["alternates"], json!([]));
+    let (status, list) = rig.get(&owner, "/v1/knowledge").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["items"].as_array().unwrap().len(), before + 1);
+
+    // Bad input: 422 naming the field.
+    for (body, field) in [
+        (json!({"question": "", "answer": "a"}), "question"),
+        (json!({"question": "q"}), "answer"),
+        (
+            json!({"question": "q", "answer": "x".repeat(5001)}),
+            "answer",
+        ),
+        (
+            json!({"question": "q", "answer": "a", "alternates": "x"}),
+            "alternates",
+        ),
+        (json!({"question": "q", "answer": "a", "tags": []}), "body"),
+        (json!(["q"]), "body"),
+    ] {
+        let (status, value) = rig.post(&owner, "/v1/knowledge", body.clone()).await;
+        assert_eq!(
+            (status, value["field"].as_str()),
+            (422, Some(field)),
+            "{body}"
+        );
+    }
+    let (status, value, _) = rig
+        .call(
+            Some(&owner),
+            "PUT",
+            &path,
+            Some(json!({"answer": "a"})),
+            &[],
+        )
+        .await;
+    assert_eq!((status, value["field"].as_str()), (422, Some("question")));
+
+    // Another business's entry, or no entry: 404 on every verb.
+    let (status, other) = rig
+        .post(
+            &rig.other_tenant(),
+            "/v1/knowledge",
+            json!({"question": "Theirs?", "answer": "b"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let theirs = format!("/v1/knowledge/{}", other["id"].as_str().unwrap());
+    for method in ["GET", "PUT", "DELETE"] {
+        for p in [
+            theirs.as_str(),
+            "/v1/knowledge/kb_nothing",
+            "/v1/knowledge/kb%23x",
+        ] {
+            let (status, value, _) = rig
+                .call(
+                    Some(&owner),
+                    method,
+                    p,
+                    Some(json!({"question": "q", "answer": "a"})),
+                    &[],
+                )
+                .await;
+            assert_eq!(status, 404, "{method} {p}");
+            problem(&value, 404);
+        }
+    }
+    assert_eq!(
+        rig.knowledge_of(&rig.b).await[0].answer,
+        "b",
+        "theirs unchanged"
+    );
+
+    // Import JSON: same question (case, spaces) updates; bad rows are reported by number.
+    let (status, report) = rig
+        .post(
+            &owner,
+            "/v1/knowledge/import",
+            json!([
+                {"question": "  OPENING hours?", "answer": "7 to 7"},
+                {"question": "Parking?", "answer": "Behind the shop"},
+                {"question": "", "answer": "x"},
+                "not an object",
+                {"question": "parking?", "answer": "Free, behind the shop"},
+            ]),
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (report["added"].as_u64(), report["updated"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let rejected: Vec<u64> = report["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["row"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rejected, vec![3, 4]);
+    let (_, got) = rig.get(&owner, &path).await;
+    assert_eq!(got["answer"], "7 to 7");
+    assert_eq!(got["question"], "Opening hours?", "the question kept");
+
+    // Import CSV with quoted fields.
+    let (status, report) = rig
+        .csv(
+            &owner,
+            "/v1/knowledge/import",
+            "question,answer\r\n\"Delivery, too?\",\"Yes, \"\"same day\"\"\"\r\nparking?,Free\r\nNo answer,\r\n",
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (report["added"].as_u64(), report["updated"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(report["rejected"][0]["row"], 3);
+    let entries = rig.knowledge_of(&rig.a).await;
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.question == "Delivery, too?" && e.answer == "Yes, \"same day\""),
+        "{entries:?}"
+    );
+    for csv in ["q,a\nx,y", "question,answer\n\"open", ""] {
+        let (status, value) = rig.csv(&owner, "/v1/knowledge/import", csv).await;
+        assert_eq!(
+            (status, value["field"].as_str()),
+            (422, Some("body")),
+            "{csv:?}"
+        );
+    }
+    let (status, value) = rig
+        .post(&owner, "/v1/knowledge/import", json!({"question": "q"}))
+        .await;
+    assert_eq!((status, value["field"].as_str()), (422, Some("body")));
+
+    // Remove; then it is gone.
+    let (status, _, _) = rig.call(Some(&owner), "DELETE", &path, None, &[]).await;
+    assert_eq!(status, 204);
+    assert_eq!(rig.get(&owner, &path).await.0, 404);
+
+    let actions = rig.audit_actions().await;
+    for action in [
+        "knowledge.add",
+        "knowledge.update",
+        "knowledge.import",
+        "knowledge.remove",
+    ] {
+        assert!(
+            actions.contains(&(action.into(), "console:owner-sub-1".into())),
+            "{action} {actions:?}"
+        );
+    }
 }
