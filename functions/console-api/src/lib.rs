@@ -34,11 +34,12 @@ use inbox_shared::model::{
 use inbox_shared::platform::send::{Sender, max_chars};
 use inbox_shared::runner::{Function, HttpFunction};
 use inbox_shared::secret::MessageText;
-use inbox_shared::service::conversations;
 use inbox_shared::service::knowledge::{self, EntryText, ImportRow};
 use inbox_shared::service::outbound::{
     AgentReply, AgentSend, Delivered, Outbox, agent_send, window_closes_at,
 };
+use inbox_shared::service::tenants::{self, SettingsChange};
+use inbox_shared::service::{ServiceError, conversations};
 use inbox_shared::store::{PageRequest, Store};
 use inbox_shared::telemetry::Metrics;
 use inbox_shared::vault::TokenVault;
@@ -84,6 +85,8 @@ pub enum Op {
     UpdateKnowledge,
     DeleteKnowledge,
     ImportKnowledge,
+    GetSettings,
+    UpdateSettings,
 }
 
 /// One route: method, path pattern (`{name}` matches one segment), operation, least role.
@@ -132,6 +135,8 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/knowledge/{id}", Op::GetKnowledge, OWNER),
     route("PUT", "/v1/knowledge/{id}", Op::UpdateKnowledge, OWNER),
     route("DELETE", "/v1/knowledge/{id}", Op::DeleteKnowledge, OWNER),
+    route("GET", "/v1/settings", Op::GetSettings, OWNER),
+    route("PATCH", "/v1/settings", Op::UpdateSettings, OWNER),
 ];
 
 /// The path parameters of `path` if it matches `pattern`.
@@ -445,6 +450,20 @@ impl ConsoleApi {
                     .header("cache-control", "no-store")
                     .body(Body::Empty)
                     .expect("static headers"))
+            }
+            Op::GetSettings => Ok(json(200, settings_view(&self.tenant(call.caller).await?))),
+            Op::UpdateSettings => {
+                let change = settings_change(call.body)?;
+                self.tenant(call.caller).await?;
+                let tenant = tenants::update_settings(
+                    &self.store,
+                    &call.caller.actor(),
+                    &call.caller.tenant_id,
+                    change,
+                )
+                .await
+                .map_err(settings_error)?;
+                Ok(json(200, settings_view(&tenant)))
             }
             Op::ImportKnowledge => {
                 let rows = import_rows(call.headers, call.body)?;
@@ -881,6 +900,80 @@ fn draft_view(draft: &Draft) -> Value {
         "status": draft.status.as_str(),
         "created_at": rfc3339(draft.created_at),
     })
+}
+
+/// The fields `PATCH /v1/settings` takes.
+pub fn settings_fields() -> &'static [&'static str] {
+    SettingsChange::FIELDS
+}
+
+/// A business's settings, named as `PATCH /v1/settings` takes them.
+fn settings_view(tenant: &Tenant) -> Value {
+    let r = &tenant.retention;
+    json!({
+        "name": tenant.name,
+        "ai_mode": tenant.ai_mode,
+        "retention_days": r.content_days,
+        "disconnected_channel_days": r.disconnected_channel_days,
+        "terminated_content_days": r.terminated_content_days,
+        "terminated_account_days": r.terminated_account_days,
+        "audit_days": r.audit_days,
+        "instructions": tenant.instructions,
+        "provider_order": tenant.provider_order,
+        "mask_personal_data": tenant.mask_personal_data,
+        "monthly_message_limit": tenant.monthly_message_limit,
+        "monthly_token_limit": tenant.monthly_token_limit,
+        "greeting_reply": tenant.greeting_reply,
+        "thanks_reply": tenant.thanks_reply,
+    })
+}
+
+/// A settings change from a JSON object: an unknown field, or a value of the wrong type, is a 422
+/// naming that field (the value itself is never echoed).
+fn settings_change(body: &[u8]) -> ApiResult<SettingsChange> {
+    let object = json_body(body, true, SettingsChange::FIELDS)?;
+    for (name, value) in &object {
+        let field = SettingsChange::FIELDS
+            .iter()
+            .find(|f| **f == name.as_str())
+            .copied()
+            .unwrap_or("body");
+        let single = Value::Object([(name.clone(), value.clone())].into_iter().collect());
+        if serde_json::from_value::<SettingsChange>(single).is_err() {
+            return Err(ApiError::invalid(
+                field,
+                format!("{field} has a value of the wrong type or out of range"),
+            ));
+        }
+    }
+    serde_json::from_value(Value::Object(object.into_iter().collect()))
+        .map_err(|_| ApiError::invalid("body", "the settings are invalid"))
+}
+
+fn settings_error(err: ServiceError) -> ApiError {
+    match err {
+        ServiceError::Invalid(why) => {
+            // The service names the setting first ("audit_days 0 is not …").
+            let field = SettingsChange::FIELDS
+                .iter()
+                .find(|f| why.starts_with(**f))
+                .copied()
+                .unwrap_or("body");
+            ApiError::invalid(field, why)
+        }
+        ServiceError::Conflict(why) => {
+            ApiError::conflict("The request conflicts with the current state", why)
+        }
+        ServiceError::Store(store) => store.into(),
+        other => {
+            tracing::error!(error = %other, "settings failure");
+            if other.is_retryable() {
+                ApiError::unavailable("a service is busy")
+            } else {
+                ApiError::internal()
+            }
+        }
+    }
 }
 
 fn knowledge_view(entry: &KnowledgeEntry) -> Value {

@@ -215,6 +215,17 @@ pub fn document() -> Value {
                     "responses": with(json!({"204": {"description": "Removed"}}), &[401, 403, 404]),
                 },
             },
+            "/v1/settings": {
+                "get": {
+                    "summary": "The business's settings (owner)",
+                    "responses": with(ok_json("200", "The settings", "Settings"), &[401, 403]),
+                },
+                "patch": {
+                    "summary": "Change some settings (owner); audited with the names of those changed",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SettingsChange"}}}},
+                    "responses": with(ok_json("200", "The settings after the change", "Settings"), &[401, 403, 413, 422]),
+                },
+            },
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
@@ -286,6 +297,42 @@ pub fn document() -> Value {
                 "DraftList": {
                     "type": "object",
                     "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Draft"}}},
+                },
+                "Settings": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "ai_mode": {"type": "string", "enum": ["auto", "draft", "off"]},
+                        "retention_days": {"type": "integer"}, "disconnected_channel_days": {"type": "integer"},
+                        "terminated_content_days": {"type": "integer"}, "terminated_account_days": {"type": "integer"},
+                        "audit_days": {"type": "integer"},
+                        "instructions": {"type": "string"},
+                        "provider_order": {"type": "array", "items": {"type": "string"}},
+                        "mask_personal_data": {"type": "boolean"},
+                        "monthly_message_limit": {"type": ["integer", "null"]},
+                        "monthly_token_limit": {"type": ["integer", "null"]},
+                        "greeting_reply": {"type": ["string", "null"]},
+                        "thanks_reply": {"type": ["string", "null"]},
+                    },
+                },
+                "SettingsChange": {
+                    "type": "object", "additionalProperties": false, "minProperties": 1,
+                    "description": "Only the settings to change. Periods are days from 1 to 3650. An empty greeting_reply or thanks_reply removes it.",
+                    "properties": {
+                        "ai_mode": {"type": "string", "enum": ["auto", "draft", "off"]},
+                        "retention_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+                        "disconnected_channel_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+                        "terminated_content_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+                        "terminated_account_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+                        "audit_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+                        "instructions": {"type": "string"},
+                        "provider_order": {"type": "array", "items": {"type": "string"}},
+                        "mask_personal_data": {"type": "boolean"},
+                        "monthly_message_limit": {"type": "integer", "minimum": 0},
+                        "monthly_token_limit": {"type": "integer", "minimum": 0},
+                        "greeting_reply": {"type": "string"},
+                        "thanks_reply": {"type": "string"},
+                    },
                 },
                 "KnowledgeInput": {
                     "type": "object", "additionalProperties": false, "required": ["question", "answer"],

@@ -1022,6 +1022,8 @@ async fn drafts_are_listed_approved_once_with_an_edit_and_rejected() {
         )
         .await;
     let first = rig.pending_draft(&conversation, "We open at 8.").await;
+    // Oldest first: the second a second later (at the same instant the order would be the ids').
+    rig.env.clock.advance(Duration::seconds(1));
     let second = rig.pending_draft(&conversation, "We close at 6.").await;
 
     let (status, list) = rig.get(&rig.agent(), "/v1/drafts").await;
@@ -1317,4 +1319,116 @@ async fn the_owner_keeps_knowledge_entries_and_imports_them() {
             "{action} {actions:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_owner_reads_and_changes_settings() {
+    let rig = Rig::new().await;
+    let owner = rig.owner();
+    let (status, settings) = rig.get(&owner, "/v1/settings").await;
+    assert_eq!(status, 200, "{settings}");
+    assert_eq!(settings["name"], "Kumo");
+    let patch = |body: Value| {
+        let owner = owner.clone();
+        let rig = &rig;
+        async move {
+            let (status, value, _) = rig
+                .call(Some(&owner), "PATCH", "/v1/settings", Some(body), &[])
+                .await;
+            (status, value)
+        }
+    };
+    let (status, changed) =
+        patch(json!({"retention_days": 30, "ai_mode": "draft", "greeting_reply": " Hi! "})).await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(
+        (
+            changed["retention_days"].as_u64(),
+            changed["ai_mode"].as_str(),
+            changed["greeting_reply"].as_str()
+        ),
+        (Some(30), Some("draft"), Some("Hi!"))
+    );
+    let stored = rig
+        .env
+        .store
+        .get_tenant(&rig.a.tenant.tenant_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.retention.content_days, 30);
+    assert_eq!(stored.ai_mode, AiMode::Draft);
+
+    // 422 naming the field: unknown, wrong type, out of bounds; nothing changed.
+    for (body, field) in [
+        (json!({"retention_days": 0}), "retention_days"),
+        (json!({"audit_days": 99999}), "audit_days"),
+        (json!({"retention_days": "thirty"}), "retention_days"),
+        (json!({"ai_mode": "sometimes"}), "ai_mode"),
+        (json!({"tenant_id": "t_other"}), "body"),
+        (json!({}), "body"),
+        (json!([1]), "body"),
+    ] {
+        let (status, value) = patch(body.clone()).await;
+        assert_eq!(
+            (status, value["field"].as_str()),
+            (422, Some(field)),
+            "{body}: {value}"
+        );
+    }
+    let (_, value) = patch(json!({"tenant_id": "t_other"})).await;
+    assert!(
+        value["detail"].as_str().unwrap().contains("tenant_id"),
+        "{value}"
+    );
+    let after = rig
+        .env
+        .store
+        .get_tenant(&rig.a.tenant.tenant_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after, stored);
+    // Every documented field is taken.
+    let every: serde_json::Map<String, Value> = console_api::settings_fields()
+        .iter()
+        .map(|f| ((*f).to_owned(), Value::Null))
+        .collect();
+    let (status, value) = patch(Value::Object(every)).await;
+    assert_eq!(
+        (status, value["detail"].as_str()),
+        (422, Some("nothing to set"))
+    );
+
+    // The other business's settings are untouched; an agent may not read them.
+    let theirs = rig
+        .env
+        .store
+        .get_tenant(&rig.b.tenant.tenant_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        theirs.retention.content_days,
+        rig.b.tenant.retention.content_days
+    );
+    assert_eq!(rig.get(&rig.agent(), "/v1/settings").await.0, 403);
+    let (status, _, _) = rig
+        .call(
+            Some(&rig.agent()),
+            "PATCH",
+            "/v1/settings",
+            Some(json!({"ai_mode": "off"})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 403);
+
+    let actions = rig.audit_actions().await;
+    assert!(
+        actions
+            .iter()
+            .any(|(a, actor)| a.starts_with("tenant.set:") && actor == "console:owner-sub-1"),
+        "{actions:?}"
+    );
 }
