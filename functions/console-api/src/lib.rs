@@ -29,12 +29,14 @@ use inbox_shared::http_response::json;
 use inbox_shared::identity::{Caller, Role, caller_from_claims};
 use inbox_shared::ids::{ChannelId, ConversationId, new_id};
 use inbox_shared::model::{
-    Conversation, ConversationMode, Draft, KnowledgeEntry, Message, Platform, Tenant, TenantStatus,
+    Channel, Conversation, ConversationMode, Draft, KnowledgeEntry, Message, Platform, Tenant,
+    TenantStatus,
 };
 use inbox_shared::platform::send::{Sender, max_chars};
 use inbox_shared::runner::{Function, HttpFunction};
 use inbox_shared::secret::MessageText;
 use inbox_shared::service::knowledge::{self, EntryText, ImportRow};
+use inbox_shared::service::onboarding::{ConnectError, Onboarding};
 use inbox_shared::service::outbound::{
     AgentReply, AgentSend, Delivered, Outbox, agent_send, window_closes_at,
 };
@@ -87,6 +89,9 @@ pub enum Op {
     ImportKnowledge,
     GetSettings,
     UpdateSettings,
+    ListChannels,
+    DisconnectChannel,
+    ConnectLink,
 }
 
 /// One route: method, path pattern (`{name}` matches one segment), operation, least role.
@@ -137,6 +142,14 @@ pub const ROUTES: &[Route] = &[
     route("DELETE", "/v1/knowledge/{id}", Op::DeleteKnowledge, OWNER),
     route("GET", "/v1/settings", Op::GetSettings, OWNER),
     route("PATCH", "/v1/settings", Op::UpdateSettings, OWNER),
+    route("GET", "/v1/channels", Op::ListChannels, OWNER),
+    route("POST", "/v1/channels/connect-link", Op::ConnectLink, OWNER),
+    route(
+        "POST",
+        "/v1/channels/{id}/disconnect",
+        Op::DisconnectChannel,
+        OWNER,
+    ),
 ];
 
 /// The path parameters of `path` if it matches `pattern`.
@@ -231,6 +244,7 @@ fn shown(text: &str) -> String {
 
 pub struct ConsoleApi {
     store: Store,
+    onboarding: Onboarding,
     outbox: Outbox,
     cursors: Cursors,
     allowed_origin: Option<String>,
@@ -261,7 +275,15 @@ impl ConsoleApi {
         let store = Store::new(clients.dynamodb.clone(), &config.table_name, clock);
         let vault = TokenVault::new(clients.kms.clone(), &config.kms_key_id);
         let http = inbox_shared::https::client(std::time::Duration::from_secs(10));
+        let onboarding = Onboarding::new(
+            config,
+            store.clone(),
+            TokenVault::new(clients.kms.clone(), &config.kms_key_id),
+            http.clone(),
+            "console",
+        );
         Ok(Self {
+            onboarding,
             outbox: Outbox::new(store.clone(), vault, Sender::new(config, http)),
             store,
             cursors,
@@ -465,6 +487,18 @@ impl ConsoleApi {
                 .map_err(settings_error)?;
                 Ok(json(200, settings_view(&tenant)))
             }
+            Op::ListChannels => {
+                let channels = self
+                    .store
+                    .channels_of_tenant(&call.caller.tenant_id)
+                    .await?;
+                Ok(json(
+                    200,
+                    json!({ "items": channels.iter().map(channel_view).collect::<Vec<_>>() }),
+                ))
+            }
+            Op::DisconnectChannel => self.disconnect(call).await,
+            Op::ConnectLink => self.connect_link(call).await,
             Op::ImportKnowledge => {
                 let rows = import_rows(call.headers, call.body)?;
                 let tenant = self.tenant(call.caller).await?;
@@ -473,6 +507,66 @@ impl ConsoleApi {
                 Ok(json(200, json!(report)))
             }
         }
+    }
+
+    // --- channels --------------------------------------------------------------------------------
+
+    async fn disconnect(&self, call: &Call<'_>) -> ApiResult<Response<Body>> {
+        let id = &call.params[0];
+        let not_found = || ApiError::not_found("channel", &shown(id));
+        let channel_id = ChannelId::from_str(id).map_err(|_| not_found())?;
+        self.store
+            .get_channel(&call.caller.tenant_id, &channel_id)
+            .await?
+            .ok_or_else(not_found)?;
+        json_body(call.body, false, &[])?;
+        let tenant = self.tenant(call.caller).await?;
+        self.onboarding
+            .disconnect_as(&call.caller.actor(), &tenant, &channel_id)
+            .await
+            .map_err(connect_error)?;
+        let channel = self
+            .store
+            .get_channel(&tenant.tenant_id, &channel_id)
+            .await?
+            .ok_or_else(not_found)?;
+        Ok(json(200, channel_view(&channel)))
+    }
+
+    async fn connect_link(&self, call: &Call<'_>) -> ApiResult<Response<Body>> {
+        let body = json_body(call.body, true, &["platform", "via_facebook"])?;
+        let platform = match body.get("platform") {
+            Some(Value::String(p)) => Platform::from_str(p)
+                .ok()
+                .filter(|p| *p != Platform::Line)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "platform",
+                        "platform must be messenger, instagram or whatsapp (LINE is connected with its channel secret)",
+                    )
+                })?,
+            _ => return Err(ApiError::invalid("platform", "platform is required")),
+        };
+        let via_facebook = match body.get("via_facebook") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "via_facebook",
+                    "via_facebook must be true or false",
+                ));
+            }
+        };
+        let tenant = self.tenant(call.caller).await?;
+        let link = self
+            .onboarding
+            .connect_link_as(&call.caller.actor(), &tenant, &[platform], via_facebook)
+            .await
+            .map_err(connect_error)?;
+        Ok(json(
+            201,
+            json!({"url": link.url, "expires_at": rfc3339(link.expires_at)}),
+        ))
     }
 
     // --- knowledge -------------------------------------------------------------------------------
@@ -972,6 +1066,45 @@ fn settings_error(err: ServiceError) -> ApiError {
             } else {
                 ApiError::internal()
             }
+        }
+    }
+}
+
+/// A channel as the console shows it: never its credentials.
+fn channel_view(channel: &Channel) -> Value {
+    json!({
+        "id": channel.channel_id,
+        "platform": channel.platform.as_str(),
+        "account_id": channel.account_id,
+        "name": channel.name,
+        "status": channel.status.as_str(),
+        "reauth_reason": channel.reauth_reason,
+        "connected_at": rfc3339(channel.connected_at),
+        "disconnected_at": channel.disconnected_at.map(rfc3339),
+        "token_expires_at": channel.token_expires_at.map(rfc3339),
+    })
+}
+
+fn connect_error(err: ConnectError) -> ApiError {
+    match err {
+        ConnectError::NotConfigured(why) => ApiError::unavailable(format!(
+            "this server is not set up to connect channels: {why}"
+        )),
+        ConnectError::Invalid(why) => ApiError::invalid("body", why),
+        ConnectError::Service(ServiceError::Store(store)) => store.into(),
+        ConnectError::Service(ServiceError::Conflict(why)) => {
+            ApiError::conflict("The request conflicts with the current state", why)
+        }
+        ConnectError::Service(ServiceError::Invalid(why)) => {
+            ApiError::conflict("The business may not do this now", why)
+        }
+        other if other.is_retryable() => {
+            tracing::warn!(error = %other, "connect failure");
+            ApiError::unavailable("a service is busy")
+        }
+        other => {
+            tracing::error!(error = %other, "connect failure");
+            ApiError::internal()
         }
     }
 }

@@ -226,6 +226,36 @@ pub fn document() -> Value {
                     "responses": with(ok_json("200", "The settings after the change", "Settings"), &[401, 403, 413, 422]),
                 },
             },
+            "/v1/channels": {
+                "get": {
+                    "summary": "The business's channels with their status (owner); never a credential",
+                    "responses": with(ok_json("200", "Every channel, disconnected ones too", "ChannelList"), &[401, 403]),
+                },
+            },
+            "/v1/channels/connect-link": {
+                "post": {
+                    "summary": "A link the business opens to connect a Messenger, Instagram or WhatsApp account (owner)",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                        "type": "object", "additionalProperties": false, "required": ["platform"],
+                        "properties": {
+                            "platform": {"type": "string", "enum": ["messenger", "instagram", "whatsapp"]},
+                            "via_facebook": {"type": "boolean", "description": "Instagram through its Facebook Page instead of Instagram Login"},
+                        },
+                    }}}},
+                    "responses": with(
+                        json!({"201": {"description": "The link", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                            "url": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}}}}}}}),
+                        &[401, 403, 413, 422, 503],
+                    ),
+                },
+            },
+            "/v1/channels/{id}/disconnect": {
+                "post": {
+                    "summary": "Disconnect a channel: the platform is told, the token destroyed, its data deleted after the business's period (owner)",
+                    "parameters": [id_param("A channel id as listed")],
+                    "responses": with(ok_json("200", "The channel", "Channel"), &[401, 403, 404, 409, 422, 503]),
+                },
+            },
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
@@ -333,6 +363,22 @@ pub fn document() -> Value {
                         "greeting_reply": {"type": "string"},
                         "thanks_reply": {"type": "string"},
                     },
+                },
+                "Channel": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"}, "platform": {"$ref": "#/components/schemas/Platform"},
+                        "account_id": {"type": "string"}, "name": {"type": ["string", "null"]},
+                        "status": {"type": "string", "enum": ["connected", "needs_reauth", "disconnected"]},
+                        "reauth_reason": {"type": ["string", "null"]},
+                        "connected_at": {"type": "string", "format": "date-time"},
+                        "disconnected_at": {"type": ["string", "null"], "format": "date-time"},
+                        "token_expires_at": {"type": ["string", "null"], "format": "date-time"},
+                    },
+                },
+                "ChannelList": {
+                    "type": "object",
+                    "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Channel"}}},
                 },
                 "KnowledgeInput": {
                     "type": "object", "additionalProperties": false, "required": ["question", "answer"],

@@ -1432,3 +1432,137 @@ async fn the_owner_reads_and_changes_settings() {
         "{actions:?}"
     );
 }
+
+#[tokio::test]
+async fn the_owner_lists_disconnects_and_links_channels() {
+    let mut rig = Rig::new().await;
+    let owner = rig.owner();
+    let (status, list) = rig.get(&owner, "/v1/channels").await;
+    assert_eq!(status, 200, "{list}");
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    assert!(
+        items
+            .iter()
+            .all(|c| c["status"] == "connected" && c.get("credentials").is_none())
+    );
+    assert!(!list.to_string().contains(TOKEN) && !list.to_string().contains("line-secret"));
+
+    // Not configured for links: 503 problem; bad input: 422 naming the field.
+    let (status, value) = rig
+        .post(
+            &owner,
+            "/v1/channels/connect-link",
+            json!({"platform": "messenger"}),
+        )
+        .await;
+    assert_eq!(status, 503, "{value}");
+    problem(&value, 503);
+    for (body, field) in [
+        (json!({"platform": "line"}), "platform"),
+        (json!({"platform": "fax"}), "platform"),
+        (json!({}), "platform"),
+        (
+            json!({"platform": "messenger", "via_facebook": "yes"}),
+            "via_facebook",
+        ),
+        (json!({"platform": "messenger", "tenant": "x"}), "body"),
+    ] {
+        let (status, value) = rig
+            .post(&owner, "/v1/channels/connect-link", body.clone())
+            .await;
+        assert_eq!(
+            (status, value["field"].as_str()),
+            (422, Some(field)),
+            "{body}: {value}"
+        );
+    }
+
+    // Disconnect: another business's channel or no channel is 404.
+    let theirs = rig.b.channel(Platform::Messenger).channel_id.clone();
+    for id in [theirs.as_str(), "ch_nothing", "ch%23x"] {
+        let (status, value) = rig
+            .post(&owner, &format!("/v1/channels/{id}/disconnect"), json!({}))
+            .await;
+        assert_eq!(status, 404, "{id}");
+        problem(&value, 404);
+    }
+    let line = rig.a.channel(Platform::Line).channel_id.clone();
+    let (status, value) = rig
+        .post(
+            &owner,
+            &format!("/v1/channels/{line}/disconnect"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, value["status"].as_str()),
+        (200, Some("disconnected")),
+        "{value}"
+    );
+    let (_, list) = rig.get(&owner, "/v1/channels").await;
+    let line_view = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == line.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(line_view["status"], "disconnected");
+    let stored = rig
+        .env
+        .store
+        .get_channel(&rig.b.tenant.tenant_id, &theirs)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, ChannelStatus::Connected, "theirs untouched");
+
+    // Configured: a link is minted and audited.
+    let config = rig.env.config(&[
+        ("CONSOLE_CURSOR_SECRET", CURSOR_SECRET),
+        ("META_APP_ID", "1234567890"),
+        ("META_APP_SECRET", "meta-app-secret-for-tests"),
+        ("META_LOGIN_CONFIG_ID", "555000111"),
+        ("META_WHATSAPP_CONFIG_ID", "555000222"),
+        (
+            "CONNECT_STATE_SECRET",
+            "connect-state-secret-0123456789abcdef",
+        ),
+        ("PUBLIC_BASE_URL", "https://inbox.example"),
+    ]);
+    rig.api = ConsoleApi::new(&config, &rig.env.clients, rig.env.clock.clone()).unwrap();
+    let (status, link) = rig
+        .post(
+            &owner,
+            "/v1/channels/connect-link",
+            json!({"platform": "messenger"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{link}");
+    assert!(
+        link["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://inbox.example/"),
+        "{link}"
+    );
+    assert_eq!(
+        rig.post(
+            &rig.agent(),
+            "/v1/channels/connect-link",
+            json!({"platform": "messenger"})
+        )
+        .await
+        .0,
+        403
+    );
+
+    let actions = rig.audit_actions().await;
+    for action in ["channel.disconnect", "channel.connect_link"] {
+        assert!(
+            actions.contains(&(action.into(), "console:owner-sub-1".into())),
+            "{action} {actions:?}"
+        );
+    }
+}
