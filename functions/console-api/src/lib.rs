@@ -29,8 +29,8 @@ use inbox_shared::http_response::json;
 use inbox_shared::identity::{Caller, Role, caller_from_claims};
 use inbox_shared::ids::{ChannelId, ConversationId, new_id};
 use inbox_shared::model::{
-    Channel, Conversation, ConversationMode, Draft, KnowledgeEntry, Message, Platform, Tenant,
-    TenantStatus,
+    AuditEvent, Channel, Conversation, ConversationMode, Draft, KnowledgeEntry, Message, Platform,
+    Tenant, TenantStatus,
 };
 use inbox_shared::platform::send::{Sender, max_chars};
 use inbox_shared::runner::{Function, HttpFunction};
@@ -92,6 +92,8 @@ pub enum Op {
     ListChannels,
     DisconnectChannel,
     ConnectLink,
+    Usage,
+    Audit,
 }
 
 /// One route: method, path pattern (`{name}` matches one segment), operation, least role.
@@ -143,6 +145,8 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/settings", Op::GetSettings, OWNER),
     route("PATCH", "/v1/settings", Op::UpdateSettings, OWNER),
     route("GET", "/v1/channels", Op::ListChannels, OWNER),
+    route("GET", "/v1/usage", Op::Usage, OWNER),
+    route("GET", "/v1/audit", Op::Audit, OWNER),
     route("POST", "/v1/channels/connect-link", Op::ConnectLink, OWNER),
     route(
         "POST",
@@ -498,6 +502,8 @@ impl ConsoleApi {
                 ))
             }
             Op::DisconnectChannel => self.disconnect(call).await,
+            Op::Usage => self.usage(call).await,
+            Op::Audit => self.audit(call).await,
             Op::ConnectLink => self.connect_link(call).await,
             Op::ImportKnowledge => {
                 let rows = import_rows(call.headers, call.body)?;
@@ -507,6 +513,77 @@ impl ConsoleApi {
                 Ok(json(200, json!(report)))
             }
         }
+    }
+
+    // --- usage and audit -------------------------------------------------------------------------
+
+    async fn usage(&self, call: &Call<'_>) -> ApiResult<Response<Body>> {
+        let month = match call.query.get("month") {
+            None => inbox_shared::model::month_of(self.store.now()),
+            Some(month) if is_month(month) => month.clone(),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "month",
+                    "month must be YYYY-MM (01 to 12)",
+                ));
+            }
+        };
+        let rows = self
+            .store
+            .usage_of_month(&call.caller.tenant_id, &month)
+            .await?;
+        let mut totals = serde_json::Map::new();
+        let mut channels = Vec::new();
+        for row in &rows {
+            let Value::Object(mut counts) = json!(row) else {
+                continue;
+            };
+            for name in ["tenant_id", "month"] {
+                counts.remove(name);
+            }
+            for (name, value) in &counts {
+                if let Some(n) = value.as_u64() {
+                    let total = totals.entry(name.clone()).or_insert(json!(0));
+                    *total = json!(total.as_u64().unwrap_or(0) + n);
+                }
+            }
+            channels.push(Value::Object(counts));
+        }
+        Ok(json(
+            200,
+            json!({"month": month, "totals": totals, "channels": channels}),
+        ))
+    }
+
+    async fn audit(&self, call: &Call<'_>) -> ApiResult<Response<Body>> {
+        let tenant_id = &call.caller.tenant_id;
+        let limit = limit_of(call.query)?;
+        let after = self.cursor_of(call, "audit")?;
+        let page = self
+            .store
+            .query::<AuditEvent>(
+                &inbox_shared::keys::audit_events(Some(tenant_id)),
+                PageRequest {
+                    limit: Some(limit as i32),
+                    backwards: true,
+                    after,
+                },
+            )
+            .await?;
+        Ok(json(
+            200,
+            json!({
+                "items": page.items.iter().map(|e| json!({
+                    "id": e.event_id,
+                    "at": rfc3339(e.at),
+                    "actor": e.actor,
+                    "action": e.action,
+                    "subject": e.subject,
+                    "counts": e.counts,
+                })).collect::<Vec<_>>(),
+                "next_cursor": page.next.map(|p| self.cursors.seal(tenant_id, "audit", &p)),
+            }),
+        ))
     }
 
     // --- channels --------------------------------------------------------------------------------
@@ -1068,6 +1145,15 @@ fn settings_error(err: ServiceError) -> ApiError {
             }
         }
     }
+}
+
+/// `YYYY-MM` with a month from 01 to 12.
+fn is_month(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 7
+        && bytes[4] == b'-'
+        && bytes[..4].iter().chain(&bytes[5..]).all(u8::is_ascii_digit)
+        && matches!(text[5..].parse::<u8>(), Ok(1..=12))
 }
 
 /// A channel as the console shows it: never its credentials.

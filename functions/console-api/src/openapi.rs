@@ -256,6 +256,20 @@ pub fn document() -> Value {
                     "responses": with(ok_json("200", "The channel", "Channel"), &[401, 403, 404, 409, 422, 503]),
                 },
             },
+            "/v1/usage": {
+                "get": {
+                    "summary": "Metered use in a month (UTC), per channel and in total (owner)",
+                    "parameters": [{"name": "month", "in": "query", "schema": {"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"}, "description": "YYYY-MM; this month if absent"}],
+                    "responses": with(ok_json("200", "The month's usage", "Usage"), &[401, 403, 422]),
+                },
+            },
+            "/v1/audit": {
+                "get": {
+                    "summary": "What was done in the business and by whom, newest first (owner)",
+                    "parameters": [limit_param(), cursor_param()],
+                    "responses": with(ok_json("200", "A page of audit events", "AuditPage"), &[401, 403, 422]),
+                },
+            },
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
@@ -379,6 +393,30 @@ pub fn document() -> Value {
                 "ChannelList": {
                     "type": "object",
                     "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Channel"}}},
+                },
+                "Usage": {
+                    "type": "object",
+                    "properties": {
+                        "month": {"type": "string"},
+                        "totals": {"type": "object", "additionalProperties": {"type": "integer"}},
+                        "channels": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "AuditEvent": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
+                        "actor": {"type": "string", "description": "`console:{user}` for a console user"},
+                        "action": {"type": "string"}, "subject": {"type": ["string", "null"]},
+                        "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+                    },
+                },
+                "AuditPage": {
+                    "type": "object",
+                    "properties": {
+                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEvent"}},
+                        "next_cursor": {"type": ["string", "null"]},
+                    },
                 },
                 "KnowledgeInput": {
                     "type": "object", "additionalProperties": false, "required": ["question", "answer"],

@@ -1566,3 +1566,122 @@ async fn the_owner_lists_disconnects_and_links_channels() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_owner_reads_usage_by_month_and_the_audit_newest_first() {
+    let rig = Rig::new().await;
+    let owner = rig.owner();
+    let month = inbox_shared::model::month_of(rig.env.store.now());
+    for (seeded, platform, replies) in [
+        (&rig.a, Platform::Messenger, 3),
+        (&rig.a, Platform::Line, 4),
+        (&rig.b, Platform::Messenger, 100),
+    ] {
+        let delta = UsageDelta {
+            replies,
+            inbound_messages: replies + 1,
+            ..UsageDelta::default()
+        };
+        rig.env
+            .store
+            .add_usage(
+                &seeded.tenant.tenant_id,
+                &seeded.channel(platform).channel_id,
+                &month,
+                delta,
+            )
+            .await
+            .unwrap();
+    }
+    for path in ["/v1/usage".to_owned(), format!("/v1/usage?month={month}")] {
+        let (status, usage) = rig.get(&owner, &path).await;
+        assert_eq!(status, 200, "{usage}");
+        assert_eq!(usage["month"], month.as_str());
+        assert_eq!(
+            usage["totals"]["replies"], 7,
+            "only this business's: {usage}"
+        );
+        assert_eq!(usage["totals"]["inbound_messages"], 9);
+        assert_eq!(usage["channels"].as_array().unwrap().len(), 2);
+    }
+    let (status, usage) = rig.get(&owner, "/v1/usage?month=2001-01").await;
+    assert_eq!(
+        (status, usage["channels"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    for bad in ["2026-13", "2026-1", "abcd-ef", "", "2026-00"] {
+        let (status, value) = rig.get(&owner, &format!("/v1/usage?month={bad}")).await;
+        assert_eq!(
+            (status, value["field"].as_str()),
+            (422, Some("month")),
+            "{bad}"
+        );
+    }
+
+    // Three changes, a second apart; the audit pages newest first with a signed cursor.
+    for question in ["One?", "Two?", "Three?"] {
+        rig.env.clock.advance(Duration::seconds(1));
+        let (status, _) = rig
+            .post(
+                &owner,
+                "/v1/knowledge",
+                json!({"question": question, "answer": "a"}),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    rig.post(
+        &rig.other_tenant(),
+        "/v1/knowledge",
+        json!({"question": "B?", "answer": "b"}),
+    )
+    .await;
+    let (status, page) = rig.get(&owner, "/v1/audit?limit=2").await;
+    assert_eq!(status, 200, "{page}");
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["action"], "knowledge.add");
+    assert_eq!(items[0]["actor"], "console:owner-sub-1");
+    assert!(items[0]["at"].as_str() > items[1]["at"].as_str(), "{page}");
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let (status, next) = rig
+        .get(&owner, &format!("/v1/audit?limit=2&cursor={cursor}"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        next["items"][0]["at"].as_str() <= items[1]["at"].as_str(),
+        "{next}"
+    );
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/audit?limit=100&cursor={c}"),
+            None => "/v1/audit?limit=100".into(),
+        };
+        let (_, page) = rig.get(&owner, &path).await;
+        all.extend(page["items"].as_array().unwrap().clone());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert!(
+        all.iter().all(|e| e["subject"] != "B?"),
+        "never the other business's"
+    );
+    assert!(!all.is_empty());
+    // A cursor of another business, or a changed one: 422.
+    let (status, value) = rig
+        .get(
+            &rig.other_tenant(),
+            &format!("/v1/audit?cursor={}", page["next_cursor"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!((status, value["field"].as_str()), (422, Some("cursor")));
+    let (status, _) = rig.get(&owner, "/v1/audit?cursor=abc").await;
+    assert_eq!(status, 422);
+    assert_eq!(rig.get(&owner, "/v1/audit?limit=0").await.0, 422);
+    assert_eq!(rig.get(&rig.agent(), "/v1/audit").await.0, 403);
+    assert_eq!(rig.get(&rig.agent(), "/v1/usage").await.0, 403);
+}
