@@ -15,6 +15,9 @@
 //! - CORS: only `CONSOLE_ALLOWED_ORIGIN` gets `Access-Control-Allow-Origin`; preflights are answered
 //!   without a token.
 
+// The OpenAPI document is one `json!` literal, deeper than the default limit.
+#![recursion_limit = "256"]
+
 pub mod cursor;
 pub mod error;
 pub mod openapi;
@@ -34,7 +37,8 @@ use inbox_shared::model::{
 };
 use inbox_shared::platform::send::{Sender, max_chars};
 use inbox_shared::runner::{Function, HttpFunction};
-use inbox_shared::secret::MessageText;
+use inbox_shared::secret::{MessageText, PlatformUserId};
+use inbox_shared::service::erasure::Eraser;
 use inbox_shared::service::knowledge::{self, EntryText, ImportRow};
 use inbox_shared::service::onboarding::{ConnectError, Onboarding};
 use inbox_shared::service::outbound::{
@@ -66,6 +70,8 @@ const MAX_LIMIT: usize = 100;
 const MAX_IDEMPOTENCY_KEY: usize = 128;
 /// The longest draft edit (LINE's, the longest platform limit; the sender cuts to the draft's own).
 const MAX_DRAFT_TEXT: usize = 5000;
+/// The longest platform user id taken from a path (LINE's are 33 characters, Meta's ids fewer).
+const MAX_USER_ID: usize = 128;
 const ALLOWED_HEADERS: &str = "authorization, content-type, idempotency-key";
 
 /// What a route does.
@@ -94,6 +100,8 @@ pub enum Op {
     ConnectLink,
     Usage,
     Audit,
+    ExportContact,
+    EraseContact,
 }
 
 /// One route: method, path pattern (`{name}` matches one segment), operation, least role.
@@ -147,6 +155,18 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/channels", Op::ListChannels, OWNER),
     route("GET", "/v1/usage", Op::Usage, OWNER),
     route("GET", "/v1/audit", Op::Audit, OWNER),
+    route(
+        "POST",
+        "/v1/contacts/{platform}/{user_id}/export",
+        Op::ExportContact,
+        OWNER,
+    ),
+    route(
+        "POST",
+        "/v1/contacts/{platform}/{user_id}/erase",
+        Op::EraseContact,
+        OWNER,
+    ),
     route("POST", "/v1/channels/connect-link", Op::ConnectLink, OWNER),
     route(
         "POST",
@@ -503,6 +523,7 @@ impl ConsoleApi {
             }
             Op::DisconnectChannel => self.disconnect(call).await,
             Op::Usage => self.usage(call).await,
+            Op::ExportContact | Op::EraseContact => self.contact(op, call).await,
             Op::Audit => self.audit(call).await,
             Op::ConnectLink => self.connect_link(call).await,
             Op::ImportKnowledge => {
@@ -512,6 +533,56 @@ impl ConsoleApi {
                     knowledge::import(&self.store, &call.caller.actor(), &tenant, &rows).await?;
                 Ok(json(200, json!(report)))
             }
+        }
+    }
+
+    // --- contacts --------------------------------------------------------------------------------
+
+    /// An end user's access (export) or erasure request, for one platform user id of this business.
+    async fn contact(&self, op: Op, call: &Call<'_>) -> ApiResult<Response<Body>> {
+        let platform = Platform::from_str(&call.params[0]).map_err(|_| {
+            ApiError::invalid(
+                "platform",
+                "platform must be messenger, instagram, whatsapp or line",
+            )
+        })?;
+        // The router has percent-decoded the segment.
+        let user = &call.params[1];
+        if user.trim().is_empty()
+            || user.chars().count() > MAX_USER_ID
+            || user.chars().any(char::is_control)
+        {
+            return Err(ApiError::invalid(
+                "user_id",
+                format!("a platform user id has 1 to {MAX_USER_ID} printable characters"),
+            ));
+        }
+        json_body(call.body, false, &[])?;
+        let tenant = self.tenant(call.caller).await?;
+        let user_id = PlatformUserId::new(user.clone());
+        let eraser = Eraser::new(self.store.clone(), call.caller.actor());
+        let found = !eraser
+            .conversations_of_contact(&tenant.tenant_id, platform, &user_id)
+            .await?
+            .is_empty()
+            || self
+                .store
+                .get_contact(&tenant.tenant_id, platform, &user_id)
+                .await?
+                .is_some();
+        if !found {
+            // The id itself is personal data: not repeated.
+            return Err(ApiError::not_found(
+                "contact",
+                &format!("with that user id on {platform}"),
+            ));
+        }
+        if op == Op::EraseContact {
+            let counts = eraser.erase_contact(&tenant, platform, &user_id).await?;
+            Ok(json(200, json!({ "deleted": counts })))
+        } else {
+            let export = eraser.export_contact(&tenant, platform, &user_id).await?;
+            Ok(json(200, json!(export)))
         }
     }
 

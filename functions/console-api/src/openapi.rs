@@ -55,6 +55,14 @@ fn limit_param() -> Value {
     json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 25}})
 }
 
+fn contact_params() -> Value {
+    json!([
+        {"name": "platform", "in": "path", "required": true, "schema": {"$ref": "#/components/schemas/Platform"}},
+        {"name": "user_id", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 128},
+         "description": "The customer's id on the platform (percent-encoded)"},
+    ])
+}
+
 /// The document.
 pub fn document() -> Value {
     let conversation = json!([id_param(CONVERSATION_ID)]);
@@ -270,6 +278,23 @@ pub fn document() -> Value {
                     "responses": with(ok_json("200", "A page of audit events", "AuditPage"), &[401, 403, 422]),
                 },
             },
+            "/v1/contacts/{platform}/{user_id}/export": {
+                "post": {
+                    "summary": "An end user's access request: everything stored about one contact, as one document (owner); audited",
+                    "parameters": contact_params(),
+                    "responses": with(
+                        json!({"200": {"description": "The export (format_version, contact, conversations with messages and drafts)", "content": {"application/json": {}}}}),
+                        &[401, 403, 404, 422],
+                    ),
+                },
+            },
+            "/v1/contacts/{platform}/{user_id}/erase": {
+                "post": {
+                    "summary": "An end user's erasure request: everything of one contact deleted now (owner); audited",
+                    "parameters": contact_params(),
+                    "responses": with(ok_json("200", "What was deleted, by kind", "Erased"), &[401, 403, 404, 422]),
+                },
+            },
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
@@ -410,6 +435,10 @@ pub fn document() -> Value {
                         "action": {"type": "string"}, "subject": {"type": ["string", "null"]},
                         "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
                     },
+                },
+                "Erased": {
+                    "type": "object",
+                    "properties": {"deleted": {"type": "object", "additionalProperties": {"type": "integer"}}},
                 },
                 "AuditPage": {
                     "type": "object",

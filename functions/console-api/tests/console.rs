@@ -1685,3 +1685,84 @@ async fn the_owner_reads_usage_by_month_and_the_audit_newest_first() {
     assert_eq!(rig.get(&rig.agent(), "/v1/audit").await.0, 403);
     assert_eq!(rig.get(&rig.agent(), "/v1/usage").await.0, 403);
 }
+
+#[tokio::test]
+async fn the_owner_exports_and_erases_a_contact() {
+    let rig = Rig::new().await;
+    let owner = rig.owner();
+    rig.inbound(
+        &rig.a,
+        Platform::Messenger,
+        "psid/erase me",
+        Duration::hours(1),
+    )
+    .await;
+    let export = "/v1/contacts/messenger/psid%2Ferase%20me/export";
+    let erase = "/v1/contacts/messenger/psid%2Ferase%20me/erase";
+    let (status, document) = rig.post(&owner, export, json!({})).await;
+    assert_eq!(status, 200, "{document}");
+    assert_eq!(
+        document["user_id"], "psid/erase me",
+        "the router percent-decodes"
+    );
+    assert_eq!(
+        document["conversations"][0]["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // The other business has a Messenger channel but not this contact: 404, nothing revealed.
+    for path in [export, erase] {
+        let (status, value) = rig.post(&rig.other_tenant(), path, json!({})).await;
+        assert_eq!(status, 404, "{path}");
+        problem(&value, 404);
+        assert!(!value.to_string().contains("erase me"));
+    }
+    assert_eq!(
+        rig.post(
+            &owner,
+            "/v1/contacts/line/psid%2Ferase%20me/export",
+            json!({})
+        )
+        .await
+        .0,
+        404
+    );
+    // Bad input: 422 naming the field; an agent: 403.
+    let long = "x".repeat(129);
+    for (path, field) in [
+        ("/v1/contacts/fax/psid/export".to_owned(), "platform"),
+        (format!("/v1/contacts/messenger/{long}/export"), "user_id"),
+        ("/v1/contacts/messenger/%20/erase".to_owned(), "user_id"),
+        ("/v1/contacts/messenger/a%0Ab/erase".to_owned(), "user_id"),
+    ] {
+        let (status, value) = rig.post(&owner, &path, json!({})).await;
+        assert_eq!(
+            (status, value["field"].as_str()),
+            (422, Some(field)),
+            "{path}"
+        );
+    }
+    let (status, value) = rig.post(&owner, export, json!({"all": true})).await;
+    assert_eq!((status, value["field"].as_str()), (422, Some("body")));
+    assert_eq!(rig.post(&rig.agent(), export, json!({})).await.0, 403);
+    assert_eq!(rig.post(&rig.agent(), erase, json!({})).await.0, 403);
+
+    let (status, erased) = rig.post(&owner, erase, json!({})).await;
+    assert_eq!(status, 200, "{erased}");
+    assert!(
+        erased["deleted"]["messages"].as_u64() >= Some(1),
+        "{erased}"
+    );
+    assert_eq!(rig.post(&owner, export, json!({})).await.0, 404, "gone");
+
+    let actions = rig.audit_actions().await;
+    for action in ["contact.export", "contact.erase"] {
+        assert!(
+            actions.contains(&(action.into(), "console:owner-sub-1".into())),
+            "{action} {actions:?}"
+        );
+    }
+}
