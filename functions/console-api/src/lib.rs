@@ -8,6 +8,9 @@
 //!   dispatch and to check the OpenAPI document ([`openapi::document`], served at `/v1/openapi.json`).
 //! - Errors are RFC 9457 `application/problem+json` ([`error::ApiError`]).
 //! - Page cursors are signed and bound to the tenant and listing ([`cursor::Cursors`]).
+//! - An `agent` works conversations and drafts; the `owner` also has knowledge (with a JSON or CSV
+//!   import, checked by [`inbox_shared::service::knowledge`]), settings, channels (list, disconnect,
+//!   connect link), usage, the audit trail, and a contact's export or erasure.
 //! - Public ids: a conversation is `{channel_id}.{conversation_id}` (its table key needs both, so one
 //!   GetItem finds it); a draft is `{conversation_id}.{draft_id}`.
 //! - Every change is audited with the acting user (`console:{sub}`) by the domain service it calls; no

@@ -71,7 +71,9 @@ pub fn document() -> Value {
         "info": {
             "title": "Inbox console API",
             "version": "1",
-            "description": "A business's staff work their inbox: conversations, human replies, drafts. \
+            "description": "A business's staff work their inbox: conversations, human replies, drafts (`agent` \
+                and `owner`); its owner also keeps knowledge, settings and channels, reads usage and the audit \
+                trail, and answers a customer's export or erasure request (`owner` only). \
                 Every route but this document needs `Authorization: Bearer <Cognito token>`; the token's \
                 `custom:tenant_id` is the business and `cognito:groups` the role (`agent` or `owner`). \
                 Errors are RFC 9457 problem+json.",
