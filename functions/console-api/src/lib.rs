@@ -8,12 +8,18 @@
 //!   dispatch and to check the OpenAPI document ([`openapi::document`], served at `/v1/openapi.json`).
 //! - Errors are RFC 9457 `application/problem+json` ([`error::ApiError`]).
 //! - Page cursors are signed and bound to the tenant and listing ([`cursor::Cursors`]).
+//! - An `agent` works conversations and drafts; the `owner` also has knowledge (with a JSON or CSV
+//!   import, checked by [`inbox_shared::service::knowledge`]), settings, channels (list, disconnect,
+//!   connect link), usage, the audit trail, and a contact's export or erasure.
 //! - Public ids: a conversation is `{channel_id}.{conversation_id}` (its table key needs both, so one
 //!   GetItem finds it); a draft is `{conversation_id}.{draft_id}`.
 //! - Every change is audited with the acting user (`console:{sub}`) by the domain service it calls; no
 //!   message text, token or cursor reaches a log line (a request is logged as route, status, tenant, user).
 //! - CORS: only `CONSOLE_ALLOWED_ORIGIN` gets `Access-Control-Allow-Origin`; preflights are answered
 //!   without a token.
+
+// The OpenAPI document is one `json!` literal, deeper than the default limit.
+#![recursion_limit = "256"]
 
 pub mod cursor;
 pub mod error;
@@ -29,15 +35,20 @@ use inbox_shared::http_response::json;
 use inbox_shared::identity::{Caller, Role, caller_from_claims};
 use inbox_shared::ids::{ChannelId, ConversationId, new_id};
 use inbox_shared::model::{
-    Conversation, ConversationMode, Draft, Message, Platform, Tenant, TenantStatus,
+    AuditEvent, Channel, Conversation, ConversationMode, Draft, KnowledgeEntry, Message, Platform,
+    Tenant, TenantStatus,
 };
 use inbox_shared::platform::send::{Sender, max_chars};
 use inbox_shared::runner::{Function, HttpFunction};
-use inbox_shared::secret::MessageText;
-use inbox_shared::service::conversations;
+use inbox_shared::secret::{MessageText, PlatformUserId};
+use inbox_shared::service::erasure::Eraser;
+use inbox_shared::service::knowledge::{self, EntryText, ImportRow};
+use inbox_shared::service::onboarding::{ConnectError, Onboarding};
 use inbox_shared::service::outbound::{
     AgentReply, AgentSend, Delivered, Outbox, agent_send, window_closes_at,
 };
+use inbox_shared::service::tenants::{self, SettingsChange};
+use inbox_shared::service::{ServiceError, conversations};
 use inbox_shared::store::{PageRequest, Store};
 use inbox_shared::telemetry::Metrics;
 use inbox_shared::vault::TokenVault;
@@ -54,12 +65,16 @@ use crate::error::{ApiError, ApiResult};
 pub const FUNCTION: &str = "console-api";
 /// The largest request body taken (a reply or an edited draft is a few KB).
 pub const MAX_BODY: usize = 64 * 1024;
+/// The largest knowledge import taken (JSON or CSV).
+pub const MAX_IMPORT_BODY: usize = 1024 * 1024;
 const DEFAULT_LIMIT: usize = 25;
 const MAX_LIMIT: usize = 100;
 /// The longest `Idempotency-Key` taken.
 const MAX_IDEMPOTENCY_KEY: usize = 128;
 /// The longest draft edit (LINE's, the longest platform limit; the sender cuts to the draft's own).
 const MAX_DRAFT_TEXT: usize = 5000;
+/// The longest platform user id taken from a path (LINE's are 33 characters, Meta's ids fewer).
+const MAX_USER_ID: usize = 128;
 const ALLOWED_HEADERS: &str = "authorization, content-type, idempotency-key";
 
 /// What a route does.
@@ -75,6 +90,21 @@ pub enum Op {
     ListDrafts,
     ApproveDraft,
     RejectDraft,
+    ListKnowledge,
+    AddKnowledge,
+    GetKnowledge,
+    UpdateKnowledge,
+    DeleteKnowledge,
+    ImportKnowledge,
+    GetSettings,
+    UpdateSettings,
+    ListChannels,
+    DisconnectChannel,
+    ConnectLink,
+    Usage,
+    Audit,
+    ExportContact,
+    EraseContact,
 }
 
 /// One route: method, path pattern (`{name}` matches one segment), operation, least role.
@@ -97,9 +127,10 @@ const fn route(method: &'static str, pattern: &'static str, op: Op, role: Option
 }
 
 const AGENT: Option<Role> = Some(Role::Agent);
+const OWNER: Option<Role> = Some(Role::Owner);
 
 /// Every route of the API. An `agent` reads conversations, replies, hands off and releases, and decides
-/// drafts; everything else is `owner` only (none of those routes is built yet).
+/// drafts; everything else (knowledge, settings, channels, usage, audit, contacts) is `owner` only.
 pub const ROUTES: &[Route] = &[
     route("GET", "/v1/openapi.json", Op::OpenApi, None),
     route("GET", "/v1/conversations", Op::ListConversations, AGENT),
@@ -116,6 +147,36 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/drafts", Op::ListDrafts, AGENT),
     route("POST", "/v1/drafts/{id}/approve", Op::ApproveDraft, AGENT),
     route("POST", "/v1/drafts/{id}/reject", Op::RejectDraft, AGENT),
+    route("GET", "/v1/knowledge", Op::ListKnowledge, OWNER),
+    route("POST", "/v1/knowledge", Op::AddKnowledge, OWNER),
+    route("POST", "/v1/knowledge/import", Op::ImportKnowledge, OWNER),
+    route("GET", "/v1/knowledge/{id}", Op::GetKnowledge, OWNER),
+    route("PUT", "/v1/knowledge/{id}", Op::UpdateKnowledge, OWNER),
+    route("DELETE", "/v1/knowledge/{id}", Op::DeleteKnowledge, OWNER),
+    route("GET", "/v1/settings", Op::GetSettings, OWNER),
+    route("PATCH", "/v1/settings", Op::UpdateSettings, OWNER),
+    route("GET", "/v1/channels", Op::ListChannels, OWNER),
+    route("GET", "/v1/usage", Op::Usage, OWNER),
+    route("GET", "/v1/audit", Op::Audit, OWNER),
+    route(
+        "POST",
+        "/v1/contacts/{platform}/{user_id}/export",
+        Op::ExportContact,
+        OWNER,
+    ),
+    route(
+        "POST",
+        "/v1/contacts/{platform}/{user_id}/erase",
+        Op::EraseContact,
+        OWNER,
+    ),
+    route("POST", "/v1/channels/connect-link", Op::ConnectLink, OWNER),
+    route(
+        "POST",
+        "/v1/channels/{id}/disconnect",
+        Op::DisconnectChannel,
+        OWNER,
+    ),
 ];
 
 /// The path parameters of `path` if it matches `pattern`.
@@ -210,6 +271,7 @@ fn shown(text: &str) -> String {
 
 pub struct ConsoleApi {
     store: Store,
+    onboarding: Onboarding,
     outbox: Outbox,
     cursors: Cursors,
     allowed_origin: Option<String>,
@@ -240,7 +302,15 @@ impl ConsoleApi {
         let store = Store::new(clients.dynamodb.clone(), &config.table_name, clock);
         let vault = TokenVault::new(clients.kms.clone(), &config.kms_key_id);
         let http = inbox_shared::https::client(std::time::Duration::from_secs(10));
+        let onboarding = Onboarding::new(
+            config,
+            store.clone(),
+            TokenVault::new(clients.kms.clone(), &config.kms_key_id),
+            http.clone(),
+            "console",
+        );
         Ok(Self {
+            onboarding,
             outbox: Outbox::new(store.clone(), vault, Sender::new(config, http)),
             store,
             cursors,
@@ -354,8 +424,13 @@ impl ConsoleApi {
             Body::Binary(bytes) => bytes,
             _ => &[],
         };
-        if body.len() > MAX_BODY {
-            return (Some(caller), Err(ApiError::too_large(MAX_BODY)));
+        let limit = if route.op == Op::ImportKnowledge {
+            MAX_IMPORT_BODY
+        } else {
+            MAX_BODY
+        };
+        if body.len() > limit {
+            return (Some(caller), Err(ApiError::too_large(limit)));
         }
         let call = Call {
             caller: &caller,
@@ -385,7 +460,279 @@ impl ConsoleApi {
             Op::ListDrafts => self.list_drafts(call).await,
             Op::ApproveDraft => self.approve(call).await,
             Op::RejectDraft => self.reject(call).await,
+            Op::ListKnowledge => {
+                let entries = self
+                    .store
+                    .knowledge_of_tenant(&call.caller.tenant_id)
+                    .await?;
+                Ok(json(
+                    200,
+                    json!({ "items": entries.iter().map(knowledge_view).collect::<Vec<_>>() }),
+                ))
+            }
+            Op::GetKnowledge => Ok(json(
+                200,
+                knowledge_view(&self.knowledge_entry(call).await?),
+            )),
+            Op::AddKnowledge => {
+                let text = entry_text(call.body)?;
+                let tenant = self.tenant(call.caller).await?;
+                let entry =
+                    knowledge::add(&self.store, &call.caller.actor(), &tenant, text).await?;
+                Ok(json(201, knowledge_view(&entry)))
+            }
+            Op::UpdateKnowledge => {
+                let id = self.knowledge_entry(call).await?.entry_id;
+                let text = entry_text(call.body)?;
+                let tenant = self.tenant(call.caller).await?;
+                let entry =
+                    knowledge::update(&self.store, &call.caller.actor(), &tenant, &id, text)
+                        .await?;
+                Ok(json(200, knowledge_view(&entry)))
+            }
+            Op::DeleteKnowledge => {
+                let id = self.knowledge_entry(call).await?.entry_id;
+                let tenant = self.tenant(call.caller).await?;
+                knowledge::remove(&self.store, &call.caller.actor(), &tenant, &id).await?;
+                Ok(Response::builder()
+                    .status(204)
+                    .header("cache-control", "no-store")
+                    .body(Body::Empty)
+                    .expect("static headers"))
+            }
+            Op::GetSettings => Ok(json(200, settings_view(&self.tenant(call.caller).await?))),
+            Op::UpdateSettings => {
+                let change = settings_change(call.body)?;
+                self.tenant(call.caller).await?;
+                let tenant = tenants::update_settings(
+                    &self.store,
+                    &call.caller.actor(),
+                    &call.caller.tenant_id,
+                    change,
+                )
+                .await
+                .map_err(settings_error)?;
+                Ok(json(200, settings_view(&tenant)))
+            }
+            Op::ListChannels => {
+                let channels = self
+                    .store
+                    .channels_of_tenant(&call.caller.tenant_id)
+                    .await?;
+                Ok(json(
+                    200,
+                    json!({ "items": channels.iter().map(channel_view).collect::<Vec<_>>() }),
+                ))
+            }
+            Op::DisconnectChannel => self.disconnect(call).await,
+            Op::Usage => self.usage(call).await,
+            Op::ExportContact | Op::EraseContact => self.contact(op, call).await,
+            Op::Audit => self.audit(call).await,
+            Op::ConnectLink => self.connect_link(call).await,
+            Op::ImportKnowledge => {
+                let rows = import_rows(call.headers, call.body)?;
+                let tenant = self.tenant(call.caller).await?;
+                let report =
+                    knowledge::import(&self.store, &call.caller.actor(), &tenant, &rows).await?;
+                Ok(json(200, json!(report)))
+            }
         }
+    }
+
+    // --- contacts --------------------------------------------------------------------------------
+
+    /// An end user's access (export) or erasure request, for one platform user id of this business.
+    async fn contact(&self, op: Op, call: &Call<'_>) -> ApiResult<Response<Body>> {
+        let platform = Platform::from_str(&call.params[0]).map_err(|_| {
+            ApiError::invalid(
+                "platform",
+                "platform must be messenger, instagram, whatsapp or line",
+            )
+        })?;
+        // The router has percent-decoded the segment.
+        let user = &call.params[1];
+        if user.trim().is_empty()
+            || user.chars().count() > MAX_USER_ID
+            || user.chars().any(char::is_control)
+        {
+            return Err(ApiError::invalid(
+                "user_id",
+                format!("a platform user id has 1 to {MAX_USER_ID} printable characters"),
+            ));
+        }
+        json_body(call.body, false, &[])?;
+        let tenant = self.tenant(call.caller).await?;
+        let user_id = PlatformUserId::new(user.clone());
+        let eraser = Eraser::new(self.store.clone(), call.caller.actor());
+        let found = !eraser
+            .conversations_of_contact(&tenant.tenant_id, platform, &user_id)
+            .await?
+            .is_empty()
+            || self
+                .store
+                .get_contact(&tenant.tenant_id, platform, &user_id)
+                .await?
+                .is_some();
+        if !found {
+            // The id itself is personal data: not repeated.
+            return Err(ApiError::not_found(
+                "contact",
+                &format!("with that user id on {platform}"),
+            ));
+        }
+        if op == Op::EraseContact {
+            let counts = eraser.erase_contact(&tenant, platform, &user_id).await?;
+            Ok(json(200, json!({ "deleted": counts })))
+        } else {
+            let export = eraser.export_contact(&tenant, platform, &user_id).await?;
+            Ok(json(200, json!(export)))
+        }
+    }
+
+    // --- usage and audit -------------------------------------------------------------------------
+
+    async fn usage(&self, call: &Call<'_>) -> ApiResult<Response<Body>> {
+        let month = match call.query.get("month") {
+            None => inbox_shared::model::month_of(self.store.now()),
+            Some(month) if is_month(month) => month.clone(),
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "month",
+                    "month must be YYYY-MM (01 to 12)",
+                ));
+            }
+        };
+        let rows = self
+            .store
+            .usage_of_month(&call.caller.tenant_id, &month)
+            .await?;
+        let mut totals = serde_json::Map::new();
+        let mut channels = Vec::new();
+        for row in &rows {
+            let Value::Object(mut counts) = json!(row) else {
+                continue;
+            };
+            for name in ["tenant_id", "month"] {
+                counts.remove(name);
+            }
+            for (name, value) in &counts {
+                if let Some(n) = value.as_u64() {
+                    let total = totals.entry(name.clone()).or_insert(json!(0));
+                    *total = json!(total.as_u64().unwrap_or(0) + n);
+                }
+            }
+            channels.push(Value::Object(counts));
+        }
+        Ok(json(
+            200,
+            json!({"month": month, "totals": totals, "channels": channels}),
+        ))
+    }
+
+    async fn audit(&self, call: &Call<'_>) -> ApiResult<Response<Body>> {
+        let tenant_id = &call.caller.tenant_id;
+        let limit = limit_of(call.query)?;
+        let after = self.cursor_of(call, "audit")?;
+        let page = self
+            .store
+            .query::<AuditEvent>(
+                &inbox_shared::keys::audit_events(Some(tenant_id)),
+                PageRequest {
+                    limit: Some(limit as i32),
+                    backwards: true,
+                    after,
+                },
+            )
+            .await?;
+        Ok(json(
+            200,
+            json!({
+                "items": page.items.iter().map(|e| json!({
+                    "id": e.event_id,
+                    "at": rfc3339(e.at),
+                    "actor": e.actor,
+                    "action": e.action,
+                    "subject": e.subject,
+                    "counts": e.counts,
+                })).collect::<Vec<_>>(),
+                "next_cursor": page.next.map(|p| self.cursors.seal(tenant_id, "audit", &p)),
+            }),
+        ))
+    }
+
+    // --- channels --------------------------------------------------------------------------------
+
+    async fn disconnect(&self, call: &Call<'_>) -> ApiResult<Response<Body>> {
+        let id = &call.params[0];
+        let not_found = || ApiError::not_found("channel", &shown(id));
+        let channel_id = ChannelId::from_str(id).map_err(|_| not_found())?;
+        self.store
+            .get_channel(&call.caller.tenant_id, &channel_id)
+            .await?
+            .ok_or_else(not_found)?;
+        json_body(call.body, false, &[])?;
+        let tenant = self.tenant(call.caller).await?;
+        self.onboarding
+            .disconnect_as(&call.caller.actor(), &tenant, &channel_id)
+            .await
+            .map_err(connect_error)?;
+        let channel = self
+            .store
+            .get_channel(&tenant.tenant_id, &channel_id)
+            .await?
+            .ok_or_else(not_found)?;
+        Ok(json(200, channel_view(&channel)))
+    }
+
+    async fn connect_link(&self, call: &Call<'_>) -> ApiResult<Response<Body>> {
+        let body = json_body(call.body, true, &["platform", "via_facebook"])?;
+        let platform = match body.get("platform") {
+            Some(Value::String(p)) => Platform::from_str(p)
+                .ok()
+                .filter(|p| *p != Platform::Line)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "platform",
+                        "platform must be messenger, instagram or whatsapp (LINE is connected with its channel secret)",
+                    )
+                })?,
+            _ => return Err(ApiError::invalid("platform", "platform is required")),
+        };
+        let via_facebook = match body.get("via_facebook") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return Err(ApiError::invalid(
+                    "via_facebook",
+                    "via_facebook must be true or false",
+                ));
+            }
+        };
+        let tenant = self.tenant(call.caller).await?;
+        let link = self
+            .onboarding
+            .connect_link_as(&call.caller.actor(), &tenant, &[platform], via_facebook)
+            .await
+            .map_err(connect_error)?;
+        Ok(json(
+            201,
+            json!({"url": link.url, "expires_at": rfc3339(link.expires_at)}),
+        ))
+    }
+
+    // --- knowledge -------------------------------------------------------------------------------
+
+    /// The entry the path names, in the caller's business.
+    async fn knowledge_entry(&self, call: &Call<'_>) -> ApiResult<KnowledgeEntry> {
+        let id = &call.params[0];
+        let not_found = || ApiError::not_found("knowledge entry", &shown(id));
+        if !knowledge::is_entry_id(id) {
+            return Err(not_found());
+        }
+        self.store
+            .get_knowledge(&call.caller.tenant_id, id)
+            .await?
+            .ok_or_else(not_found)
     }
 
     // --- conversations ---------------------------------------------------------------------------
@@ -798,6 +1145,212 @@ fn draft_view(draft: &Draft) -> Value {
         "status": draft.status.as_str(),
         "created_at": rfc3339(draft.created_at),
     })
+}
+
+/// The fields `PATCH /v1/settings` takes.
+pub fn settings_fields() -> &'static [&'static str] {
+    SettingsChange::FIELDS
+}
+
+/// A business's settings, named as `PATCH /v1/settings` takes them.
+fn settings_view(tenant: &Tenant) -> Value {
+    let r = &tenant.retention;
+    json!({
+        "name": tenant.name,
+        "ai_mode": tenant.ai_mode,
+        "retention_days": r.content_days,
+        "disconnected_channel_days": r.disconnected_channel_days,
+        "terminated_content_days": r.terminated_content_days,
+        "terminated_account_days": r.terminated_account_days,
+        "audit_days": r.audit_days,
+        "instructions": tenant.instructions,
+        "provider_order": tenant.provider_order,
+        "mask_personal_data": tenant.mask_personal_data,
+        "monthly_message_limit": tenant.monthly_message_limit,
+        "monthly_token_limit": tenant.monthly_token_limit,
+        "greeting_reply": tenant.greeting_reply,
+        "thanks_reply": tenant.thanks_reply,
+    })
+}
+
+/// A settings change from a JSON object: an unknown field, or a value of the wrong type, is a 422
+/// naming that field (the value itself is never echoed).
+fn settings_change(body: &[u8]) -> ApiResult<SettingsChange> {
+    let object = json_body(body, true, SettingsChange::FIELDS)?;
+    for (name, value) in &object {
+        let field = SettingsChange::FIELDS
+            .iter()
+            .find(|f| **f == name.as_str())
+            .copied()
+            .unwrap_or("body");
+        let single = Value::Object([(name.clone(), value.clone())].into_iter().collect());
+        if serde_json::from_value::<SettingsChange>(single).is_err() {
+            return Err(ApiError::invalid(
+                field,
+                format!("{field} has a value of the wrong type or out of range"),
+            ));
+        }
+    }
+    serde_json::from_value(Value::Object(object.into_iter().collect()))
+        .map_err(|_| ApiError::invalid("body", "the settings are invalid"))
+}
+
+fn settings_error(err: ServiceError) -> ApiError {
+    match err {
+        ServiceError::Invalid(why) => {
+            // The service names the setting first ("audit_days 0 is not …").
+            let field = SettingsChange::FIELDS
+                .iter()
+                .find(|f| why.starts_with(**f))
+                .copied()
+                .unwrap_or("body");
+            ApiError::invalid(field, why)
+        }
+        ServiceError::Conflict(why) => {
+            ApiError::conflict("The request conflicts with the current state", why)
+        }
+        ServiceError::Store(store) => store.into(),
+        other => {
+            tracing::error!(error = %other, "settings failure");
+            if other.is_retryable() {
+                ApiError::unavailable("a service is busy")
+            } else {
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+/// `YYYY-MM` with a month from 01 to 12.
+fn is_month(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 7
+        && bytes[4] == b'-'
+        && bytes[..4].iter().chain(&bytes[5..]).all(u8::is_ascii_digit)
+        && matches!(text[5..].parse::<u8>(), Ok(1..=12))
+}
+
+/// A channel as the console shows it: never its credentials.
+fn channel_view(channel: &Channel) -> Value {
+    json!({
+        "id": channel.channel_id,
+        "platform": channel.platform.as_str(),
+        "account_id": channel.account_id,
+        "name": channel.name,
+        "status": channel.status.as_str(),
+        "reauth_reason": channel.reauth_reason,
+        "connected_at": rfc3339(channel.connected_at),
+        "disconnected_at": channel.disconnected_at.map(rfc3339),
+        "token_expires_at": channel.token_expires_at.map(rfc3339),
+    })
+}
+
+fn connect_error(err: ConnectError) -> ApiError {
+    match err {
+        ConnectError::NotConfigured(why) => ApiError::unavailable(format!(
+            "this server is not set up to connect channels: {why}"
+        )),
+        ConnectError::Invalid(why) => ApiError::invalid("body", why),
+        ConnectError::Service(ServiceError::Store(store)) => store.into(),
+        ConnectError::Service(ServiceError::Conflict(why)) => {
+            ApiError::conflict("The request conflicts with the current state", why)
+        }
+        ConnectError::Service(ServiceError::Invalid(why)) => {
+            ApiError::conflict("The business may not do this now", why)
+        }
+        other if other.is_retryable() => {
+            tracing::warn!(error = %other, "connect failure");
+            ApiError::unavailable("a service is busy")
+        }
+        other => {
+            tracing::error!(error = %other, "connect failure");
+            ApiError::internal()
+        }
+    }
+}
+
+fn knowledge_view(entry: &KnowledgeEntry) -> Value {
+    json!({
+        "id": entry.entry_id,
+        "question": entry.question,
+        "answer": entry.answer,
+        "alternates": entry.alternates,
+        "created_at": rfc3339(entry.created_at),
+    })
+}
+
+fn knowledge_invalid(err: knowledge::Invalid) -> ApiError {
+    ApiError::invalid(err.field, err.reason)
+}
+
+/// An entry's texts from a body `{"question", "answer", "alternates"?}`.
+fn entry_text(body: &[u8]) -> ApiResult<EntryText> {
+    let body = json_body(body, true, &["question", "answer", "alternates"])?;
+    let string = |name: &'static str| match body.get(name) {
+        Some(Value::String(text)) => Ok(text.as_str()),
+        None | Some(Value::Null) => Err(ApiError::invalid(name, format!("{name} is required"))),
+        Some(_) => Err(ApiError::invalid(name, format!("{name} must be a string"))),
+    };
+    let (question, answer) = (string("question")?, string("answer")?);
+    let alternates: Vec<String> = match body.get("alternates") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                ApiError::invalid("alternates", "alternates must be an array of strings")
+            })?,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "alternates",
+                "alternates must be an array of strings",
+            ));
+        }
+    };
+    EntryText::new(question, answer, &alternates).map_err(knowledge_invalid)
+}
+
+/// The rows of an import: `text/csv` with a `question,answer` header, or a JSON array of
+/// `{question, answer}` (an element that is not such an object becomes a row with empty fields, so the
+/// import rejects it by its number).
+fn import_rows(headers: &HeaderMap, body: &[u8]) -> ApiResult<Vec<ImportRow>> {
+    let csv = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/csv"));
+    let rows = if csv {
+        let text = std::str::from_utf8(body)
+            .map_err(|_| ApiError::invalid("body", "the CSV must be UTF-8"))?;
+        knowledge::parse_csv(text).map_err(|why| ApiError::invalid("body", why))?
+    } else {
+        let items: Vec<Value> = serde_json::from_slice(body).map_err(|_| {
+            ApiError::invalid(
+                "body",
+                "the body must be a JSON array of {question, answer} or text/csv",
+            )
+        })?;
+        let field = |item: &Value, name: &str| {
+            item.get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        items
+            .iter()
+            .map(|item| ImportRow {
+                question: field(item, "question"),
+                answer: field(item, "answer"),
+            })
+            .collect()
+    };
+    if rows.len() > knowledge::MAX_IMPORT_ROWS {
+        return Err(ApiError::invalid(
+            "body",
+            format!("at most {} rows per import", knowledge::MAX_IMPORT_ROWS),
+        ));
+    }
+    Ok(rows)
 }
 
 fn delivered_view(delivered: Delivered, status: u16) -> Response<Body> {

@@ -43,6 +43,7 @@ fn id_param(description: &str) -> Value {
 }
 
 const CONVERSATION_ID: &str = "A conversation id as listed (`{channel_id}.{conversation_id}`)";
+const KNOWLEDGE_ID: &str = "A knowledge entry id as listed";
 const DRAFT_ID: &str = "A draft id as listed (`{conversation_id}.{draft_id}`)";
 
 fn cursor_param() -> Value {
@@ -54,6 +55,14 @@ fn limit_param() -> Value {
     json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 25}})
 }
 
+fn contact_params() -> Value {
+    json!([
+        {"name": "platform", "in": "path", "required": true, "schema": {"$ref": "#/components/schemas/Platform"}},
+        {"name": "user_id", "in": "path", "required": true, "schema": {"type": "string", "maxLength": 128},
+         "description": "The customer's id on the platform (percent-encoded)"},
+    ])
+}
+
 /// The document.
 pub fn document() -> Value {
     let conversation = json!([id_param(CONVERSATION_ID)]);
@@ -62,7 +71,9 @@ pub fn document() -> Value {
         "info": {
             "title": "Inbox console API",
             "version": "1",
-            "description": "A business's staff work their inbox: conversations, human replies, drafts. \
+            "description": "A business's staff work their inbox: conversations, human replies, drafts (`agent` \
+                and `owner`); its owner also keeps knowledge, settings and channels, reads usage and the audit \
+                trail, and answers a customer's export or erasure request (`owner` only). \
                 Every route but this document needs `Authorization: Bearer <Cognito token>`; the token's \
                 `custom:tenant_id` is the business and `cognito:groups` the role (`agent` or `owner`). \
                 Errors are RFC 9457 problem+json.",
@@ -168,6 +179,124 @@ pub fn document() -> Value {
                     ),
                 },
             },
+            "/v1/knowledge": {
+                "get": {
+                    "summary": "The business's knowledge entries: what the AI answers from (owner)",
+                    "responses": with(ok_json("200", "Every entry", "KnowledgeList"), &[401, 403]),
+                },
+                "post": {
+                    "summary": "Add an entry (owner)",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/KnowledgeInput"}}}},
+                    "responses": with(ok_json("201", "Added", "KnowledgeEntry"), &[401, 403, 413, 422]),
+                },
+            },
+            "/v1/knowledge/import": {
+                "post": {
+                    "summary": "Add or update many entries (owner)",
+                    "description": "A JSON array of `{question, answer}`, or `text/csv` with a `question,answer` header \
+                        (quoted fields as RFC 4180). A row whose question is the same as an entry's (trimmed, \
+                        case-insensitive) replaces that entry's answer; invalid rows are reported by number \
+                        (1 is the first row after the header) and skipped. At most 1000 rows and 1 MiB.",
+                    "requestBody": {"required": true, "content": {
+                        "application/json": {"schema": {"type": "array", "maxItems": 1000, "items": {
+                            "type": "object", "required": ["question", "answer"],
+                            "properties": {"question": {"type": "string"}, "answer": {"type": "string"}},
+                        }}},
+                        "text/csv": {"schema": {"type": "string"}},
+                    }},
+                    "responses": with(ok_json("200", "What was added, updated and rejected", "ImportReport"), &[401, 403, 413, 422]),
+                },
+            },
+            "/v1/knowledge/{id}": {
+                "get": {
+                    "summary": "One entry (owner)",
+                    "parameters": [id_param(KNOWLEDGE_ID)],
+                    "responses": with(ok_json("200", "The entry", "KnowledgeEntry"), &[401, 403, 404]),
+                },
+                "put": {
+                    "summary": "Replace an entry's texts (owner)",
+                    "parameters": [id_param(KNOWLEDGE_ID)],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/KnowledgeInput"}}}},
+                    "responses": with(ok_json("200", "The entry", "KnowledgeEntry"), &[401, 403, 404, 413, 422]),
+                },
+                "delete": {
+                    "summary": "Remove an entry (owner)",
+                    "parameters": [id_param(KNOWLEDGE_ID)],
+                    "responses": with(json!({"204": {"description": "Removed"}}), &[401, 403, 404]),
+                },
+            },
+            "/v1/settings": {
+                "get": {
+                    "summary": "The business's settings (owner)",
+                    "responses": with(ok_json("200", "The settings", "Settings"), &[401, 403]),
+                },
+                "patch": {
+                    "summary": "Change some settings (owner); audited with the names of those changed",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SettingsChange"}}}},
+                    "responses": with(ok_json("200", "The settings after the change", "Settings"), &[401, 403, 413, 422]),
+                },
+            },
+            "/v1/channels": {
+                "get": {
+                    "summary": "The business's channels with their status (owner); never a credential",
+                    "responses": with(ok_json("200", "Every channel, disconnected ones too", "ChannelList"), &[401, 403]),
+                },
+            },
+            "/v1/channels/connect-link": {
+                "post": {
+                    "summary": "A link the business opens to connect a Messenger, Instagram or WhatsApp account (owner)",
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                        "type": "object", "additionalProperties": false, "required": ["platform"],
+                        "properties": {
+                            "platform": {"type": "string", "enum": ["messenger", "instagram", "whatsapp"]},
+                            "via_facebook": {"type": "boolean", "description": "Instagram through its Facebook Page instead of Instagram Login"},
+                        },
+                    }}}},
+                    "responses": with(
+                        json!({"201": {"description": "The link", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                            "url": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}}}}}}}),
+                        &[401, 403, 413, 422, 503],
+                    ),
+                },
+            },
+            "/v1/channels/{id}/disconnect": {
+                "post": {
+                    "summary": "Disconnect a channel: the platform is told, the token destroyed, its data deleted after the business's period (owner)",
+                    "parameters": [id_param("A channel id as listed")],
+                    "responses": with(ok_json("200", "The channel", "Channel"), &[401, 403, 404, 409, 422, 503]),
+                },
+            },
+            "/v1/usage": {
+                "get": {
+                    "summary": "Metered use in a month (UTC), per channel and in total (owner)",
+                    "parameters": [{"name": "month", "in": "query", "schema": {"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"}, "description": "YYYY-MM; this month if absent"}],
+                    "responses": with(ok_json("200", "The month's usage", "Usage"), &[401, 403, 422]),
+                },
+            },
+            "/v1/audit": {
+                "get": {
+                    "summary": "What was done in the business and by whom, newest first (owner)",
+                    "parameters": [limit_param(), cursor_param()],
+                    "responses": with(ok_json("200", "A page of audit events", "AuditPage"), &[401, 403, 422]),
+                },
+            },
+            "/v1/contacts/{platform}/{user_id}/export": {
+                "post": {
+                    "summary": "An end user's access request: everything stored about one contact, as one document (owner); audited",
+                    "parameters": contact_params(),
+                    "responses": with(
+                        json!({"200": {"description": "The export (format_version, contact, conversations with messages and drafts)", "content": {"application/json": {}}}}),
+                        &[401, 403, 404, 422],
+                    ),
+                },
+            },
+            "/v1/contacts/{platform}/{user_id}/erase": {
+                "post": {
+                    "summary": "An end user's erasure request: everything of one contact deleted now (owner); audited",
+                    "parameters": contact_params(),
+                    "responses": with(ok_json("200", "What was deleted, by kind", "Erased"), &[401, 403, 404, 422]),
+                },
+            },
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
@@ -239,6 +368,115 @@ pub fn document() -> Value {
                 "DraftList": {
                     "type": "object",
                     "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Draft"}}},
+                },
+                "Settings": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "ai_mode": {"type": "string", "enum": ["auto", "draft", "off"]},
+                        "retention_days": {"type": "integer"}, "disconnected_channel_days": {"type": "integer"},
+                        "terminated_content_days": {"type": "integer"}, "terminated_account_days": {"type": "integer"},
+                        "audit_days": {"type": "integer"},
+                        "instructions": {"type": "string"},
+                        "provider_order": {"type": "array", "items": {"type": "string"}},
+                        "mask_personal_data": {"type": "boolean"},
+                        "monthly_message_limit": {"type": ["integer", "null"]},
+                        "monthly_token_limit": {"type": ["integer", "null"]},
+                        "greeting_reply": {"type": ["string", "null"]},
+                        "thanks_reply": {"type": ["string", "null"]},
+                    },
+                },
+                "SettingsChange": {
+                    "type": "object", "additionalProperties": false, "minProperties": 1,
+                    "description": "Only the settings to change. Periods are days from 1 to 3650. An empty greeting_reply or thanks_reply removes it.",
+                    "properties": {
+                        "ai_mode": {"type": "string", "enum": ["auto", "draft", "off"]},
+                        "retention_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+                        "disconnected_channel_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+                        "terminated_content_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+                        "terminated_account_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+                        "audit_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+                        "instructions": {"type": "string"},
+                        "provider_order": {"type": "array", "items": {"type": "string"}},
+                        "mask_personal_data": {"type": "boolean"},
+                        "monthly_message_limit": {"type": "integer", "minimum": 0},
+                        "monthly_token_limit": {"type": "integer", "minimum": 0},
+                        "greeting_reply": {"type": "string"},
+                        "thanks_reply": {"type": "string"},
+                    },
+                },
+                "Channel": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"}, "platform": {"$ref": "#/components/schemas/Platform"},
+                        "account_id": {"type": "string"}, "name": {"type": ["string", "null"]},
+                        "status": {"type": "string", "enum": ["connected", "needs_reauth", "disconnected"]},
+                        "reauth_reason": {"type": ["string", "null"]},
+                        "connected_at": {"type": "string", "format": "date-time"},
+                        "disconnected_at": {"type": ["string", "null"], "format": "date-time"},
+                        "token_expires_at": {"type": ["string", "null"], "format": "date-time"},
+                    },
+                },
+                "ChannelList": {
+                    "type": "object",
+                    "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Channel"}}},
+                },
+                "Usage": {
+                    "type": "object",
+                    "properties": {
+                        "month": {"type": "string"},
+                        "totals": {"type": "object", "additionalProperties": {"type": "integer"}},
+                        "channels": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "AuditEvent": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
+                        "actor": {"type": "string", "description": "`console:{user}` for a console user"},
+                        "action": {"type": "string"}, "subject": {"type": ["string", "null"]},
+                        "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+                    },
+                },
+                "Erased": {
+                    "type": "object",
+                    "properties": {"deleted": {"type": "object", "additionalProperties": {"type": "integer"}}},
+                },
+                "AuditPage": {
+                    "type": "object",
+                    "properties": {
+                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEvent"}},
+                        "next_cursor": {"type": ["string", "null"]},
+                    },
+                },
+                "KnowledgeInput": {
+                    "type": "object", "additionalProperties": false, "required": ["question", "answer"],
+                    "properties": {
+                        "question": {"type": "string", "minLength": 1, "maxLength": 500},
+                        "answer": {"type": "string", "minLength": 1, "maxLength": 5000},
+                        "alternates": {"type": "array", "maxItems": 20, "items": {"type": "string", "maxLength": 500},
+                            "description": "Other ways customers ask the same question"},
+                    },
+                },
+                "KnowledgeEntry": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"}, "question": {"type": "string"}, "answer": {"type": "string"},
+                        "alternates": {"type": "array", "items": {"type": "string"}},
+                        "created_at": {"type": "string", "format": "date-time"},
+                    },
+                },
+                "KnowledgeList": {
+                    "type": "object",
+                    "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/KnowledgeEntry"}}},
+                },
+                "ImportReport": {
+                    "type": "object",
+                    "properties": {
+                        "added": {"type": "integer"}, "updated": {"type": "integer"},
+                        "rejected": {"type": "array", "items": {"type": "object", "properties": {
+                            "row": {"type": "integer"}, "reason": {"type": "string"}}}},
+                    },
                 },
                 "Delivered": {
                     "type": "object",

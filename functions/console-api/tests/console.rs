@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use console_api::{ConsoleApi, ROUTES};
+use inbox_shared::identity::Role;
 use inbox_shared::ids::new_id;
 use inbox_shared::keys;
 use inbox_shared::model::*;
@@ -185,6 +186,16 @@ impl Rig {
             Some(v) => Body::Text(v.to_string()),
             None => Body::Empty,
         };
+        self.send(who, builder, body).await
+    }
+
+    /// A request with any body (`call` sends JSON).
+    async fn send(
+        &self,
+        who: Option<&As>,
+        builder: http::request::Builder,
+        body: Body,
+    ) -> (u16, Value, Response<Body>) {
         let mut request: Request = builder.body(body).unwrap();
         if let Some(who) = who {
             let mut claims = HashMap::from([
@@ -320,7 +331,7 @@ async fn identity_roles_routes_cors_and_limits() {
     bad_tenant.tenant = TenantId::new("TENANT#x");
     assert_eq!(rig.get(&bad_tenant, "/v1/conversations").await.0, 401);
 
-    // Both roles may use every route built so far (all are agent routes).
+    // Both roles may use the agent routes; an agent gets 403 on every owner route.
     for who in [rig.agent(), rig.owner()] {
         assert_eq!(rig.get(&who, "/v1/conversations").await.0, 200);
         assert_eq!(
@@ -330,6 +341,20 @@ async fn identity_roles_routes_cors_and_limits() {
             200
         );
         assert_eq!(rig.get(&who, "/v1/drafts").await.0, 200);
+    }
+    for route in ROUTES.iter().filter(|r| r.role == Some(Role::Owner)) {
+        let path = route.pattern.replace("{id}", "kb_x");
+        let (status, value, _) = rig
+            .call(
+                Some(&rig.agent()),
+                route.method,
+                &path,
+                Some(json!({})),
+                &[],
+            )
+            .await;
+        assert_eq!(status, 403, "{} {path}", route.method);
+        problem(&value, 403);
     }
 
     // 404 for an unknown route, 405 with Allow for a wrong method.
@@ -641,7 +666,11 @@ async fn messages_page_oldest_first_and_other_tenants_ids_are_not_found() {
     rig.env.store.create_draft(&draft).await.unwrap();
     let foreign_draft = format!("{conv}.{}", draft.draft_id);
     for who in [rig.agent(), rig.owner()] {
-        for route in ROUTES.iter().filter(|r| r.pattern.contains("{id}")) {
+        // (Owner routes with ids check their other tenants' ids in their own tests.)
+        for route in ROUTES
+            .iter()
+            .filter(|r| r.pattern.contains("{id}") && r.role == Some(Role::Agent))
+        {
             let id = if route.pattern.starts_with("/v1/drafts") {
                 &foreign_draft
             } else {
@@ -1084,4 +1113,656 @@ async fn drafts_are_listed_approved_once_with_an_edit_and_rejected() {
         actions.contains(&("draft.reject".into(), "console:owner-sub-1".into())),
         "{actions:?}"
     );
+}
+
+impl Rig {
+    async fn csv(&self, who: &As, path: &str, csv: &str) -> (u16, Value) {
+        let builder = http::Request::builder()
+            .method("POST")
+            .uri(format!("https://api.kumo.example{path}"))
+            .header("content-type", "text/csv; charset=utf-8");
+        let (status, value, _) = self.send(Some(who), builder, Body::Text(csv.into())).await;
+        (status, value)
+    }
+
+    async fn knowledge_of(&self, seeded: &Seeded) -> Vec<KnowledgeEntry> {
+        self.env
+            .store
+            .knowledge_of_tenant(&seeded.tenant.tenant_id)
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn the_owner_keeps_knowledge_entries_and_imports_them() {
+    let rig = Rig::new().await;
+    let owner = rig.owner();
+    let before = rig.knowledge_of(&rig.a).await.len();
+
+    // Add, read, change, list, remove.
+    let (status, entry) = rig
+        .post(
+            &owner,
+            "/v1/knowledge",
+            json!({"question": " Opening hours? ", "answer": "9 to 5", "alternates": ["When do you open?", " "]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{entry}");
+    assert_eq!(entry["question"], "Opening hours?");
+    assert_eq!(entry["alternates"], json!(["When do you open?"]));
+    let id = entry["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/knowledge/{id}");
+    let (status, got) = rig.get(&owner, &path).await;
+    assert_eq!((status, &got), (200, &entry));
+    let (status, changed, _) = rig
+        .call(
+            Some(&owner),
+            "PUT",
+            &path,
+            Some(json!({"question": "Opening hours?", "answer": "8 to 6"})),
+            &[],
+        )
+        .await;
+    assert_eq!((status, changed["answer"].as_str()), (200, Some("8 to 6")));
+    assert_eq!(changed["alternates"], json!([]));
+    let (status, list) = rig.get(&owner, "/v1/knowledge").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["items"].as_array().unwrap().len(), before + 1);
+
+    // Bad input: 422 naming the field.
+    for (body, field) in [
+        (json!({"question": "", "answer": "a"}), "question"),
+        (json!({"question": "q"}), "answer"),
+        (
+            json!({"question": "q", "answer": "x".repeat(5001)}),
+            "answer",
+        ),
+        (
+            json!({"question": "q", "answer": "a", "alternates": "x"}),
+            "alternates",
+        ),
+        (json!({"question": "q", "answer": "a", "tags": []}), "body"),
+        (json!(["q"]), "body"),
+    ] {
+        let (status, value) = rig.post(&owner, "/v1/knowledge", body.clone()).await;
+        assert_eq!(
+            (status, value["field"].as_str()),
+            (422, Some(field)),
+            "{body}"
+        );
+    }
+    let (status, value, _) = rig
+        .call(
+            Some(&owner),
+            "PUT",
+            &path,
+            Some(json!({"answer": "a"})),
+            &[],
+        )
+        .await;
+    assert_eq!((status, value["field"].as_str()), (422, Some("question")));
+
+    // Another business's entry, or no entry: 404 on every verb.
+    let (status, other) = rig
+        .post(
+            &rig.other_tenant(),
+            "/v1/knowledge",
+            json!({"question": "Theirs?", "answer": "b"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let theirs = format!("/v1/knowledge/{}", other["id"].as_str().unwrap());
+    for method in ["GET", "PUT", "DELETE"] {
+        for p in [
+            theirs.as_str(),
+            "/v1/knowledge/kb_nothing",
+            "/v1/knowledge/kb%23x",
+        ] {
+            let (status, value, _) = rig
+                .call(
+                    Some(&owner),
+                    method,
+                    p,
+                    Some(json!({"question": "q", "answer": "a"})),
+                    &[],
+                )
+                .await;
+            assert_eq!(status, 404, "{method} {p}");
+            problem(&value, 404);
+        }
+    }
+    assert_eq!(
+        rig.knowledge_of(&rig.b).await[0].answer,
+        "b",
+        "theirs unchanged"
+    );
+
+    // Import JSON: same question (case, spaces) updates; bad rows are reported by number.
+    let (status, report) = rig
+        .post(
+            &owner,
+            "/v1/knowledge/import",
+            json!([
+                {"question": "  OPENING hours?", "answer": "7 to 7"},
+                {"question": "Parking?", "answer": "Behind the shop"},
+                {"question": "", "answer": "x"},
+                "not an object",
+                {"question": "parking?", "answer": "Free, behind the shop"},
+            ]),
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (report["added"].as_u64(), report["updated"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let rejected: Vec<u64> = report["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["row"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rejected, vec![3, 4]);
+    let (_, got) = rig.get(&owner, &path).await;
+    assert_eq!(got["answer"], "7 to 7");
+    assert_eq!(got["question"], "Opening hours?", "the question kept");
+
+    // Import CSV with quoted fields.
+    let (status, report) = rig
+        .csv(
+            &owner,
+            "/v1/knowledge/import",
+            "question,answer\r\n\"Delivery, too?\",\"Yes, \"\"same day\"\"\"\r\nparking?,Free\r\nNo answer,\r\n",
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (report["added"].as_u64(), report["updated"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(report["rejected"][0]["row"], 3);
+    let entries = rig.knowledge_of(&rig.a).await;
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.question == "Delivery, too?" && e.answer == "Yes, \"same day\""),
+        "{entries:?}"
+    );
+    for csv in ["q,a\nx,y", "question,answer\n\"open", ""] {
+        let (status, value) = rig.csv(&owner, "/v1/knowledge/import", csv).await;
+        assert_eq!(
+            (status, value["field"].as_str()),
+            (422, Some("body")),
+            "{csv:?}"
+        );
+    }
+    let (status, value) = rig
+        .post(&owner, "/v1/knowledge/import", json!({"question": "q"}))
+        .await;
+    assert_eq!((status, value["field"].as_str()), (422, Some("body")));
+
+    // Remove; then it is gone.
+    let (status, _, _) = rig.call(Some(&owner), "DELETE", &path, None, &[]).await;
+    assert_eq!(status, 204);
+    assert_eq!(rig.get(&owner, &path).await.0, 404);
+
+    let actions = rig.audit_actions().await;
+    for action in [
+        "knowledge.add",
+        "knowledge.update",
+        "knowledge.import",
+        "knowledge.remove",
+    ] {
+        assert!(
+            actions.contains(&(action.into(), "console:owner-sub-1".into())),
+            "{action} {actions:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_owner_reads_and_changes_settings() {
+    let rig = Rig::new().await;
+    let owner = rig.owner();
+    let (status, settings) = rig.get(&owner, "/v1/settings").await;
+    assert_eq!(status, 200, "{settings}");
+    assert_eq!(settings["name"], "Kumo");
+    let patch = |body: Value| {
+        let owner = owner.clone();
+        let rig = &rig;
+        async move {
+            let (status, value, _) = rig
+                .call(Some(&owner), "PATCH", "/v1/settings", Some(body), &[])
+                .await;
+            (status, value)
+        }
+    };
+    let (status, changed) =
+        patch(json!({"retention_days": 30, "ai_mode": "draft", "greeting_reply": " Hi! "})).await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(
+        (
+            changed["retention_days"].as_u64(),
+            changed["ai_mode"].as_str(),
+            changed["greeting_reply"].as_str()
+        ),
+        (Some(30), Some("draft"), Some("Hi!"))
+    );
+    let stored = rig
+        .env
+        .store
+        .get_tenant(&rig.a.tenant.tenant_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.retention.content_days, 30);
+    assert_eq!(stored.ai_mode, AiMode::Draft);
+
+    // 422 naming the field: unknown, wrong type, out of bounds; nothing changed.
+    for (body, field) in [
+        (json!({"retention_days": 0}), "retention_days"),
+        (json!({"audit_days": 99999}), "audit_days"),
+        (json!({"retention_days": "thirty"}), "retention_days"),
+        (json!({"ai_mode": "sometimes"}), "ai_mode"),
+        (json!({"tenant_id": "t_other"}), "body"),
+        (json!({}), "body"),
+        (json!([1]), "body"),
+    ] {
+        let (status, value) = patch(body.clone()).await;
+        assert_eq!(
+            (status, value["field"].as_str()),
+            (422, Some(field)),
+            "{body}: {value}"
+        );
+    }
+    let (_, value) = patch(json!({"tenant_id": "t_other"})).await;
+    assert!(
+        value["detail"].as_str().unwrap().contains("tenant_id"),
+        "{value}"
+    );
+    let after = rig
+        .env
+        .store
+        .get_tenant(&rig.a.tenant.tenant_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after, stored);
+    // Every documented field is taken.
+    let every: serde_json::Map<String, Value> = console_api::settings_fields()
+        .iter()
+        .map(|f| ((*f).to_owned(), Value::Null))
+        .collect();
+    let (status, value) = patch(Value::Object(every)).await;
+    assert_eq!(
+        (status, value["detail"].as_str()),
+        (422, Some("nothing to set"))
+    );
+
+    // The other business's settings are untouched; an agent may not read them.
+    let theirs = rig
+        .env
+        .store
+        .get_tenant(&rig.b.tenant.tenant_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        theirs.retention.content_days,
+        rig.b.tenant.retention.content_days
+    );
+    assert_eq!(rig.get(&rig.agent(), "/v1/settings").await.0, 403);
+    let (status, _, _) = rig
+        .call(
+            Some(&rig.agent()),
+            "PATCH",
+            "/v1/settings",
+            Some(json!({"ai_mode": "off"})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 403);
+
+    let actions = rig.audit_actions().await;
+    assert!(
+        actions
+            .iter()
+            .any(|(a, actor)| a.starts_with("tenant.set:") && actor == "console:owner-sub-1"),
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_owner_lists_disconnects_and_links_channels() {
+    let mut rig = Rig::new().await;
+    let owner = rig.owner();
+    let (status, list) = rig.get(&owner, "/v1/channels").await;
+    assert_eq!(status, 200, "{list}");
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    assert!(
+        items
+            .iter()
+            .all(|c| c["status"] == "connected" && c.get("credentials").is_none())
+    );
+    assert!(!list.to_string().contains(TOKEN) && !list.to_string().contains("line-secret"));
+
+    // Not configured for links: 503 problem; bad input: 422 naming the field.
+    let (status, value) = rig
+        .post(
+            &owner,
+            "/v1/channels/connect-link",
+            json!({"platform": "messenger"}),
+        )
+        .await;
+    assert_eq!(status, 503, "{value}");
+    problem(&value, 503);
+    for (body, field) in [
+        (json!({"platform": "line"}), "platform"),
+        (json!({"platform": "fax"}), "platform"),
+        (json!({}), "platform"),
+        (
+            json!({"platform": "messenger", "via_facebook": "yes"}),
+            "via_facebook",
+        ),
+        (json!({"platform": "messenger", "tenant": "x"}), "body"),
+    ] {
+        let (status, value) = rig
+            .post(&owner, "/v1/channels/connect-link", body.clone())
+            .await;
+        assert_eq!(
+            (status, value["field"].as_str()),
+            (422, Some(field)),
+            "{body}: {value}"
+        );
+    }
+
+    // Disconnect: another business's channel or no channel is 404.
+    let theirs = rig.b.channel(Platform::Messenger).channel_id.clone();
+    for id in [theirs.as_str(), "ch_nothing", "ch%23x"] {
+        let (status, value) = rig
+            .post(&owner, &format!("/v1/channels/{id}/disconnect"), json!({}))
+            .await;
+        assert_eq!(status, 404, "{id}");
+        problem(&value, 404);
+    }
+    let line = rig.a.channel(Platform::Line).channel_id.clone();
+    let (status, value) = rig
+        .post(
+            &owner,
+            &format!("/v1/channels/{line}/disconnect"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, value["status"].as_str()),
+        (200, Some("disconnected")),
+        "{value}"
+    );
+    let (_, list) = rig.get(&owner, "/v1/channels").await;
+    let line_view = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == line.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(line_view["status"], "disconnected");
+    let stored = rig
+        .env
+        .store
+        .get_channel(&rig.b.tenant.tenant_id, &theirs)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, ChannelStatus::Connected, "theirs untouched");
+
+    // Configured: a link is minted and audited.
+    let config = rig.env.config(&[
+        ("CONSOLE_CURSOR_SECRET", CURSOR_SECRET),
+        ("META_APP_ID", "1234567890"),
+        ("META_APP_SECRET", "meta-app-secret-for-tests"),
+        ("META_LOGIN_CONFIG_ID", "555000111"),
+        ("META_WHATSAPP_CONFIG_ID", "555000222"),
+        (
+            "CONNECT_STATE_SECRET",
+            "connect-state-secret-0123456789abcdef",
+        ),
+        ("PUBLIC_BASE_URL", "https://inbox.example"),
+    ]);
+    rig.api = ConsoleApi::new(&config, &rig.env.clients, rig.env.clock.clone()).unwrap();
+    let (status, link) = rig
+        .post(
+            &owner,
+            "/v1/channels/connect-link",
+            json!({"platform": "messenger"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{link}");
+    assert!(
+        link["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://inbox.example/"),
+        "{link}"
+    );
+    assert_eq!(
+        rig.post(
+            &rig.agent(),
+            "/v1/channels/connect-link",
+            json!({"platform": "messenger"})
+        )
+        .await
+        .0,
+        403
+    );
+
+    let actions = rig.audit_actions().await;
+    for action in ["channel.disconnect", "channel.connect_link"] {
+        assert!(
+            actions.contains(&(action.into(), "console:owner-sub-1".into())),
+            "{action} {actions:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_owner_reads_usage_by_month_and_the_audit_newest_first() {
+    let rig = Rig::new().await;
+    let owner = rig.owner();
+    let month = inbox_shared::model::month_of(rig.env.store.now());
+    for (seeded, platform, replies) in [
+        (&rig.a, Platform::Messenger, 3),
+        (&rig.a, Platform::Line, 4),
+        (&rig.b, Platform::Messenger, 100),
+    ] {
+        let delta = UsageDelta {
+            replies,
+            inbound_messages: replies + 1,
+            ..UsageDelta::default()
+        };
+        rig.env
+            .store
+            .add_usage(
+                &seeded.tenant.tenant_id,
+                &seeded.channel(platform).channel_id,
+                &month,
+                delta,
+            )
+            .await
+            .unwrap();
+    }
+    for path in ["/v1/usage".to_owned(), format!("/v1/usage?month={month}")] {
+        let (status, usage) = rig.get(&owner, &path).await;
+        assert_eq!(status, 200, "{usage}");
+        assert_eq!(usage["month"], month.as_str());
+        assert_eq!(
+            usage["totals"]["replies"], 7,
+            "only this business's: {usage}"
+        );
+        assert_eq!(usage["totals"]["inbound_messages"], 9);
+        assert_eq!(usage["channels"].as_array().unwrap().len(), 2);
+    }
+    let (status, usage) = rig.get(&owner, "/v1/usage?month=2001-01").await;
+    assert_eq!(
+        (status, usage["channels"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    for bad in ["2026-13", "2026-1", "abcd-ef", "", "2026-00"] {
+        let (status, value) = rig.get(&owner, &format!("/v1/usage?month={bad}")).await;
+        assert_eq!(
+            (status, value["field"].as_str()),
+            (422, Some("month")),
+            "{bad}"
+        );
+    }
+
+    // Three changes, a second apart; the audit pages newest first with a signed cursor.
+    for question in ["One?", "Two?", "Three?"] {
+        rig.env.clock.advance(Duration::seconds(1));
+        let (status, _) = rig
+            .post(
+                &owner,
+                "/v1/knowledge",
+                json!({"question": question, "answer": "a"}),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    rig.post(
+        &rig.other_tenant(),
+        "/v1/knowledge",
+        json!({"question": "B?", "answer": "b"}),
+    )
+    .await;
+    let (status, page) = rig.get(&owner, "/v1/audit?limit=2").await;
+    assert_eq!(status, 200, "{page}");
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["action"], "knowledge.add");
+    assert_eq!(items[0]["actor"], "console:owner-sub-1");
+    assert!(items[0]["at"].as_str() > items[1]["at"].as_str(), "{page}");
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let (status, next) = rig
+        .get(&owner, &format!("/v1/audit?limit=2&cursor={cursor}"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        next["items"][0]["at"].as_str() <= items[1]["at"].as_str(),
+        "{next}"
+    );
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/audit?limit=100&cursor={c}"),
+            None => "/v1/audit?limit=100".into(),
+        };
+        let (_, page) = rig.get(&owner, &path).await;
+        all.extend(page["items"].as_array().unwrap().clone());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert!(
+        all.iter().all(|e| e["subject"] != "B?"),
+        "never the other business's"
+    );
+    assert!(!all.is_empty());
+    // A cursor of another business, or a changed one: 422.
+    let (status, value) = rig
+        .get(
+            &rig.other_tenant(),
+            &format!("/v1/audit?cursor={}", page["next_cursor"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!((status, value["field"].as_str()), (422, Some("cursor")));
+    let (status, _) = rig.get(&owner, "/v1/audit?cursor=abc").await;
+    assert_eq!(status, 422);
+    assert_eq!(rig.get(&owner, "/v1/audit?limit=0").await.0, 422);
+    assert_eq!(rig.get(&rig.agent(), "/v1/audit").await.0, 403);
+    assert_eq!(rig.get(&rig.agent(), "/v1/usage").await.0, 403);
+}
+
+#[tokio::test]
+async fn the_owner_exports_and_erases_a_contact() {
+    let rig = Rig::new().await;
+    let owner = rig.owner();
+    rig.inbound(
+        &rig.a,
+        Platform::Messenger,
+        "psid/erase me",
+        Duration::hours(1),
+    )
+    .await;
+    let export = "/v1/contacts/messenger/psid%2Ferase%20me/export";
+    let erase = "/v1/contacts/messenger/psid%2Ferase%20me/erase";
+    let (status, document) = rig.post(&owner, export, json!({})).await;
+    assert_eq!(status, 200, "{document}");
+    assert_eq!(
+        document["user_id"], "psid/erase me",
+        "the router percent-decodes"
+    );
+    assert_eq!(
+        document["conversations"][0]["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // The other business has a Messenger channel but not this contact: 404, nothing revealed.
+    for path in [export, erase] {
+        let (status, value) = rig.post(&rig.other_tenant(), path, json!({})).await;
+        assert_eq!(status, 404, "{path}");
+        problem(&value, 404);
+        assert!(!value.to_string().contains("erase me"));
+    }
+    assert_eq!(
+        rig.post(
+            &owner,
+            "/v1/contacts/line/psid%2Ferase%20me/export",
+            json!({})
+        )
+        .await
+        .0,
+        404
+    );
+    // Bad input: 422 naming the field; an agent: 403.
+    let long = "x".repeat(129);
+    for (path, field) in [
+        ("/v1/contacts/fax/psid/export".to_owned(), "platform"),
+        (format!("/v1/contacts/messenger/{long}/export"), "user_id"),
+        ("/v1/contacts/messenger/%20/erase".to_owned(), "user_id"),
+        ("/v1/contacts/messenger/a%0Ab/erase".to_owned(), "user_id"),
+    ] {
+        let (status, value) = rig.post(&owner, &path, json!({})).await;
+        assert_eq!(
+            (status, value["field"].as_str()),
+            (422, Some(field)),
+            "{path}"
+        );
+    }
+    let (status, value) = rig.post(&owner, export, json!({"all": true})).await;
+    assert_eq!((status, value["field"].as_str()), (422, Some("body")));
+    assert_eq!(rig.post(&rig.agent(), export, json!({})).await.0, 403);
+    assert_eq!(rig.post(&rig.agent(), erase, json!({})).await.0, 403);
+
+    let (status, erased) = rig.post(&owner, erase, json!({})).await;
+    assert_eq!(status, 200, "{erased}");
+    assert!(
+        erased["deleted"]["messages"].as_u64() >= Some(1),
+        "{erased}"
+    );
+    assert_eq!(rig.post(&owner, export, json!({})).await.0, 404, "gone");
+
+    let actions = rig.audit_actions().await;
+    for action in ["contact.export", "contact.erase"] {
+        assert!(
+            actions.contains(&(action.into(), "console:owner-sub-1".into())),
+            "{action} {actions:?}"
+        );
+    }
 }

@@ -271,7 +271,7 @@ impl DisconnectReason {
 /// not destroyed.
 pub async fn disconnect(
     store: &Store,
-    actor: Actor,
+    actor: &str,
     tenant: &Tenant,
     channel_id: &ChannelId,
     reason: DisconnectReason,
@@ -282,7 +282,7 @@ pub async fn disconnect(
 /// [`disconnect`], its audit event carrying `counts` (what the platform said when it was told).
 pub async fn disconnect_with_counts(
     store: &Store,
-    actor: Actor,
+    actor: &str,
     tenant: &Tenant,
     channel_id: &ChannelId,
     reason: DisconnectReason,

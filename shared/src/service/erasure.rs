@@ -66,13 +66,16 @@ pub struct ConversationExport {
 
 pub struct Eraser {
     store: Store,
-    actor: &'static str,
+    actor: String,
 }
 
 impl Eraser {
-    /// `actor` names who erases in the audit trail (`retention-sweep`, `inboxctl`).
-    pub fn new(store: Store, actor: &'static str) -> Self {
-        Self { store, actor }
+    /// `actor` names who erases in the audit trail (`retention-sweep`, `inboxctl`, `console:{user}`).
+    pub fn new(store: Store, actor: impl Into<String>) -> Self {
+        Self {
+            store,
+            actor: actor.into(),
+        }
     }
 
     /// Carries out a Meta deletion request: returns its counts once completed. A completed or unknown
@@ -111,7 +114,7 @@ impl Eraser {
         self.store.save_deletion_request(&request).await?;
         let mut event = AuditEvent::new(
             None,
-            self.actor,
+            &self.actor,
             "erasure.completed",
             Some(confirmation_code),
             now,
@@ -132,7 +135,7 @@ impl Eraser {
             let owner = channels::owner_of(&self.store, channel).await?;
             channels::disconnect(
                 &self.store,
-                self.actor,
+                &self.actor,
                 &owner,
                 &channel.channel_id,
                 DisconnectReason::Erased,
@@ -242,7 +245,7 @@ impl Eraser {
     }
 
     /// The conversations one platform user has with a tenant: one per channel of that platform.
-    async fn conversations_of_contact(
+    pub async fn conversations_of_contact(
         &self,
         tenant_id: &TenantId,
         platform: Platform,
@@ -276,7 +279,7 @@ impl Eraser {
         let audit = |action: &str| {
             AuditEvent::new(
                 Some(&tenant.tenant_id),
-                self.actor,
+                &self.actor,
                 action,
                 Some(platform.as_str()),
                 self.store.now(),
@@ -345,7 +348,7 @@ impl Eraser {
         };
         let event = AuditEvent::new(
             Some(tenant_id),
-            self.actor,
+            &self.actor,
             "contact.export",
             Some(platform.as_str()),
             export.exported_at,

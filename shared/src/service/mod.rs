@@ -13,6 +13,7 @@
 //! | decide on a reply (pure) | [`reply::policy::decide`] |
 //! | act on the decision: draft, send once, hand off | [`reply::ReplyService`] |
 //! | deliver one text once; a person's reply from the console (platform windows); approve (optionally edited) or reject a draft | [`outbound::Outbox`] |
+//! | add, change, remove, import knowledge entries (checked, audited) | [`knowledge`] |
 //! | hand a conversation to a person, or back to the bot | [`conversations::hand_off`], [`conversations::release`] |
 
 pub mod channels;
@@ -20,6 +21,7 @@ pub mod conversations;
 pub mod deletion;
 pub mod erasure;
 pub mod ingest;
+pub mod knowledge;
 pub mod onboarding;
 pub mod outbound;
 pub mod reply;

@@ -41,6 +41,23 @@ pub struct SettingsChange {
 }
 
 impl SettingsChange {
+    /// The names a change takes (its JSON fields), as an edge names an invalid one.
+    pub const FIELDS: &'static [&'static str] = &[
+        "ai_mode",
+        "retention_days",
+        "disconnected_channel_days",
+        "terminated_content_days",
+        "terminated_account_days",
+        "audit_days",
+        "instructions",
+        "provider_order",
+        "mask_personal_data",
+        "monthly_message_limit",
+        "monthly_token_limit",
+        "greeting_reply",
+        "thanks_reply",
+    ];
+
     /// Applies the change to `tenant` and names the settings it set, or says which value is invalid
     /// (nothing is applied then).
     fn apply(self, tenant: &mut Tenant) -> Result<Vec<&'static str>> {
@@ -156,7 +173,7 @@ pub async fn create(
 /// instructions are the tenant's text).
 pub async fn update_settings(
     store: &Store,
-    actor: Actor,
+    actor: &str,
     tenant_id: &TenantId,
     settings: SettingsChange,
 ) -> Result<Tenant> {

@@ -13,6 +13,23 @@ impl Store {
         self.put(entry, Write::Create).await
     }
 
+    pub async fn get_knowledge(
+        &self,
+        tenant_id: &TenantId,
+        entry_id: &str,
+    ) -> Result<Option<KnowledgeEntry>> {
+        self.get(&keys::knowledge(tenant_id, entry_id)).await
+    }
+
+    /// Overwrites an entry that exists (`NotFound` otherwise).
+    pub async fn replace_knowledge(&self, entry: &KnowledgeEntry) -> Result<()> {
+        self.put(entry, Write::Replace).await
+    }
+
+    pub async fn delete_knowledge(&self, tenant_id: &TenantId, entry_id: &str) -> Result<()> {
+        self.delete(&keys::knowledge(tenant_id, entry_id)).await
+    }
+
     pub async fn knowledge_of_tenant(&self, tenant_id: &TenantId) -> Result<Vec<KnowledgeEntry>> {
         self.query_all(&keys::knowledge_of_tenant(tenant_id)).await
     }

@@ -298,6 +298,18 @@ impl Onboarding {
         platforms: &[Platform],
         via_facebook: bool,
     ) -> Result<links::ConnectLink, ConnectError> {
+        self.connect_link_as(self.actor, tenant, platforms, via_facebook)
+            .await
+    }
+
+    /// [`Self::connect_link`] audited as `actor` (a console user).
+    pub async fn connect_link_as(
+        &self,
+        actor: &str,
+        tenant: &Tenant,
+        platforms: &[Platform],
+        via_facebook: bool,
+    ) -> Result<links::ConnectLink, ConnectError> {
         require_active(tenant)?;
         let login =
             ConnectLinks::login_for(platforms, via_facebook).map_err(ConnectError::Invalid)?;
@@ -325,7 +337,7 @@ impl Onboarding {
         let link = links.mint(&tenant.tenant_id, platforms, login, self.store.now());
         super::audit(
             &self.store,
-            self.actor,
+            actor,
             tenant,
             "channel.connect_link",
             login.start_path(),
@@ -1020,6 +1032,16 @@ impl Onboarding {
         tenant: &Tenant,
         channel_id: &ChannelId,
     ) -> Result<Option<Channel>, ConnectError> {
+        self.disconnect_as(self.actor, tenant, channel_id).await
+    }
+
+    /// [`Self::disconnect`] audited as `actor` (a console user).
+    pub async fn disconnect_as(
+        &self,
+        actor: &str,
+        tenant: &Tenant,
+        channel_id: &ChannelId,
+    ) -> Result<Option<Channel>, ConnectError> {
         let channel = self
             .store
             .require_channel(&tenant.tenant_id, channel_id)
@@ -1039,7 +1061,7 @@ impl Onboarding {
         }
         Ok(channels::disconnect_with_counts(
             &self.store,
-            self.actor,
+            actor,
             tenant,
             channel_id,
             DisconnectReason::Requested,
