@@ -1112,6 +1112,47 @@ async fn knowledge_ask_shows_the_decision_ai_reply_makes() {
     ]);
     assert_eq!(ask("do you take reservations?")["answer"], "Yes, by phone.");
 
+    // A FAQ from a spreadsheet: one question already there (its answer replaced), one new, two refused.
+    let csv = ctl.file(
+        "faq.csv",
+        "question,answer\n\"Can I book a table?\",\"Yes, by phone or on LINE.\"\nIs there parking nearby?,\"Yes, behind the shop.\"\n,no question\nA question with no answer,\n",
+    );
+    let report = ctl.json(&[
+        "knowledge",
+        "import",
+        "--tenant",
+        &tenant,
+        "--csv-file",
+        &csv,
+    ]);
+    assert_eq!(report["added"], 1, "{report}");
+    assert_eq!(report["updated"], 1, "{report}");
+    let rejected: Vec<u64> = report["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["row"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rejected, vec![3, 4], "{report}");
+    assert_eq!(
+        ask("do you take reservations?")["answer"],
+        "Yes, by phone or on LINE."
+    );
+    let (ok, _, stderr) = ctl.run(&[
+        "knowledge",
+        "add",
+        "--tenant",
+        &tenant,
+        "--question",
+        &"why? ".repeat(200),
+        "--answer",
+        "x",
+    ]);
+    assert!(
+        !ok && stderr.contains("--question: is longer than 500"),
+        "{stderr}"
+    );
+
     let uncovered = ask("do you sell gift cards?");
     assert_eq!(uncovered["handoff"], true);
     assert_eq!(uncovered["reason"], "no_match");

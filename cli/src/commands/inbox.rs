@@ -2,6 +2,7 @@
 
 use super::*;
 use inbox_shared::llm::offline::KnowledgeIndex;
+use inbox_shared::service::knowledge;
 use inbox_shared::service::reply::{OfflineReply, offline_reply};
 
 #[derive(Subcommand)]
@@ -17,6 +18,14 @@ pub enum KnowledgeCommand {
         /// offline answerer matches a question against each as against `--question`.
         #[arg(long = "alternate")]
         alternates: Vec<String>,
+    },
+    /// Add or update entries from a CSV file with a `question,answer` header: a row whose question is
+    /// an entry's already replaces its answer; rows that cannot be taken are reported with their number.
+    Import {
+        #[arg(long)]
+        tenant: TenantId,
+        #[arg(long)]
+        csv_file: PathBuf,
     },
     List {
         #[arg(long)]
@@ -89,25 +98,36 @@ pub async fn knowledge(ctx: &Operator, command: KnowledgeCommand) -> Result<Outp
             alternates,
         } => {
             let t = ctx.store.require_tenant(&tenant).await?;
-            if question.trim().is_empty() || answer.trim().is_empty() {
-                bail!("--question and --answer must not be empty");
-            }
-            let entry = KnowledgeEntry {
-                tenant_id: t.tenant_id.clone(),
-                entry_id: new_id("kb"),
-                question: question.trim().to_owned(),
-                answer: answer.trim().to_owned(),
-                alternates: alternates
-                    .iter()
-                    .map(|a| a.trim().to_owned())
-                    .filter(|a| !a.is_empty())
-                    .collect(),
-                created_at: ctx.clock.now(),
-            };
-            ctx.store.add_knowledge(&entry).await?;
+            let text = knowledge::EntryText::new(&question, &answer, &alternates)
+                .map_err(|why| anyhow::anyhow!("--{why}"))?;
+            let entry = knowledge::add(&ctx.store, ACTOR, &t, text).await?;
             Ok(Output::new(
                 json!({ "entry_id": entry.entry_id, "entry": entry }),
                 format!("added knowledge entry {}", entry.entry_id),
+            ))
+        }
+        KnowledgeCommand::Import { tenant, csv_file } => {
+            let t = ctx.store.require_tenant(&tenant).await?;
+            let text = std::fs::read_to_string(&csv_file)
+                .with_context(|| format!("reading the CSV file {}", csv_file.display()))?;
+            let rows = knowledge::parse_csv(&text)
+                .map_err(|why| anyhow::anyhow!("the CSV file {}: {why}", csv_file.display()))?;
+            let report = knowledge::import(&ctx.store, ACTOR, &t, &rows).await?;
+            let mut lines = vec![format!(
+                "added {}, updated {}, rejected {}",
+                report.added,
+                report.updated,
+                report.rejected.len()
+            )];
+            lines.extend(
+                report
+                    .rejected
+                    .iter()
+                    .map(|r| format!("  row {}: {}", r.row, terminal_safe(&r.reason))),
+            );
+            Ok(Output::new(
+                serde_json::to_value(&report)?,
+                lines.join("\n"),
             ))
         }
         KnowledgeCommand::Ask { tenant, question } => {

@@ -7,9 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use inbox_shared::aws::AwsClients;
-use inbox_shared::clock::{self, SharedClock};
+use inbox_shared::clock;
 use inbox_shared::config::Config;
-use inbox_shared::ids::new_id;
 use inbox_shared::model::*;
 use inbox_shared::platform::send::Sender;
 use inbox_shared::provision::{self, ProvisionPlan};
@@ -205,20 +204,21 @@ struct Operator {
     config: Config,
     clients: AwsClients,
     store: Store,
-    clock: SharedClock,
 }
 
 impl Operator {
     async fn load() -> Result<Self> {
         let config = Config::from_env()?;
         let clients = AwsClients::from_env().await;
-        let clock = clock::system();
-        let store = Store::new(clients.dynamodb.clone(), &config.table_name, clock.clone());
+        let store = Store::new(
+            clients.dynamodb.clone(),
+            &config.table_name,
+            clock::system(),
+        );
         Ok(Self {
             config,
             clients,
             store,
-            clock,
         })
     }
 
