@@ -133,6 +133,20 @@ impl Channel {
     }
 }
 
+impl Channel {
+    /// The account whose webhook subscription carries this channel's events: the WABA of a WhatsApp
+    /// number, the Page of an Instagram account connected through Facebook Login, else its own.
+    pub fn subscribed_account(&self) -> &str {
+        match self.platform {
+            Platform::Messenger => &self.account_id,
+            _ => self
+                .parent_account_id
+                .as_deref()
+                .unwrap_or(&self.account_id),
+        }
+    }
+}
+
 /// Which tenant and channel own a platform account: the only way from a webhook into a tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Route {

@@ -108,6 +108,12 @@ pub fn reauth_reason(status: u16, code: Option<i64>, subcode: Option<i64>) -> Op
     }
 }
 
+/// Whether a subscription as read back (`None`: not subscribed) carries every one of `fields`: how a
+/// subscription that did not take, or one Meta dropped, is told apart from one that holds.
+pub fn covers(subscription: Option<&[String]>, fields: &[&str]) -> bool {
+    subscription.is_some_and(|have| fields.iter().all(|f| have.iter().any(|h| h == f)))
+}
+
 /// A request carrying `token` as a bearer and its `appsecret_proof` under `app_secret`: how every
 /// Graph call with a token is made.
 pub(crate) fn authorized(

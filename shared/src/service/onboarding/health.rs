@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::{ConnectError, Onboarding};
 use crate::model::{AuditEvent, Channel, ChannelStatus, Platform, ReauthReason, Tenant};
 use crate::platform::accounts::graph::PAGE_FIELDS;
-use crate::platform::accounts::{AccountApiError, instagram, reauth_reason};
+use crate::platform::accounts::{AccountApiError, covers, instagram, reauth_reason};
 use crate::secret::PlatformToken;
 use crate::store::RefreshedToken;
 use crate::vault::{SealContext, Secrets};
@@ -158,24 +158,16 @@ impl Onboarding {
         if info.expires_at.is_some_and(|at| at <= self.store.now()) {
             return Ok(Health::NeedsReauth(ReauthReason::TokenExpired));
         }
-        // The subscription lives on the Page (Messenger, and Instagram through the Page) or the WABA.
-        let subscribed = match channel.platform {
-            Platform::Messenger => channel.account_id.as_str(),
-            _ => channel
-                .parent_account_id
-                .as_deref()
-                .unwrap_or(&channel.account_id),
-        };
+        let subscribed = channel.subscribed_account();
         let fields: &[&str] = if channel.platform == Platform::Whatsapp {
             &[]
         } else {
             PAGE_FIELDS
         };
-        let holds = graph
-            .subscription(subscribed, token)
-            .await?
-            .is_some_and(|have| fields.iter().all(|f| have.iter().any(|h| h == f)));
-        if holds {
+        if covers(
+            graph.subscription(subscribed, token).await?.as_deref(),
+            fields,
+        ) {
             return Ok(Health::Healthy);
         }
         graph.subscribe(subscribed, token, fields).await?;
@@ -238,12 +230,7 @@ impl Onboarding {
             token = renewed.token;
             health = Health::Refreshed;
         }
-        let holds = ig.subscription(&token).await?.is_some_and(|have| {
-            instagram::FIELDS
-                .iter()
-                .all(|f| have.iter().any(|h| h == f))
-        });
-        if !holds {
+        if !covers(ig.subscription(&token).await?.as_deref(), instagram::FIELDS) {
             ig.subscribe(&token).await?;
             if health == Health::Healthy {
                 health = Health::Resubscribed;

@@ -21,10 +21,10 @@ use time::{Duration, OffsetDateTime};
 use crate::config::{Config, ConfigError};
 use crate::ids::ChannelId;
 use crate::model::{Channel, ChannelStatus, ConnectStateClaim, Platform, Tenant, TenantStatus};
-use crate::platform::accounts::AccountApiError;
 use crate::platform::accounts::graph::{MetaGraph, PAGE_FIELDS, PageGrant};
 use crate::platform::accounts::instagram::{self, InstagramLogin};
 use crate::platform::accounts::line::{LineChannels, WebhookTest};
+use crate::platform::accounts::{AccountApiError, covers};
 use crate::secret::{AuthorizationCode, ChannelSecret, PlatformToken, RegistrationPin};
 use crate::store::{Store, StoreError};
 use crate::vault::{SealContext, TokenVault};
@@ -670,12 +670,11 @@ impl Onboarding {
             .subscribe(page_id, token, PAGE_FIELDS)
             .await
             .map_err(platform_failure)?;
-        let fields = graph
+        let subscription = graph
             .subscription(page_id, token)
             .await
-            .map_err(platform_failure)?
-            .unwrap_or_default();
-        if PAGE_FIELDS.iter().all(|f| fields.iter().any(|g| g == f)) {
+            .map_err(platform_failure)?;
+        if covers(subscription.as_deref(), PAGE_FIELDS) {
             Ok(())
         } else {
             Err(ConnectError::Refused {
@@ -730,15 +729,8 @@ impl Onboarding {
             .claimable(tenant, Platform::Instagram, &account.user_id)
             .await?;
         ig.subscribe(&token).await.map_err(platform_failure)?;
-        let fields = ig
-            .subscription(&token)
-            .await
-            .map_err(platform_failure)?
-            .unwrap_or_default();
-        if !instagram::FIELDS
-            .iter()
-            .all(|f| fields.iter().any(|g| g == f))
-        {
+        let subscription = ig.subscription(&token).await.map_err(platform_failure)?;
+        if !covers(subscription.as_deref(), instagram::FIELDS) {
             return Err(ConnectError::Refused {
                 step: "subscribing the Instagram account to our webhooks",
                 why: "Meta did not keep the subscription: the app must be Live, with the Instagram webhook fields set".into(),
@@ -1086,12 +1078,8 @@ impl Onboarding {
                 Ok(ig) => ig.unsubscribe(&token).await,
                 Err(_) => return Unsubscribed::Failed(None),
             },
-            (platform, _) => {
-                let subscribed = channel
-                    .parent_account_id
-                    .clone()
-                    .filter(|_| platform != Platform::Messenger)
-                    .unwrap_or_else(|| channel.account_id.clone());
+            _ => {
+                let subscribed = channel.subscribed_account();
                 // A Page or WABA that still carries another live channel of ours keeps its subscription.
                 let Ok(others) = self.store.channels_of_tenant(&tenant.tenant_id).await else {
                     // Unknown whether another channel still needs it: leave the subscription.
@@ -1101,14 +1089,13 @@ impl Onboarding {
                     other.channel_id != channel.channel_id
                         && other.status != ChannelStatus::Disconnected
                         && !other.instagram_login
-                        && (other.account_id == subscribed
-                            || other.parent_account_id.as_deref() == Some(subscribed.as_str()))
+                        && other.subscribed_account() == subscribed
                 });
                 if shared {
                     return Unsubscribed::Shared;
                 }
                 match &self.graph {
-                    Ok(graph) => graph.unsubscribe(&subscribed, &token).await,
+                    Ok(graph) => graph.unsubscribe(subscribed, &token).await,
                     Err(_) => return Unsubscribed::Failed(None),
                 }
             }
