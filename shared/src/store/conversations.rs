@@ -106,18 +106,8 @@ impl Store {
                 reason.map_or(AttributeValue::Null(true), string),
             )
             .require(|e| e.exists(keys::PK));
-        let key = keys::conversation(tenant_id, channel_id, conversation_id);
-        self.update(&key, expr)
-            .send()
+        self.update_conversation(tenant_id, channel_id, conversation_id, expr)
             .await
-            .map_err(dynamo_error)
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => {
-                    StoreError::NotFound(format!("conversation {conversation_id}"))
-                }
-                other => other,
-            })?;
-        Ok(())
     }
 
     /// A person on the business side answered from the console: the conversation is theirs (human mode,
@@ -137,6 +127,18 @@ impl Store {
             .set(keys::GSI1_PK, string(&activity.pk))
             .set(keys::GSI1_SK, string(&activity.sk))
             .require(|e| e.exists(keys::PK));
+        self.update_conversation(tenant_id, channel_id, conversation_id, expr)
+            .await
+    }
+
+    /// Applies `expr` (which requires the item to exist) to a conversation: a missing one is `NotFound`.
+    async fn update_conversation(
+        &self,
+        tenant_id: &TenantId,
+        channel_id: &ChannelId,
+        conversation_id: &ConversationId,
+        expr: Expr,
+    ) -> Result<()> {
         let key = keys::conversation(tenant_id, channel_id, conversation_id);
         self.update(&key, expr)
             .send()
