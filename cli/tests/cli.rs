@@ -1210,6 +1210,7 @@ async fn text_output_escapes_terminal_controls_and_json_keeps_the_exact_text() {
             handoff_reason: Some("asked\u{1b}[8m".into()),
             last_inbound_at: Some(now),
             last_outbound_at: None,
+            awaiting_reply_since: None,
             created_at: now,
             retain_until: now + time::Duration::days(365),
         })

@@ -20,6 +20,7 @@
 //! | knowledge | `TENANT#{t}` | `KNOWLEDGE#{k}` | | |
 //! | sweep's pending conversations | `TENANT#{t}` | `SWEEP_PENDING` | | |
 //! | usage | `TENANT#{t}` | `USAGE#{YYYY-MM}#{c}` | | |
+//! | daily figures | `TENANT#{t}` | `STATS#{YYYY-MM-DD}#{platform}` | | |
 //! | audit event | `TENANT#{t}#AUDIT` or `SYSTEM#AUDIT` | `{at_ms:013}#{e}` | | |
 //! | deletion request | `DELETION#{code}` | `REQUEST` | `DELETIONS#OPEN` / `{received_ms:013}#{code}` (until completed) | |
 //! | deletion replay | `DELETION_REPLAY#{sha256(user, issued_at)}` | `REPLAY` | | |
@@ -30,6 +31,8 @@
 //! - **Tenant by id**: get [`tenant`]. **All tenants** (the daily sweep fan-out): query [`all_tenants`].
 //! - **A tenant's channels, knowledge, usage, contacts**: query the tenant partition by sort-key prefix
 //!   ([`channels_of_tenant`], [`knowledge_of_tenant`], [`usage_of_month`], [`usage_of_tenant`]).
+//! - **A tenant's daily figures over a period** (the console's analytics): query [`stats_between`], one
+//!   item per UTC day and platform, so a year is at most 1,460 small items in one paged Query.
 //! - **Platform account → tenant** (every webhook): get [`route`]. A route exists only while its channel
 //!   is connected, and a conditional put makes an account belong to one tenant at a time.
 //! - **Meta user → channels** (deauthorize, data deletion): query [`channels_of_meta_user`] on `gsi1`.
@@ -43,7 +46,9 @@
 //!   [`conversations_by_activity`] on `gsi1` backwards. Every conversation write that changes its
 //!   activity (ingest of a message either way, an agent's reply from the console) moves the entry to
 //!   `max(last_inbound_at, last_outbound_at)`; `gsi1` projects all attributes, so one Query reads a page.
-//! - **A conversation in time order**: query [`messages_of_conversation`] (backwards for recent history).
+//! - **A conversation in time order**: query [`messages_of_conversation`] (backwards for recent history);
+//!   **its messages in a time range** (did the customer write in the 24 hours before this message?):
+//!   query [`messages_between`].
 //!   **Everything of a conversation** (erasure): query [`conversation_partition`]; its drafts (export):
 //!   query [`drafts_of_conversation`].
 //! - **Our sent message by platform id** (echo recognition, status receipts): get [`sent_marker`].
@@ -126,6 +131,8 @@ pub enum SortKey {
     BeginsWith(String),
     /// Strictly less than.
     Before(String),
+    /// From the first to the second, both included.
+    Between(String, String),
 }
 
 /// A Query on the table or one index: one partition, optionally narrowed by sort key.
@@ -338,6 +345,24 @@ pub fn messages_of_conversation(
     )
 }
 
+/// A conversation's messages sent from `from` up to `before` (the messages of the very millisecond of
+/// `before` are outside: their keys sort after the bound).
+pub fn messages_between(
+    tenant_id: &TenantId,
+    conversation_id: &ConversationId,
+    from: OffsetDateTime,
+    before: OffsetDateTime,
+) -> KeyQuery {
+    in_partition(
+        None,
+        conversation_pk(tenant_id, conversation_id),
+        SortKey::Between(
+            format!("MSG#{}", sortable_millis(from)),
+            format!("MSG#{}", sortable_millis(before)),
+        ),
+    )
+}
+
 pub fn sent_marker(
     tenant_id: &TenantId,
     conversation_id: &ConversationId,
@@ -447,6 +472,29 @@ pub fn usage_of_tenant(tenant_id: &TenantId) -> KeyQuery {
         None,
         tenant_pk(tenant_id),
         SortKey::BeginsWith("USAGE#".into()),
+    )
+}
+
+/// The figures of one UTC day (`YYYY-MM-DD`) and platform: counters only, no content.
+pub fn daily_stats(tenant_id: &TenantId, day: &str, platform: Platform) -> Key {
+    key(tenant_pk(tenant_id), format!("STATS#{day}#{platform}"))
+}
+
+/// The daily figures from `first` to `last` (`YYYY-MM-DD`, both included), every platform.
+pub fn stats_between(tenant_id: &TenantId, first: &str, last: &str) -> KeyQuery {
+    in_partition(
+        None,
+        tenant_pk(tenant_id),
+        // `$` sorts after `#`, so the last day's platforms are all inside.
+        SortKey::Between(format!("STATS#{first}#"), format!("STATS#{last}$")),
+    )
+}
+
+pub fn stats_of_tenant(tenant_id: &TenantId) -> KeyQuery {
+    in_partition(
+        None,
+        tenant_pk(tenant_id),
+        SortKey::BeginsWith("STATS#".into()),
     )
 }
 

@@ -394,6 +394,7 @@ impl TenantSweeper {
             for (kind, query) in [
                 ("knowledge_entries", keys::knowledge_of_tenant(&tenant_id)),
                 ("usage_rows", keys::usage_of_tenant(&tenant_id)),
+                ("daily_stats", keys::stats_of_tenant(&tenant_id)),
             ] {
                 let found = self.store.query_all_keys(&query).await?;
                 *counts.entry(kind.into()).or_default() += found.len() as u64;

@@ -126,6 +126,7 @@ async fn every_entity_round_trips() {
         handoff_reason: None,
         last_inbound_at: Some(TEST_START),
         last_outbound_at: None,
+        awaiting_reply_since: None,
         created_at: TEST_START,
         retain_until: retain,
     };

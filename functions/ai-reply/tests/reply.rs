@@ -854,18 +854,6 @@ async fn the_same_record_delivered_twice_sends_once() {
     assert_eq!(w.outcome(&job).await, Some(ReplyOutcome::Replied));
 
     // A crash after the send but before the outcome was recorded: the send claim still holds.
-    w.env
-        .store
-        .set_reply_outcome(
-            &job.tenant_id,
-            &job.conversation_id,
-            job.sent_at,
-            &job.message_id,
-            ReplyOutcome::Replied,
-            None,
-        )
-        .await
-        .unwrap();
     let mut forgotten = w.message(&job).await;
     forgotten.reply_outcome = None;
     w.env
@@ -954,7 +942,10 @@ async fn no_token_key_or_message_text_reaches_the_logs() {
         .with_env_filter(inbox_shared::telemetry::log_filter("trace"))
         .with_writer(move || writer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // The process's subscriber, not this thread's: a thread-local one races with the other tests of
+    // this file registering the same log call sites, and then misses lines. The other tests' lines are
+    // captured too, and must not leak either.
+    tracing::subscriber::set_global_default(subscriber).expect("only this test sets a subscriber");
 
     let w = World::new(AiMode::Auto).await;
     w.llm.set(|request| {
@@ -1031,9 +1022,10 @@ async fn aws_calls_per_reply_in_a_warm_container() {
     println!("AWS calls for 10 replies: {calls:?}");
     assert_eq!(w.env.calls.count("Decrypt"), 0, "the data key is cached");
     assert_eq!(w.env.calls.count("GenerateDataKey"), 0);
-    // Per reply: tenant, conversation, channel (GetItem); history, knowledge (Query); send claim, sent
-    // marker, outbound message, claim completion (PutItem); usage and outcome (UpdateItem).
-    assert_eq!(w.env.calls.total(), 10 * 11, "{calls:?}");
+    // Per reply: tenant, conversation, channel (GetItem); history, knowledge, the customer's previous
+    // 24 hours (Query); send claim (PutItem); the send's records (TransactWriteItems); outcome, usage,
+    // and the day's figures of the send and of the customer message (UpdateItem).
+    assert_eq!(w.env.calls.total(), 10 * 12, "{calls:?}");
     assert_eq!(w.graph.requests().len(), 11);
 }
 
@@ -1078,4 +1070,98 @@ fn local_invocation() -> inbox_shared::runner::Invocation {
         std::time::Duration::from_secs(60),
         inbox_shared::runner::Emf::Discard,
     )
+}
+
+#[tokio::test]
+async fn each_customer_message_and_reply_counts_once_in_the_days_figures() {
+    use inbox_shared::service::analytics::{self, Period};
+
+    let w = World::with(AiMode::Auto, false).await;
+    // A asks what the knowledge base answers, a minute after writing; the redelivery counts nothing.
+    let hours = w
+        .inbound(
+            Platform::Messenger,
+            "psid-a",
+            "what are your opening hours?",
+        )
+        .await;
+    assert!(w.handle(&[&hours]).await.is_empty());
+    assert!(w.handle(&[&hours]).await.is_empty());
+    // B asks what it does not cover: handed to a person, no first response yet.
+    let broken = w
+        .inbound(Platform::Messenger, "psid-b", "My parcel arrived broken")
+        .await;
+    assert!(w.handle(&[&broken]).await.is_empty());
+    assert_eq!(w.outcome(&broken).await, Some(ReplyOutcome::HandedOff));
+    // A again an hour later: the same conversation, a new wait.
+    w.env.clock.advance(Duration::hours(1));
+    let osaka = w
+        .inbound(Platform::Messenger, "psid-a", "do you ship to osaka?")
+        .await;
+    assert!(w.handle(&[&osaka]).await.is_empty());
+    // A two days later: a conversation again.
+    w.env.clock.advance(Duration::days(2));
+    let later = w
+        .inbound(
+            Platform::Messenger,
+            "psid-a",
+            "what are your opening hours?",
+        )
+        .await;
+    assert!(w.handle(&[&later]).await.is_empty());
+    assert_eq!(w.sends().len(), 3);
+    assert_eq!(
+        w.conversation(&later).await.awaiting_reply_since,
+        None,
+        "the reply ended the wait"
+    );
+    assert_eq!(
+        w.conversation(&broken).await.awaiting_reply_since,
+        Some(broken.sent_at),
+        "still waiting for a person"
+    );
+
+    let today = w.env.store.now().date();
+    let report = analytics::report(&w.env.store, w.tenant_id(), Period::ending(today, 7))
+        .await
+        .unwrap();
+    assert_eq!(report.platforms.len(), 1, "{report:?}");
+    let messenger = &report.platforms[0];
+    assert_eq!(messenger.platform, Platform::Messenger);
+    assert_eq!(messenger.conversations, 3);
+    assert_eq!(messenger.customer_messages, 4);
+    assert_eq!(messenger.decided, 4);
+    assert_eq!(messenger.sent_by_ai, 3);
+    assert_eq!(messenger.sent_by_people, 0);
+    assert_eq!(messenger.answered_by_ai.count, 3);
+    assert_eq!(messenger.answered_by_ai.share, Some(0.75));
+    assert_eq!(messenger.handed_off.count, 1);
+    assert_eq!(messenger.drafted.count, 0);
+    let ai = &messenger.first_response_ai;
+    assert_eq!(ai.count, 3);
+    // Every wait was one minute: read from its bucket, 60 to 90 seconds.
+    for quantile in [ai.median_seconds, ai.p90_seconds] {
+        assert!(quantile.is_some_and(|s| (60..=90).contains(&s)), "{ai:?}");
+    }
+    assert_eq!(messenger.first_response_human.count, 0);
+
+    // A period before any of it is empty; the first day alone holds the first two conversations.
+    let start = hours.sent_at.date();
+    let first_day = analytics::report(
+        &w.env.store,
+        w.tenant_id(),
+        Period::new(start, start).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(first_day.platforms[0].conversations, 2);
+    let before = start - Duration::days(3);
+    let empty = analytics::report(
+        &w.env.store,
+        w.tenant_id(),
+        Period::new(before, before).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(empty.platforms.is_empty());
 }

@@ -41,6 +41,7 @@ use inbox_shared::model::{
 use inbox_shared::platform::send::{Sender, max_chars};
 use inbox_shared::runner::{Function, HttpFunction};
 use inbox_shared::secret::{MessageText, PlatformUserId};
+use inbox_shared::service::analytics;
 use inbox_shared::service::erasure::Eraser;
 use inbox_shared::service::knowledge::{self, EntryText, ImportRow};
 use inbox_shared::service::onboarding::{ConnectError, Onboarding};
@@ -68,6 +69,8 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// The largest knowledge import taken (JSON or CSV).
 pub const MAX_IMPORT_BODY: usize = 1024 * 1024;
 const DEFAULT_LIMIT: usize = 25;
+/// The analytics period when the request names no start: the last 30 days.
+const DEFAULT_ANALYTICS_DAYS: i64 = 30;
 const MAX_LIMIT: usize = 100;
 /// The longest `Idempotency-Key` taken.
 const MAX_IDEMPOTENCY_KEY: usize = 128;
@@ -102,6 +105,7 @@ pub enum Op {
     DisconnectChannel,
     ConnectLink,
     Usage,
+    Analytics,
     Audit,
     ExportContact,
     EraseContact,
@@ -157,6 +161,7 @@ pub const ROUTES: &[Route] = &[
     route("PATCH", "/v1/settings", Op::UpdateSettings, OWNER),
     route("GET", "/v1/channels", Op::ListChannels, OWNER),
     route("GET", "/v1/usage", Op::Usage, OWNER),
+    route("GET", "/v1/analytics", Op::Analytics, OWNER),
     route("GET", "/v1/audit", Op::Audit, OWNER),
     route(
         "POST",
@@ -256,6 +261,16 @@ impl DraftRef {
 }
 
 /// An id from a path, as a problem's detail may show it: short, and only the characters of our ids.
+/// The caller's business, if it may still use the console.
+fn active(tenant: Option<Tenant>) -> ApiResult<Tenant> {
+    match tenant {
+        Some(tenant) if tenant.status == TenantStatus::Active => Ok(tenant),
+        _ => Err(ApiError::forbidden(
+            "the business of this user is not active",
+        )),
+    }
+}
+
 fn shown(text: &str) -> String {
     text.chars()
         .take(80)
@@ -526,6 +541,7 @@ impl ConsoleApi {
             }
             Op::DisconnectChannel => self.disconnect(call).await,
             Op::Usage => self.usage(call).await,
+            Op::Analytics => self.analytics(call).await,
             Op::ExportContact | Op::EraseContact => self.contact(op, call).await,
             Op::Audit => self.audit(call).await,
             Op::ConnectLink => self.connect_link(call).await,
@@ -627,6 +643,27 @@ impl ConsoleApi {
             200,
             json!({"month": month, "totals": totals, "channels": channels}),
         ))
+    }
+
+    /// The figures of `from`..`to` (UTC days, both included; the last 30 days up to today by default).
+    async fn analytics(&self, call: &Call<'_>) -> ApiResult<Response<Body>> {
+        let day = |name: &'static str| {
+            call.query
+                .get(name)
+                .map(|text| {
+                    analytics::Period::parse_day(text)
+                        .map_err(|e| ApiError::invalid(name, e.to_string()))
+                })
+                .transpose()
+        };
+        let today = self.store.now().date();
+        let period = match (day("from")?, day("to")?) {
+            (None, to) => analytics::Period::ending(to.unwrap_or(today), DEFAULT_ANALYTICS_DAYS),
+            (Some(from), to) => analytics::Period::new(from, to.unwrap_or(today))
+                .map_err(|e| ApiError::invalid("from", e.to_string()))?,
+        };
+        let report = analytics::report(&self.store, &call.caller.tenant_id, period).await?;
+        Ok(json(200, json!(report)))
     }
 
     async fn audit(&self, call: &Call<'_>) -> ApiResult<Response<Body>> {
@@ -803,12 +840,7 @@ impl ConsoleApi {
     }
 
     async fn tenant(&self, caller: &Caller) -> ApiResult<Tenant> {
-        match self.store.get_tenant(&caller.tenant_id).await? {
-            Some(tenant) if tenant.status == TenantStatus::Active => Ok(tenant),
-            _ => Err(ApiError::forbidden(
-                "the business of this user is not active",
-            )),
-        }
+        active(self.store.get_tenant(&caller.tenant_id).await?)
     }
 
     async fn reply(&self, call: &Call<'_>) -> ApiResult<Response<Body>> {
@@ -821,17 +853,17 @@ impl ConsoleApi {
             conversation.platform,
         )?
         .ok_or_else(|| ApiError::invalid("text", "the reply's text is required"))?;
-        let tenant = self.tenant(call.caller).await?;
-        let channel = self
+        let (tenant, channel) = self
             .store
-            .get_channel(&tenant.tenant_id, &conversation.channel_id)
-            .await?
-            .ok_or_else(|| {
-                ApiError::conflict(
-                    "The channel cannot send",
-                    "the conversation's channel was disconnected",
-                )
-            })?;
+            .get_tenant_and_channel(&call.caller.tenant_id, &conversation.channel_id)
+            .await?;
+        let tenant = active(tenant)?;
+        let channel = channel.ok_or_else(|| {
+            ApiError::conflict(
+                "The channel cannot send",
+                "the conversation's channel was disconnected",
+            )
+        })?;
         let delivered = self
             .outbox
             .reply_as_agent(

@@ -273,6 +273,16 @@ pub fn document() -> Value {
                     "responses": with(ok_json("200", "The month's usage", "Usage"), &[401, 403, 422]),
                 },
             },
+            "/v1/analytics": {
+                "get": {
+                    "summary": "Per platform over whole UTC days: conversations, messages, the shares of customer messages the AI answered, drafted and handed off, and the median and 90th percentile time to first response, AI and people apart (owner)",
+                    "parameters": [
+                        {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "YYYY-MM-DD, the first day included; 29 days before `to` if absent"},
+                        {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "YYYY-MM-DD, the last day included; today (UTC) if absent. At most 366 days in all"},
+                    ],
+                    "responses": with(ok_json("200", "The period's figures", "Analytics"), &[401, 403, 422]),
+                },
+            },
             "/v1/audit": {
                 "get": {
                     "summary": "What was done in the business and by whom, newest first (owner)",
@@ -427,6 +437,44 @@ pub fn document() -> Value {
                         "month": {"type": "string"},
                         "totals": {"type": "object", "additionalProperties": {"type": "integer"}},
                         "channels": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "Analytics": {
+                    "type": "object",
+                    "properties": {
+                        "from": {"type": "string", "format": "date"},
+                        "to": {"type": "string", "format": "date"},
+                        "platforms": {"type": "array", "items": {"$ref": "#/components/schemas/PlatformFigures"}},
+                    },
+                },
+                "PlatformFigures": {
+                    "type": "object",
+                    "properties": {
+                        "platform": {"type": "string", "enum": ["messenger", "instagram", "whatsapp", "line"]},
+                        "conversations": {"type": "integer", "description": "Begun in the period: a customer message after 24 hours without one"},
+                        "customer_messages": {"type": "integer"},
+                        "sent_by_ai": {"type": "integer"},
+                        "sent_by_people": {"type": "integer", "description": "From the console, or approved drafts"},
+                        "decided": {"type": "integer", "description": "Customer messages the AI decided on (not superseded by a newer one of the burst, not a greeting needing nothing): the shares' denominator"},
+                        "answered_by_ai": {"$ref": "#/components/schemas/Share"},
+                        "drafted": {"$ref": "#/components/schemas/Share"},
+                        "handed_off": {"$ref": "#/components/schemas/Share"},
+                        "outcomes": {"type": "object", "additionalProperties": {"type": "integer"}},
+                        "first_response_ai": {"$ref": "#/components/schemas/ResponseTimes"},
+                        "first_response_human": {"$ref": "#/components/schemas/ResponseTimes"},
+                    },
+                },
+                "Share": {
+                    "type": "object",
+                    "properties": {"count": {"type": "integer"}, "share": {"type": ["number", "null"]}},
+                },
+                "ResponseTimes": {
+                    "type": "object",
+                    "description": "From the oldest unanswered customer message to the next reply; quantiles read from buckets about a quarter wide",
+                    "properties": {
+                        "count": {"type": "integer"},
+                        "median_seconds": {"type": ["integer", "null"]},
+                        "p90_seconds": {"type": ["integer", "null"]},
                     },
                 },
                 "AuditEvent": {

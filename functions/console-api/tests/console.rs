@@ -1766,3 +1766,111 @@ async fn the_owner_exports_and_erases_a_contact() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_owner_reads_analytics_and_a_reply_takes_at_most_six_aws_calls() {
+    let rig = Rig::new().await;
+    let (owner, agent) = (rig.owner(), rig.agent());
+    // A customer wrote on LINE ten minutes ago; a person answers from the console.
+    let line = rig
+        .inbound(
+            &rig.a,
+            Platform::Line,
+            "U00000000000000000000000000000a01",
+            Duration::minutes(10),
+        )
+        .await;
+    for _ in 0..3 {
+        rig.inbound(
+            &rig.a,
+            Platform::Messenger,
+            &new_id("psid"),
+            Duration::minutes(1),
+        )
+        .await;
+    }
+    rig.env.calls.reset();
+    let (status, _) = rig.get(&agent, "/v1/conversations?limit=50").await;
+    assert_eq!(status, 200);
+    assert!(
+        rig.env.calls.total() <= 2,
+        "the list: {:?}",
+        rig.env.calls.snapshot()
+    );
+    rig.env.calls.reset();
+    let (status, sent) = rig
+        .post(
+            &agent,
+            &format!("/v1/conversations/{line}/messages"),
+            json!({"text": "Yes, we have gluten-free loaves on Saturdays."}),
+        )
+        .await;
+    assert_eq!(status, 201, "{sent}");
+    assert!(
+        rig.env.calls.total() <= 6,
+        "a person's reply: {:?}",
+        rig.env.calls.snapshot()
+    );
+    let conversation = rig.conversation(&line).await;
+    assert_eq!(conversation.awaiting_reply_since, None);
+    assert_eq!(conversation.mode, ConversationMode::Human);
+    assert!(
+        rig.audit_actions()
+            .await
+            .contains(&("conversation.reply".into(), "console:agent-sub-1".into()))
+    );
+
+    let (status, report) = rig.get(&owner, "/v1/analytics").await;
+    assert_eq!(status, 200, "{report}");
+    let platforms = report["platforms"].as_array().unwrap();
+    assert_eq!(platforms.len(), 1, "{report}");
+    let figures = &platforms[0];
+    assert_eq!(figures["platform"], "line");
+    assert_eq!(figures["sent_by_people"], 1);
+    assert_eq!(figures["first_response_human"]["count"], 1);
+    let median = figures["first_response_human"]["median_seconds"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        (600..=900).contains(&median),
+        "ten minutes, read from its bucket: {median}"
+    );
+    assert_eq!(figures["first_response_ai"]["count"], 0);
+    assert!(figures["first_response_ai"]["median_seconds"].is_null());
+
+    let today = rig.env.store.now().date();
+    let yesterday = today - Duration::days(1);
+    let (status, report) = rig
+        .get(
+            &owner,
+            &format!("/v1/analytics?from={yesterday}&to={yesterday}"),
+        )
+        .await;
+    assert_eq!(
+        (status, report["platforms"].as_array().unwrap().len()),
+        (200, 0)
+    );
+    assert_eq!(report["from"], yesterday.to_string());
+    // Another business sees none of it.
+    let (status, report) = rig.get(&rig.other_tenant(), "/v1/analytics").await;
+    assert_eq!(
+        (status, report["platforms"].as_array().unwrap().len()),
+        (200, 0)
+    );
+
+    assert_eq!(rig.get(&agent, "/v1/analytics").await.0, 403);
+    for (query, field) in [
+        ("from=2026-13-01", "from"),
+        ("to=yesterday", "to"),
+        ("from=2026-02-01&to=2026-01-31", "from"),
+        ("from=2024-01-01&to=2026-01-31", "from"),
+    ] {
+        let (status, problem_json) = rig.get(&owner, &format!("/v1/analytics?{query}")).await;
+        problem(&problem_json, 422);
+        assert_eq!(status, 422);
+        assert!(
+            problem_json.to_string().contains(field),
+            "{query}: {problem_json}"
+        );
+    }
+}

@@ -537,6 +537,7 @@ async fn deauthorize_destroys_tokens_at_once_and_sends_fail_closed() {
             idempotency_key: "reply:after-deauth",
             reply_token: None,
             retain_until: w.env.store.now() + Duration::days(1),
+            audit: None,
         })
         .await;
     assert!(

@@ -235,22 +235,11 @@ async fn five_concurrent_deliveries_store_one_message_and_queue_one_job() {
     assert!(again.len() == 1 && again[0].1.message_id == "m_AbCdEf123");
 
     // Redelivered after it was answered: nothing is queued, nothing is written.
-    let conversation = keys::conversation_id(
-        &w.channel(Platform::Messenger).channel_id,
-        &"7234500000000001".into(),
-    );
-    let tenant = &w.tenant.tenant_id;
-    let message = &w.messages(Platform::Messenger, "7234500000000001").await[0];
+    let mut answered = w.messages(Platform::Messenger, "7234500000000001").await[0].clone();
+    answered.reply_outcome = Some(ReplyOutcome::Replied);
     w.env
         .store
-        .set_reply_outcome(
-            tenant,
-            &conversation,
-            message.sent_at,
-            &message.message_id,
-            ReplyOutcome::Replied,
-            None,
-        )
+        .put(&answered, inbox_shared::store::Write::Upsert)
         .await
         .unwrap();
     w.env.calls.reset();

@@ -47,6 +47,10 @@ pub struct Conversation {
     pub last_inbound_at: Option<OffsetDateTime>,
     #[serde(with = "rfc3339::option", default)]
     pub last_outbound_at: Option<OffsetDateTime>,
+    /// The oldest customer message not answered yet (none when the business has the last word): where
+    /// the next reply's first-response time is measured from.
+    #[serde(with = "rfc3339::option", default)]
+    pub awaiting_reply_since: Option<OffsetDateTime>,
     #[serde(with = "rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "rfc3339")]

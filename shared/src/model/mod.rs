@@ -78,6 +78,7 @@ impl Platform {
 mod channel;
 mod conversation;
 mod records;
+pub mod stats;
 mod tenant;
 
 pub use channel::*;

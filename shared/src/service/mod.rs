@@ -14,8 +14,10 @@
 //! | act on the decision: draft, send once, hand off | [`reply::ReplyService`] |
 //! | deliver one text once; a person's reply from the console (platform windows); approve (optionally edited) or reject a draft | [`outbound::Outbox`] |
 //! | add, change, remove, import knowledge entries (checked, audited) | [`knowledge`] |
+//! | a tenant's analytics over a period (per platform) | [`analytics::report`] |
 //! | hand a conversation to a person, or back to the bot | [`conversations::hand_off`], [`conversations::release`] |
 
+pub mod analytics;
 pub mod channels;
 pub mod conversations;
 pub mod deletion;

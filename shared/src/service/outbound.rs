@@ -5,23 +5,25 @@
 //! replies for 24 hours after the customer's last message). The send is wrapped in the idempotency
 //! primitive on a key stable across retries, so an SQS redelivery after a crash, a timeout or a partial
 //! batch failure finds the send completed and does not repeat it. The token is opened from the vault
-//! only for the call. After the platform accepts, the message id is recorded twice: as a sent marker
-//! (its echo is then known as ours) and as the outbound message of the conversation.
+//! only for the call. After the platform accepts, one transaction records the message id twice (as a
+//! sent marker, so its echo is known as ours, and as the outbound message), completes the send claim and
+//! ends the conversation's wait for a reply; the send is then counted in the day's figures.
 
 use time::{Duration, OffsetDateTime};
 
 use crate::ids::ConversationId;
+use crate::model::stats::{Counter, Responder, StatsDelta};
 use crate::model::{
-    Author, Channel, ChannelStatus, Conversation, Direction, DraftStatus, Message, MessageStatus,
-    Platform, Tenant,
+    AuditEvent, Author, Channel, ChannelStatus, Conversation, Direction, DraftStatus, Message,
+    MessageStatus, Platform, Tenant,
 };
 use crate::platform::ECHO_TAG_PREFIX;
 use crate::platform::send::{OutboundText, SendError, Sender};
 use crate::secret::MessageText;
-use crate::store::{Claim, SentMarker, Store, StoreError};
+use crate::store::{Claim, DeliveryRecord, IdempotencyRecord, SentMarker, Store, StoreError};
 use crate::vault::{SealContext, TokenVault, VaultError};
 
-use super::audit;
+use super::{analytics, audit};
 
 /// Messenger, Instagram and WhatsApp: free-form replies within 24 h of the customer's last message.
 pub const REPLY_WINDOW: Duration = Duration::hours(24);
@@ -46,6 +48,8 @@ pub struct Delivery<'a> {
     pub reply_token: Option<&'a str>,
     /// Until when the sent message is kept (the tenant's content retention).
     pub retain_until: OffsetDateTime,
+    /// A person's action: its audit event, written with the send's records.
+    pub audit: Option<&'a AuditEvent>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,15 +127,16 @@ impl Outbox {
         {
             return Err(DeliveryError::WindowClosed(closes));
         }
-        self.deliver_in_window(delivery, false).await
+        self.deliver_in_window(delivery, None).await
     }
 
-    /// [`Outbox::deliver`] once the caller has decided the window allows it (`human_agent_tag`: as a
-    /// person's reply with Meta's `HUMAN_AGENT` tag).
+    /// [`Outbox::deliver`] once the caller has decided the window allows it. `person`: a person's reply
+    /// from the console, sent as the platform allows it now (with Meta's `HUMAN_AGENT` tag after 24
+    /// hours), which takes the conversation into human mode.
     async fn deliver_in_window(
         &self,
         delivery: &Delivery<'_>,
-        human_agent_tag: bool,
+        person: Option<AgentSend>,
     ) -> Result<Delivered, DeliveryError> {
         let channel = delivery.channel;
         let tenant_id = &channel.tenant_id;
@@ -151,18 +156,10 @@ impl Outbox {
             Claim::InProgress => return Err(DeliveryError::InProgress),
             Claim::Completed(message_id) => return Ok(Delivered::AlreadySent { message_id }),
         }
+        let human_agent_tag = person == Some(AgentSend::HumanAgentTag);
         match self.send(delivery, credentials, human_agent_tag).await {
             Ok(message_id) => {
-                self.record(delivery, &message_id).await?;
-                self.store
-                    .complete(
-                        tenant_id,
-                        SEND_SCOPE,
-                        key,
-                        Some(message_id.clone()),
-                        SEND_RECORD_KEPT,
-                    )
-                    .await?;
+                self.record(delivery, &message_id, person.is_some()).await?;
                 Ok(Delivered::Sent { message_id })
             }
             Err(err) => {
@@ -224,38 +221,70 @@ impl Outbox {
         Ok(sent.message_id)
     }
 
-    async fn record(&self, delivery: &Delivery<'_>, message_id: &str) -> Result<(), StoreError> {
+    /// Everything the send leaves, in one write ([`Store::record_delivery`]); then counted in the day's
+    /// figures with the wait it ended, if the conversation was waiting.
+    async fn record(
+        &self,
+        delivery: &Delivery<'_>,
+        message_id: &str,
+        takes_over: bool,
+    ) -> Result<(), StoreError> {
         let conversation = delivery.conversation;
+        let tenant_id = &conversation.tenant_id;
         let now = self.store.now();
+        let marker = SentMarker {
+            tenant_id: tenant_id.clone(),
+            conversation_id: conversation.conversation_id.clone(),
+            message_id: message_id.to_owned(),
+            sent_at: now,
+            retain_until: delivery.retain_until,
+        };
+        let message = Message {
+            tenant_id: tenant_id.clone(),
+            conversation_id: conversation.conversation_id.clone(),
+            channel_id: conversation.channel_id.clone(),
+            message_id: message_id.to_owned(),
+            direction: Direction::Outbound,
+            author: delivery.author,
+            text: Some(delivery.text.clone()),
+            attachments: Vec::new(),
+            payload: None,
+            status: MessageStatus::Sent,
+            error_code: None,
+            sent_at: now,
+            retain_until: delivery.retain_until,
+            reply_outcome: None,
+        };
+        let completion = IdempotencyRecord::completed(
+            tenant_id,
+            SEND_SCOPE,
+            delivery.idempotency_key,
+            Some(message_id.to_owned()),
+            now,
+            SEND_RECORD_KEPT,
+        );
+        let responder = Responder::of(delivery.author).unwrap_or(Responder::Ai);
+        let mut counters = vec![Counter::Sent(responder)];
+        if let Some(since) = conversation.awaiting_reply_since {
+            counters.push(Counter::first_response(responder, now - since));
+        }
+        let stats = StatsDelta {
+            tenant_id: tenant_id.clone(),
+            platform: conversation.platform,
+            at: now,
+            counters,
+        };
         self.store
-            .record_sent(&SentMarker {
-                tenant_id: conversation.tenant_id.clone(),
-                conversation_id: conversation.conversation_id.clone(),
-                message_id: message_id.to_owned(),
-                sent_at: now,
-                retain_until: delivery.retain_until,
+            .record_delivery(&DeliveryRecord {
+                marker: &marker,
+                message: &message,
+                completion: &completion,
+                audit: delivery.audit,
+                takes_over,
             })
             .await?;
-        let stored = self
-            .store
-            .insert_message(&Message {
-                tenant_id: conversation.tenant_id.clone(),
-                conversation_id: conversation.conversation_id.clone(),
-                channel_id: conversation.channel_id.clone(),
-                message_id: message_id.to_owned(),
-                direction: Direction::Outbound,
-                author: delivery.author,
-                text: Some(delivery.text.clone()),
-                attachments: Vec::new(),
-                payload: None,
-                status: MessageStatus::Sent,
-                error_code: None,
-                sent_at: now,
-                retain_until: delivery.retain_until,
-                reply_outcome: None,
-            })
-            .await;
-        stored.map(|_| ())
+        analytics::count(&self.store, stats).await;
+        Ok(())
     }
 }
 
@@ -340,6 +369,14 @@ impl Outbox {
         let now = self.store.now();
         let how = agent_send(reply.conversation, now)?;
         let key = format!("agent:{}", reply.idempotency_key);
+        let audit = AuditEvent::new(
+            Some(&reply.tenant.tenant_id),
+            actor,
+            "conversation.reply",
+            Some(reply.conversation.conversation_id.as_str()),
+            now,
+            reply.tenant.retention.audit_days,
+        );
         let delivered = self
             .deliver_in_window(
                 &Delivery {
@@ -350,29 +387,11 @@ impl Outbox {
                     idempotency_key: &key,
                     reply_token: None,
                     retain_until: reply.tenant.retention.content_deadline(now),
+                    audit: Some(&audit),
                 },
-                how == AgentSend::HumanAgentTag,
+                Some(how),
             )
             .await?;
-        if let Delivered::Sent { .. } = &delivered {
-            let conversation = reply.conversation;
-            self.store
-                .agent_replied(
-                    &conversation.tenant_id,
-                    &conversation.channel_id,
-                    &conversation.conversation_id,
-                    now,
-                )
-                .await?;
-            audit(
-                &self.store,
-                actor,
-                reply.tenant,
-                "conversation.reply",
-                conversation.conversation_id.as_str(),
-            )
-            .await?;
-        }
         Ok(delivered)
     }
 }
@@ -478,6 +497,7 @@ impl Outbox {
                 idempotency_key: &idempotency_key,
                 reply_token: None,
                 retain_until: draft.retain_until,
+                audit: None,
             })
             .await?;
         match self

@@ -19,8 +19,35 @@ use crate::secret::PlatformUserId;
 const SWEEP_PENDING: &str = "conversation_ids";
 /// The handoff reason of a conversation a person answered from the console.
 pub const AGENT_REPLY_REASON: &str = "agent_reply";
+/// Messages read per Query when looking back for a customer message (replies come one or two per
+/// customer message, so the first page nearly always settles it).
+const CUSTOMER_LOOKUP_PAGE: i32 = 10;
 /// The most Queries one page of the activity listing reads when a filter leaves most entries out.
 pub const ACTIVITY_READS: usize = 3;
+
+/// A delivered reply's records ([`Store::record_delivery`]).
+#[derive(Debug, Clone)]
+pub struct DeliveryRecord<'a> {
+    pub marker: &'a SentMarker,
+    /// The outbound message as sent (its author says whose reply it was).
+    pub message: &'a Message,
+    /// The send's idempotency record, completed with the platform's message id.
+    pub completion: &'a super::IdempotencyRecord,
+    pub audit: Option<&'a AuditEvent>,
+    /// A person's reply from the console: the conversation goes to human mode.
+    pub takes_over: bool,
+}
+
+/// What ai-reply did about one inbound message ([`Store::record_outcome`]).
+#[derive(Debug, Clone)]
+pub struct OutcomeRecord<'a> {
+    pub tenant_id: &'a TenantId,
+    pub conversation_id: &'a ConversationId,
+    pub message_id: &'a str,
+    pub sent_at: OffsetDateTime,
+    pub outcome: ReplyOutcome,
+    pub error_code: Option<i64>,
+}
 
 /// What an inbound item changes on its conversation.
 #[derive(Debug, Clone)]
@@ -110,25 +137,86 @@ impl Store {
             .await
     }
 
-    /// A person on the business side answered from the console: the conversation is theirs (human mode,
-    /// the bot stays silent) and moves to the top of the inbox list.
-    pub async fn agent_replied(
-        &self,
-        tenant_id: &TenantId,
-        channel_id: &ChannelId,
-        conversation_id: &ConversationId,
-        at: OffsetDateTime,
-    ) -> Result<()> {
-        let activity = keys::conversation_activity(tenant_id, channel_id, conversation_id, at);
-        let mut expr = Expr::new();
-        expr.set("mode", string(ConversationMode::Human.as_str()))
-            .set("handoff_reason", string(AGENT_REPLY_REASON))
-            .set("last_outbound_at", timestamp_value(at))
-            .set(keys::GSI1_PK, string(&activity.pk))
-            .set(keys::GSI1_SK, string(&activity.sk))
-            .require(|e| e.exists(keys::PK));
-        self.update_conversation(tenant_id, channel_id, conversation_id, expr)
+    /// What a delivered reply leaves, in one transaction: the sent marker (its echo is known as ours),
+    /// the outbound message, the completed send claim (a retry finds it sent), the conversation moved
+    /// to the top of the inbox with its wait for a reply ended (a person's reply from the console also
+    /// takes it into human mode) and, for a person's action, its audit event. A conversation erased
+    /// between the read and the send is not recreated: the rest is written without it.
+    pub async fn record_delivery(&self, record: &DeliveryRecord<'_>) -> Result<()> {
+        match self
+            .transact(self.delivery_items(record, true)?, |_| String::new())
             .await
+        {
+            // Only the conversation's condition can fail (every other item is unconditional).
+            Err(StoreError::Conflict(_)) => {
+                self.transact(self.delivery_items(record, false)?, |_| String::new())
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    fn delivery_items(
+        &self,
+        record: &DeliveryRecord<'_>,
+        with_conversation: bool,
+    ) -> Result<Vec<aws_sdk_dynamodb::types::TransactWriteItem>> {
+        let message = record.message;
+        let mut items = vec![
+            self.put_in_transaction(record.marker, Expr::new())?,
+            self.put_in_transaction(message, Expr::new())?,
+            self.put_in_transaction(record.completion, Expr::new())?,
+        ];
+        if let Some(event) = record.audit {
+            items.push(self.create_in_transaction(event)?);
+        }
+        if with_conversation {
+            let activity = keys::conversation_activity(
+                &message.tenant_id,
+                &message.channel_id,
+                &message.conversation_id,
+                message.sent_at,
+            );
+            let mut update = Expr::new();
+            update
+                .set("last_outbound_at", timestamp_value(message.sent_at))
+                .set(keys::GSI1_PK, string(&activity.pk))
+                .set(keys::GSI1_SK, string(&activity.sk))
+                .remove("awaiting_reply_since")
+                .require(|e| e.exists(keys::PK));
+            if record.takes_over {
+                // A person answered: the conversation is theirs, and the bot stays silent.
+                update
+                    .set("mode", string(ConversationMode::Human.as_str()))
+                    .set("handoff_reason", string(AGENT_REPLY_REASON));
+            }
+            let key = keys::conversation(
+                &message.tenant_id,
+                &message.channel_id,
+                &message.conversation_id,
+            );
+            items.push(self.update_in_transaction(&key, update));
+        }
+        Ok(items)
+    }
+
+    /// Records what ai-reply did about an inbound message, once: the first outcome recorded stays (a
+    /// redelivery that decides again changes nothing). True when recorded now; false when an earlier
+    /// delivery had, or the message was erased meanwhile (it stays erased).
+    pub async fn record_outcome(&self, record: &OutcomeRecord<'_>) -> Result<bool> {
+        let mut expr = with_error_code(
+            "reply_outcome",
+            string(record.outcome.as_str()),
+            record.error_code,
+        );
+        expr.require(|e| e.exists(keys::PK).and(e.no_value("reply_outcome")));
+        let key = keys::message(
+            record.tenant_id,
+            record.conversation_id,
+            record.sent_at,
+            record.message_id,
+        );
+        condition_held(self.update(&key, expr).send().await.map_err(dynamo_error))
     }
 
     /// Applies `expr` (which requires the item to exist) to a conversation: a missing one is `NotFound`.
@@ -237,10 +325,17 @@ impl Store {
             .set("channel_id", string(conversation.channel_id))
             .set_if_absent("created_at", timestamp_value(self.now()));
         if let Some(at) = conversation.last_inbound_at {
-            update.set("last_inbound_at", timestamp_value(at));
+            // The wait a first response ends begins with the oldest customer message not answered.
+            update
+                .set("last_inbound_at", timestamp_value(at))
+                .set_if_absent("awaiting_reply_since", timestamp_value(at));
         }
         if message.direction == Direction::Outbound {
-            update.set("last_outbound_at", timestamp_value(message.sent_at));
+            // Answered from the platform's own inbox: the wait ends (unmeasured: its start is not
+            // read on this path).
+            update
+                .set("last_outbound_at", timestamp_value(message.sent_at))
+                .remove("awaiting_reply_since");
         }
         // Its place in the inbox list: the newest message (a late-delivered older one moves it back
         // until the next message; nothing is lost, only the order is briefly off).
@@ -314,6 +409,38 @@ impl Store {
                 })
             }
             Err(other) => Err(other),
+        }
+    }
+
+    /// Whether the customer wrote in the conversation from `from` up to `before`: newest first, page by
+    /// page, stopping at the first customer message.
+    pub async fn customer_wrote_between(
+        &self,
+        tenant_id: &TenantId,
+        conversation_id: &ConversationId,
+        from: OffsetDateTime,
+        before: OffsetDateTime,
+    ) -> Result<bool> {
+        let query = keys::messages_between(tenant_id, conversation_id, from, before);
+        let mut after = None;
+        loop {
+            let page = self
+                .query::<Message>(
+                    &query,
+                    PageRequest {
+                        limit: Some(CUSTOMER_LOOKUP_PAGE),
+                        backwards: true,
+                        after,
+                    },
+                )
+                .await?;
+            if page.items.iter().any(|m| m.author == Author::Customer) {
+                return Ok(true);
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(false),
+            }
         }
     }
 
@@ -470,24 +597,6 @@ impl Store {
                 .await
                 .map_err(dynamo_error),
         )
-    }
-
-    /// Records what ai-reply did about an inbound message. A message erased meanwhile stays erased.
-    pub async fn set_reply_outcome(
-        &self,
-        tenant_id: &TenantId,
-        conversation_id: &ConversationId,
-        sent_at: OffsetDateTime,
-        message_id: &str,
-        outcome: ReplyOutcome,
-        error_code: Option<i64>,
-    ) -> Result<()> {
-        let mut expr = with_error_code("reply_outcome", string(outcome.as_str()), error_code);
-        expr.require(|e| e.exists(keys::PK));
-        let key = keys::message(tenant_id, conversation_id, sent_at, message_id);
-        // A failed condition is the erased message: nothing to record.
-        condition_held(self.update(&key, expr).send().await.map_err(dynamo_error))?;
-        Ok(())
     }
 }
 

@@ -151,6 +151,15 @@ impl Expr {
         Condition(format!("attribute_not_exists({})", self.name(attribute)))
     }
 
+    /// The attribute has no value: absent, or stored as NULL (an `Option` field that is `None`).
+    pub(crate) fn no_value(&mut self, attribute: &str) -> Condition {
+        let name = self.name(attribute);
+        let null = self.value(AttributeValue::S("NULL".into()));
+        Condition(format!(
+            "(attribute_not_exists({name}) OR attribute_type({name}, {null}))"
+        ))
+    }
+
     pub(crate) fn eq(&mut self, attribute: &str, value: AttributeValue) -> Condition {
         self.compare(attribute, "=", value)
     }
@@ -165,6 +174,16 @@ impl Expr {
 
     pub(crate) fn le(&mut self, attribute: &str, value: AttributeValue) -> Condition {
         self.compare(attribute, "<=", value)
+    }
+
+    pub(crate) fn between(
+        &mut self,
+        attribute: &str,
+        low: AttributeValue,
+        high: AttributeValue,
+    ) -> Condition {
+        let (name, low, high) = (self.name(attribute), self.value(low), self.value(high));
+        Condition(format!("{name} BETWEEN {low} AND {high}"))
     }
 
     /// `attribute IN (values…)`; `values` must not be empty (DynamoDB rejects an empty list).

@@ -48,6 +48,29 @@ impl Record for IdempotencyRecord {
     }
 }
 
+impl IdempotencyRecord {
+    /// A claimed operation done at `now`, with its result, kept `keep_for`: what [`Store::complete`]
+    /// writes, or a transaction that completes the claim with the operation's own writes.
+    pub fn completed(
+        tenant_id: &TenantId,
+        scope: &str,
+        key: &str,
+        result: Option<String>,
+        now: OffsetDateTime,
+        keep_for: Duration,
+    ) -> Self {
+        Self {
+            tenant_id: tenant_id.to_owned(),
+            scope: scope.to_owned(),
+            idempotency_key: key.to_owned(),
+            status: IdempotencyStatus::Completed,
+            lease_until_ms: millis(now),
+            result,
+            keep_until: now + keep_for,
+        }
+    }
+}
+
 /// The outcome of [`Store::claim`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
@@ -107,16 +130,8 @@ impl Store {
         result: Option<String>,
         keep_for: Duration,
     ) -> Result<()> {
-        let now = self.now();
-        let record = IdempotencyRecord {
-            tenant_id: tenant_id.to_owned(),
-            scope: scope.to_owned(),
-            idempotency_key: key.to_owned(),
-            status: IdempotencyStatus::Completed,
-            lease_until_ms: millis(now),
-            result,
-            keep_until: now + keep_for,
-        };
+        let record =
+            IdempotencyRecord::completed(tenant_id, scope, key, result, self.now(), keep_for);
         self.put(&record, Write::Upsert).await
     }
 

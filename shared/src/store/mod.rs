@@ -21,12 +21,15 @@ mod expr;
 mod idempotency;
 mod page;
 pub mod records;
+mod stats;
 mod table;
 mod tenants;
 mod usage;
 
 pub use channels::RefreshedToken;
-pub use conversations::{ACTIVITY_READS, AGENT_REPLY_REASON, ConversationTouch, Ingested};
+pub use conversations::{
+    ACTIVITY_READS, AGENT_REPLY_REASON, ConversationTouch, DeliveryRecord, Ingested, OutcomeRecord,
+};
 pub use error::{Result, StoreError};
 pub use idempotency::{Claim, IdempotencyRecord, IdempotencyStatus};
 pub use page::{Cursor, Page, PageRequest};

@@ -134,6 +134,51 @@ impl Store {
         Ok(out.item)
     }
 
+    /// Two items of different kinds in one strongly consistent BatchGetItem (keys DynamoDB leaves
+    /// unprocessed under load are asked again); each `None` if absent or expired.
+    pub async fn get_two<A: Record, B: Record>(
+        &self,
+        first: &Key,
+        second: &Key,
+    ) -> Result<(Option<A>, Option<B>)> {
+        let mut wanted = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+            .keys(key_item(first))
+            .keys(key_item(second))
+            .consistent_read(true)
+            .build()
+            .expect("keys are set");
+        let mut found: Vec<Item> = Vec::new();
+        loop {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, wanted)
+                .send()
+                .await
+                .map_err(dynamo_error)?;
+            found.extend(
+                out.responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
+            match out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)) {
+                Some(rest) if !rest.keys().is_empty() => wanted = rest,
+                _ => break,
+            }
+        }
+        let take = |key: &Key| {
+            found
+                .iter()
+                .find(|item| item_key(item).is_ok_and(|k| &k == key))
+                .filter(|item| !self.is_expired(item))
+                .cloned()
+        };
+        Ok((
+            take(first).map(from_item).transpose()?,
+            take(second).map(from_item).transpose()?,
+        ))
+    }
+
     /// Writes many records with BatchWriteItem (unconditional puts), 25 per call.
     pub async fn put_many<R: Record>(&self, records: &[R]) -> Result<BatchOutcome> {
         let requests = records
@@ -229,6 +274,23 @@ impl Store {
         query: &KeyQuery,
         include_expired: bool,
     ) -> Result<Vec<R>> {
+        self.query_all_unexpired(query, include_expired)
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    /// Every unexpired item a Query matches, undecoded: for items that are not one [`Record`] type.
+    pub(super) async fn query_all_raw(&self, query: &KeyQuery) -> Result<Vec<Item>> {
+        self.query_all_unexpired(query, false).await
+    }
+
+    async fn query_all_unexpired(
+        &self,
+        query: &KeyQuery,
+        include_expired: bool,
+    ) -> Result<Vec<Item>> {
         let mut items = self
             .query_request(query, false)
             .into_paginator()
@@ -237,7 +299,7 @@ impl Store {
         let mut all = Vec::new();
         while let Some(item) = items.try_next().await.map_err(dynamo_error)? {
             if include_expired || !self.is_expired(&item) {
-                all.push(from_item(item)?);
+                all.push(item);
             }
         }
         Ok(all)
@@ -301,6 +363,9 @@ impl Store {
             }
             SortKey::Before(bound) => {
                 expr.require(|e| e.lt(sk_name, string(bound)));
+            }
+            SortKey::Between(first, last) => {
+                expr.require(|e| e.between(sk_name, string(first), string(last)));
             }
         }
         let mut request = self.client.query().table_name(&self.table);
@@ -452,12 +517,34 @@ impl Store {
                     cancelled,
                 )) = err.as_service_error()
                 {
-                    let failed = cancelled
-                        .cancellation_reasons()
+                    let reasons = cancelled.cancellation_reasons();
+                    let failed = reasons
                         .iter()
                         .position(|r| r.code() == Some("ConditionalCheckFailed"));
                     if let Some(index) = failed {
                         return Err(StoreError::Conflict(conflict(index)));
+                    }
+                    // Cancelled by a concurrent write to one of its items, or by throttling: nothing
+                    // was written, and the same transaction succeeds later.
+                    if reasons.iter().any(|r| {
+                        matches!(
+                            r.code(),
+                            Some(
+                                "TransactionConflict"
+                                    | "ThrottlingError"
+                                    | "ProvisionedThroughputExceeded"
+                                    | "RequestLimitExceeded"
+                            )
+                        )
+                    }) {
+                        return Err(StoreError::Unavailable(format!(
+                            "transaction cancelled: {}",
+                            reasons
+                                .iter()
+                                .filter_map(|r| r.code())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )));
                     }
                 }
                 Err(dynamo_error(err))

@@ -9,11 +9,13 @@ use aws_lambda_events::event::sqs::SqsBatchResponse;
 use inbox_shared::aws::AwsClients;
 use inbox_shared::clock;
 use inbox_shared::ids::new_id;
+use inbox_shared::keys;
 use inbox_shared::lambda;
-use inbox_shared::model::AiMode;
+use inbox_shared::model::{AiMode, Platform};
 use inbox_shared::platform::signature::meta_signature;
 use inbox_shared::platform::signed_request::sign_request;
 use inbox_shared::provision::{self, ProvisionPlan, Provisioned};
+use inbox_shared::secret::PlatformUserId;
 use inbox_shared::store::Store;
 use inbox_shared::vault::TokenVault;
 use serde_json::{Value, json};
@@ -22,8 +24,8 @@ use super::aws_proxy::AwsProxy;
 use super::iam::operations;
 use super::runtime_api::{Answer, LambdaProcess};
 use super::{
-    BATCH, IngestFigures, ProcessFigures, ReplyFigures, SINGLE_DELIVERIES, STARTS, WARM_DELIVERIES,
-    deployed, target_dir,
+    BATCH, CONSOLE_REQUESTS, ConsoleFigures, IngestFigures, ProcessFigures, ReplyFigures,
+    SINGLE_DELIVERIES, STARTS, WARM_DELIVERIES, deployed, target_dir,
 };
 use crate::demo_tenant::{self, DemoTenant, PlatformStandIn};
 
@@ -36,6 +38,7 @@ struct Rig {
     proxy: AwsProxy,
     direct: AwsClients,
     provisioned: Provisioned,
+    demo: DemoTenant,
     platforms: PlatformStandIn,
     env: Vec<(String, String)>,
 }
@@ -52,7 +55,7 @@ impl Rig {
             clock::system(),
         );
         let vault = TokenVault::new(direct.kms.clone(), &provisioned.kms_alias);
-        DemoTenant::create(&store, vault, AiMode::Auto).await?;
+        let demo = DemoTenant::create(&store, vault, AiMode::Auto).await?;
         let platforms = PlatformStandIn::start().await;
         let proxy = AwsProxy::start(&moto_url).await?;
         let env = [
@@ -77,6 +80,10 @@ impl Rig {
                 "PUBLIC_BASE_URL",
                 "https://bench.execute-api.us-east-1.amazonaws.com".into(),
             ),
+            (
+                "CONSOLE_CURSOR_SECRET",
+                format!("bench-{}", new_id("console-cursor")),
+            ),
             ("RUST_LOG", "info".into()),
         ]
         .into_iter()
@@ -86,6 +93,7 @@ impl Rig {
             proxy,
             direct,
             provisioned,
+            demo,
             platforms,
             env,
         })
@@ -117,8 +125,12 @@ impl Rig {
     }
 }
 
-pub(super) async fn measure_functions()
--> Result<(IngestFigures, ReplyFigures, Vec<(String, ProcessFigures)>)> {
+pub(super) async fn measure_functions() -> Result<(
+    IngestFigures,
+    ReplyFigures,
+    ConsoleFigures,
+    Vec<(String, ProcessFigures)>,
+)> {
     let rig = Rig::new().await?;
     eprintln!("xtask bench: webhook-ingest, 1,010 messages");
     let ingest = measure_ingest(&rig).await?;
@@ -128,9 +140,12 @@ pub(super) async fn measure_functions()
     let deletion = measure_data_deletion(&rig).await?;
     let sweep = measure_retention_sweep(&rig).await?;
     let connect = measure_channel_connect(&rig).await?;
+    eprintln!("xtask bench: console-api, pages of 50 conversations and people's replies");
+    let console = measure_console(&rig).await?;
     Ok((
         ingest,
         reply,
+        console,
         vec![
             ("data-deletion".to_owned(), deletion),
             ("retention-sweep".to_owned(), sweep),
@@ -141,7 +156,19 @@ pub(super) async fn measure_functions()
 
 /// An API Gateway HTTP API (payload 2.0) request event, as Lambda hands it to `lambda_http`.
 fn http_event(method: &str, path: &str, query: &str, headers: Value, body: Option<&str>) -> Value {
-    json!({
+    http_event_as(method, path, query, headers, body, None)
+}
+
+/// [`http_event`] as API Gateway passes it on once its JWT authorizer accepted a token with `claims`.
+fn http_event_as(
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: Value,
+    body: Option<&str>,
+    claims: Option<Value>,
+) -> Value {
+    let mut event = json!({
         "version": "2.0",
         "routeKey": format!("{method} {path}"),
         "rawPath": path,
@@ -155,7 +182,11 @@ fn http_event(method: &str, path: &str, query: &str, headers: Value, body: Optio
         },
         "body": body,
         "isBase64Encoded": false
-    })
+    });
+    if let Some(claims) = claims {
+        event["requestContext"]["authorizer"] = json!({"jwt": {"claims": claims, "scopes": null}});
+    }
+    event
 }
 
 /// A signed Meta webhook delivery of `messages` (customer, mid, text) to the demo Page.
@@ -411,4 +442,85 @@ async fn measure_retention_sweep(rig: &Rig) -> Result<ProcessFigures> {
     figures.peak_rss = process.peak_rss()?;
     figures.operations = operations(&[&rig.proxy.take()]);
     Ok(figures)
+}
+
+/// console-api under an agent's identity (the claims API Gateway's JWT authorizer passes on): pages of
+/// 50 conversations, newest first, and a person's reply to each of the first conversations ingest
+/// stored (inside the 24-hour window, so each is sent, to the platform stand-in on loopback).
+async fn measure_console(rig: &Rig) -> Result<ConsoleFigures> {
+    let (mut process, mut figures) = rig.start("console-api").await?;
+    let claims = json!({"sub": "bench-agent", "custom:tenant_id": rig.demo.tenant.tenant_id.as_str(),
+                        "cognito:groups": "[agent]", "email": "agent@bench.example"});
+    let headers = json!({"host": "bench.execute-api.us-east-1.amazonaws.com", "content-type": "application/json"});
+    let list = http_event_as(
+        "GET",
+        "/v1/conversations",
+        "limit=50",
+        headers.clone(),
+        None,
+        Some(claims.clone()),
+    );
+    let mut list_invocations = Vec::with_capacity(CONSOLE_REQUESTS);
+    for i in 0..=CONSOLE_REQUESTS {
+        let (answer, took) = process.invoke(&list).await?;
+        expect_status(&answer, 200)?;
+        if i == 0 {
+            figures.cold_invocation = took;
+            let page: Value = match &answer {
+                Answer::Response(response) => {
+                    serde_json::from_str(response["body"].as_str().unwrap_or("{}"))?
+                }
+                Answer::Error(error) => bail!("console-api failed: {error}"),
+            };
+            let items = page["items"].as_array().map_or(0, Vec::len);
+            if items != 50 {
+                bail!("a page of {items} conversations, not 50");
+            }
+            rig.proxy.take();
+        } else {
+            list_invocations.push(took);
+        }
+    }
+    let list_counts = rig.proxy.take();
+    let channel = rig
+        .demo
+        .channels
+        .iter()
+        .find(|c| c.platform == Platform::Messenger)
+        .context("the demo tenant's Messenger channel")?;
+    let mut reply_invocations = Vec::with_capacity(CONSOLE_REQUESTS);
+    for i in 0..CONSOLE_REQUESTS {
+        let user = PlatformUserId::new(format!("psid-bench-{i:05}"));
+        let conversation = keys::conversation_id(&channel.channel_id, &user);
+        let path = format!(
+            "/v1/conversations/{}.{conversation}/messages",
+            channel.channel_id
+        );
+        let mut headers = headers.clone();
+        headers["idempotency-key"] = json!(new_id("idem"));
+        let body =
+            json!({"text": "A person here: yes, we are open until 18:00 today."}).to_string();
+        let reply = http_event_as(
+            "POST",
+            &path,
+            "",
+            headers,
+            Some(&body),
+            Some(claims.clone()),
+        );
+        let (answer, took) = process.invoke(&reply).await?;
+        expect_status(&answer, 201)?;
+        reply_invocations.push(took);
+    }
+    let reply_counts = rig.proxy.take();
+    figures.warm_invocations = list_invocations.clone();
+    figures.peak_rss = process.peak_rss()?;
+    figures.operations = operations(&[&list_counts, &reply_counts]);
+    Ok(ConsoleFigures {
+        process: figures,
+        list_invocations,
+        list_counts,
+        reply_invocations,
+        reply_counts,
+    })
 }

@@ -3,7 +3,8 @@
 //! work: webhook-ingest takes 1,000 customer messages in signed deliveries of 10 (and 10 single ones),
 //! ai-reply answers every one of them from one warm process, data-deletion takes Meta callbacks and
 //! status-page reads, retention-sweep runs the daily fan-out and the jobs it queues, channel-connect
-//! answers connect start pages opened without a link (its start and RSS). Criterion measures
+//! answers connect start pages opened without a link (its start and RSS), console-api serves pages of 50
+//! conversations and people's replies under an agent's identity. Criterion measures
 //! the pure per-event work; cargo-lambda builds the zips. It prints a Markdown report with the targets,
 //! and a cost per million messages computed from the measured counts and AWS list prices.
 
@@ -32,6 +33,8 @@ const WARM_DELIVERIES: usize = 99;
 const BATCH: usize = 10;
 /// Single-message deliveries, for the calls per message when Meta does not batch.
 const SINGLE_DELIVERIES: usize = 10;
+/// Warm requests of each kind console-api is measured with.
+const CONSOLE_REQUESTS: usize = 20;
 /// Cold starts measured per function (the report gives their median and range).
 const STARTS: usize = 7;
 /// Each function as `infra/template.yaml` deploys it: its resource, the memory Lambda bills by, and its
@@ -99,6 +102,9 @@ impl Targets {
     /// channel's key is fetched once per lifetime, however many replies go out meanwhile.
     const KMS_PER_CHANNEL_PER_CACHE_LIFETIME: f64 = 1.0;
     const ZIP_MB: f64 = 4.0;
+    /// AWS calls of console-api's conversation list (a page of 50) and of a person's reply.
+    const CONSOLE_LIST_CALLS: f64 = 2.0;
+    const CONSOLE_REPLY_CALLS: f64 = 6.0;
 }
 
 /// What one function process measured.
@@ -154,6 +160,17 @@ struct ReplyFigures {
     log_bytes_per_reply: f64,
 }
 
+struct ConsoleFigures {
+    /// Its start, footprint and warm list invocations.
+    process: ProcessFigures,
+    /// `CONSOLE_REQUESTS` warm pages of 50 conversations, and their AWS calls.
+    list_invocations: Vec<Duration>,
+    list_counts: Counts,
+    /// `CONSOLE_REQUESTS` people's replies (the platform stand-in answers on loopback), and their calls.
+    reply_invocations: Vec<Duration>,
+    reply_counts: Counts,
+}
+
 pub fn run() -> Result<ExitCode> {
     let root = tooling::repo_root();
     eprintln!("xtask bench: building the five functions (release, this machine's architecture)");
@@ -182,12 +199,12 @@ pub fn run() -> Result<ExitCode> {
     let measured = runtime.block_on(measure::measure_functions());
     drop(runtime);
     drop(own_moto);
-    let (ingest, reply, others) = measured?;
+    let (ingest, reply, console, others) = measured?;
 
     eprintln!("xtask bench: packaging (cargo lambda build --release --arm64)");
     let zips = package::package()?;
 
-    let met = report::report(&criterion, &ingest, &reply, &others, &zips);
+    let met = report::report(&criterion, &ingest, &reply, &console, &others, &zips);
     Ok(if met {
         ExitCode::SUCCESS
     } else {

@@ -8,8 +8,8 @@ use super::aws_proxy::Counts;
 use super::cost::{self, PerMessage};
 use super::iam::ungranted;
 use super::{
-    BATCH, IngestFigures, ProcessFigures, ReplyFigures, SINGLE_DELIVERIES, STARTS, Targets,
-    WARM_DELIVERIES, deployed, median,
+    BATCH, CONSOLE_REQUESTS, ConsoleFigures, IngestFigures, ProcessFigures, ReplyFigures,
+    SINGLE_DELIVERIES, STARTS, Targets, WARM_DELIVERIES, deployed, median,
 };
 use crate::tooling;
 
@@ -30,6 +30,7 @@ pub(super) fn report(
     criterion: &BTreeMap<String, f64>,
     ingest: &IngestFigures,
     reply: &ReplyFigures,
+    console: &ConsoleFigures,
     others: &[(String, ProcessFigures)],
     zips: &[(&str, PathBuf, u64)],
 ) -> bool {
@@ -52,6 +53,7 @@ pub(super) fn report(
     let processes: Vec<(&str, &ProcessFigures)> = [
         ("webhook-ingest", &ingest.process),
         ("ai-reply", &reply.process),
+        ("console-api", &console.process),
     ]
     .into_iter()
     .chain(
@@ -210,6 +212,45 @@ pub(super) fn report(
     println!(
         "| log bytes per reply | {:.0} | |\n",
         reply.log_bytes_per_reply
+    );
+
+    println!("### console-api\n");
+    println!("| measure | figure | target |");
+    println!("|---|---|---|");
+    let requests = CONSOLE_REQUESTS as f64;
+    let list_calls = console.list_counts.total() as f64 / requests;
+    println!(
+        "| `GET /v1/conversations?limit=50`, warm (median / slowest of {CONSOLE_REQUESTS}) | {:.1} ms / {:.1} ms | |",
+        ms(median(&console.list_invocations)),
+        ms(console
+            .list_invocations
+            .iter()
+            .max()
+            .copied()
+            .unwrap_or_default()),
+    );
+    println!(
+        "| AWS calls per page of 50 | {list_calls:.2} ({}) | ≤ {} {} |",
+        console.list_counts.describe(),
+        Targets::CONSOLE_LIST_CALLS,
+        check(list_calls <= Targets::CONSOLE_LIST_CALLS),
+    );
+    let reply_calls = console.reply_counts.total() as f64 / requests;
+    println!(
+        "| a person's reply, warm (median / slowest of {CONSOLE_REQUESTS}; the platform is a loopback stand-in answering at once) | {:.1} ms / {:.1} ms | |",
+        ms(median(&console.reply_invocations)),
+        ms(console
+            .reply_invocations
+            .iter()
+            .max()
+            .copied()
+            .unwrap_or_default()),
+    );
+    println!(
+        "| AWS calls per reply | {reply_calls:.2} ({}) | ≤ {} {} |\n",
+        console.reply_counts.describe(),
+        Targets::CONSOLE_REPLY_CALLS,
+        check(reply_calls <= Targets::CONSOLE_REPLY_CALLS),
     );
 
     print_cost(ingest, reply);

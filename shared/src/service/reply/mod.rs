@@ -13,14 +13,16 @@ use crate::jobs::InboundJob;
 use crate::llm::offline::cache::IndexCache;
 use crate::llm::offline::{KnowledgeIndex, NoAnswer, Ranked, Social, Verdict};
 use crate::llm::{Answer, AnsweredBy, ChainOutcome, Prompt, Providers};
+use crate::model::stats::{Counter, StatsDelta};
 use crate::model::{
     AiMode, Author, Conversation, ConversationMode, Draft, DraftStatus, HandoffReason,
     KnowledgeEntry, Message, ProviderKind, ReplyOutcome, Tenant, UsageDelta, month_of,
 };
 use crate::platform::send::{LINE_REPLY_TOKEN_LIFETIME, SendError};
 use crate::secret::MessageText;
+use crate::service::analytics;
 use crate::service::outbound::{Delivered, Delivery, DeliveryError, Outbox};
-use crate::store::{Store, StoreError};
+use crate::store::{OutcomeRecord, Store, StoreError};
 use crate::telemetry::Metrics;
 
 use policy::{Decision, MonthUsage};
@@ -45,6 +47,9 @@ enum Composed {
 
 /// Messages read for the prompt (and to find a newer customer message).
 const HISTORY_MESSAGES: i32 = 30;
+/// A customer message after this long without one begins a new conversation in the figures (the
+/// platforms' messaging window).
+const CONVERSATION_GAP: time::Duration = time::Duration::hours(24);
 /// Tokens of conversation history the prompt may carry.
 const HISTORY_BUDGET_TOKENS: usize = 2_000;
 /// Knowledge entries the prompt carries.
@@ -256,6 +261,7 @@ impl ReplyService {
                 idempotency_key: &idempotency_key,
                 reply_token,
                 retain_until,
+                audit: None,
             })
             .await;
         match delivered {
@@ -462,23 +468,52 @@ impl ReplyService {
         }
     }
 
-    /// Records on the inbound message what was done about it.
+    /// Records on the inbound message what was done about it and, the first time, counts the message
+    /// in the day's figures (a conversation begins with it when the customer had not written for 24
+    /// hours).
     async fn record_outcome(
         &self,
         job: &InboundJob,
         outcome: ReplyOutcome,
         code: Option<i64>,
     ) -> Result<()> {
-        self.store
-            .set_reply_outcome(
+        let recorded = self
+            .store
+            .record_outcome(&OutcomeRecord {
+                tenant_id: &job.tenant_id,
+                conversation_id: &job.conversation_id,
+                message_id: &job.message_id,
+                sent_at: job.sent_at,
+                outcome,
+                error_code: code,
+            })
+            .await?;
+        if !recorded {
+            return Ok(());
+        }
+        let wrote_before = self
+            .store
+            .customer_wrote_between(
                 &job.tenant_id,
                 &job.conversation_id,
+                job.sent_at.saturating_sub(CONVERSATION_GAP),
                 job.sent_at,
-                &job.message_id,
-                outcome,
-                code,
             )
             .await?;
+        let mut counters = vec![Counter::CustomerMessages, Counter::Outcome(outcome)];
+        if !wrote_before {
+            counters.push(Counter::Conversations);
+        }
+        analytics::count(
+            &self.store,
+            StatsDelta {
+                tenant_id: job.tenant_id.clone(),
+                platform: job.platform,
+                at: job.sent_at,
+                counters,
+            },
+        )
+        .await;
         Ok(())
     }
 

@@ -275,6 +275,7 @@ mod tests {
             handoff_reason: None,
             last_inbound_at: Some(NOW - last_inbound),
             last_outbound_at: None,
+            awaiting_reply_since: None,
             created_at: NOW - Duration::days(10),
             retain_until: NOW + Duration::days(365),
         }
