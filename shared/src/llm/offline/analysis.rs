@@ -21,17 +21,22 @@
 //! ("ครับ", "ค่ะ", "ไหม") are cut from the end of a Thai run before it is split.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use icu_normalizer::ComposingNormalizerBorrowed;
 use rust_stemmers::{Algorithm, Stemmer};
 
-use super::kazakh;
+use super::{concepts, kazakh};
 
 /// One unit of meaning in a text: a word (with its alternative stems) or a character pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
     /// The terms that stand for this unit; the first is the main one. Matching any of them matches it.
+    /// None when the unit is only a concept, spelt in hiragana.
     pub terms: Vec<String>,
+    /// The concepts it names ([`super::concepts`]: "cost" and "price" both name `~price`): matched
+    /// like its terms, as weaker evidence.
+    pub concepts: Vec<&'static str>,
     /// Whether it is a whole word (so a misspelling of it may be looked up), not a character pair.
     pub is_word: bool,
     /// A question word ("how", "сколько", "қанша"): it tells which kind of answer is wanted, but
@@ -92,10 +97,12 @@ pub fn tokens(text: &str) -> Vec<Token> {
     let mut out = Vec::new();
     let mut run = String::new();
     let mut run_script = None;
+    // The spaced word before, stop words included: "how" makes "much" a price.
+    let mut previous_word: Option<String> = None;
     for c in text.chars() {
         let script = script_of(c);
         if script != run_script && !run.is_empty() {
-            push_run(&run, run_script, &mut out);
+            push_run(&run, run_script, &mut previous_word, &mut out);
             run.clear();
         }
         run_script = script;
@@ -104,31 +111,75 @@ pub fn tokens(text: &str) -> Vec<Token> {
         }
     }
     if !run.is_empty() {
-        push_run(&run, run_script, &mut out);
+        push_run(&run, run_script, &mut previous_word, &mut out);
     }
     out
 }
 
-fn push_run(run: &str, script: Option<Script>, out: &mut Vec<Token>) {
+fn push_run(
+    run: &str,
+    script: Option<Script>,
+    previous_word: &mut Option<String>,
+    out: &mut Vec<Token>,
+) {
+    if script.is_some_and(|s| s != Script::Spaced) {
+        *previous_word = None;
+    }
     match script {
         None => {}
         Some(Script::Spaced) => {
-            if let Some(token) = word_token(run) {
+            if let Some(token) = word_token(previous_word.as_deref(), run) {
                 out.push(token);
             }
+            *previous_word = Some(run.to_owned());
         }
         #[cfg(feature = "dictionary-segmentation")]
         Some(Script::Thai | Script::HanKana) => push_dictionary_words(run, out),
         Some(Script::Thai) => {
-            let without_tone_marks: String = strip_thai_particles(run)
+            let without_tone_marks: Vec<char> = strip_thai_particles(run)
                 .chars()
                 .filter(|&c| !is_thai_tone_mark(c))
                 .collect();
-            push_pairs(&without_tone_marks, out);
+            push_naming_concepts(&without_tone_marks, pairs(&without_tone_marks, 0), out);
         }
-        Some(Script::HanKana) => push_japanese(run, out),
-        Some(Script::Hangul) => push_pairs(run, out),
+        Some(Script::HanKana) => {
+            let chars: Vec<char> = run.chars().collect();
+            push_naming_concepts(&chars, japanese(&chars), out);
+        }
+        Some(Script::Hangul) => {
+            let chars: Vec<char> = run.chars().collect();
+            push_naming_concepts(&chars, pairs(&chars, 0), out);
+        }
     }
+}
+
+/// A token of an unspaced run and the run's characters it stands for.
+type Spanned = (Token, Range<usize>);
+
+/// Pushes an unspaced run's tokens, each with the concepts whose spelling covers it ("料金" gives
+/// 料, 金 and 料金 `~price`); a concept spelt where no token is (in hiragana) is a token of its own.
+fn push_naming_concepts(run: &[char], mut spanned: Vec<Spanned>, out: &mut Vec<Token>) {
+    for spelled in concepts::in_run(run) {
+        let mut named = false;
+        for (token, span) in &mut spanned {
+            if spelled.start <= span.start && span.end <= spelled.end {
+                if !token.concepts.contains(&spelled.term) {
+                    token.concepts.push(spelled.term);
+                }
+                named = true;
+            }
+        }
+        if !named {
+            out.push(Token {
+                terms: Vec::new(),
+                concepts: vec![spelled.term],
+                is_word: false,
+                is_question_word: false,
+                is_weak: false,
+            });
+        }
+    }
+    out.extend(spanned.into_iter().map(|(token, _)| token));
 }
 
 /// Thai, Japanese and Chinese split into dictionary words by `icu_segmenter` (the alternative to
@@ -161,6 +212,7 @@ fn push_dictionary_words(run: &str, out: &mut Vec<Token>) {
             if let Some(question_word) = KANA_QUESTION_WORDS.iter().find(|q| word.contains(**q)) {
                 out.push(Token {
                     terms: vec![(*question_word).to_owned()],
+                    concepts: Vec::new(),
                     is_word: false,
                     is_question_word: true,
                     is_weak: false,
@@ -191,7 +243,7 @@ const THAI_DICTIONARY_STOP_WORDS: &[&str] =
     &["ได", "ที", "ของ", "ให", "และ", "หรือ", "ก็", "จะ", "คน"];
 
 /// Tone marks and the silencer: customers leave them out or put the wrong one.
-fn is_thai_tone_mark(c: char) -> bool {
+pub(super) fn is_thai_tone_mark(c: char) -> bool {
     matches!(c as u32, 0x0E48..=0x0E4C)
 }
 
@@ -216,33 +268,43 @@ const KANA_QUESTION_WORDS: &[&str] = &["いくら", "どこ", "いつ", "どの�
 /// A run of Han and kana, split where the kind of character changes: kanji words give their pairs
 /// and each kanji (a one-kanji word such as 車 or 休 is common), katakana words their pairs, hiragana
 /// — particles and verb endings — nothing.
-fn push_japanese(run: &str, out: &mut Vec<Token>) {
-    let chars: Vec<char> = run.chars().collect();
-    for word in chars.chunk_by(|a, b| japanese_class(*a) == japanese_class(*b)) {
+fn japanese(run: &[char]) -> Vec<Spanned> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for word in run.chunk_by(|a, b| japanese_class(*a) == japanese_class(*b)) {
         match japanese_class(word[0]) {
             Japanese::Hiragana => {
                 // Grammar, but for the question words written in kana ("いくら", "どこ").
                 let kana: String = word.iter().collect();
                 for question_word in KANA_QUESTION_WORDS {
-                    if kana.contains(question_word) {
-                        out.push(Token {
+                    if let Some(at) = kana.find(question_word) {
+                        let at = start + kana[..at].chars().count();
+                        let token = Token {
                             terms: vec![(*question_word).to_owned()],
+                            concepts: Vec::new(),
                             is_word: false,
                             is_question_word: true,
                             is_weak: false,
-                        });
+                        };
+                        out.push((token, at..at + question_word.chars().count()));
                     }
                 }
             }
-            Japanese::Katakana => push_pairs(&word.iter().collect::<String>(), out),
+            Japanese::Katakana => out.extend(pairs(word, start)),
             Japanese::Kanji => {
                 if word.len() > 1 {
-                    out.extend(word.iter().map(|c| character_token(&[*c])));
+                    out.extend(
+                        word.iter()
+                            .enumerate()
+                            .map(|(i, c)| (character_token(&[*c]), start + i..start + i + 1)),
+                    );
                 }
-                push_pairs(&word.iter().collect::<String>(), out);
+                out.extend(pairs(word, start));
             }
         }
+        start += word.len();
     }
+    out
 }
 
 fn character_token(chars: &[char]) -> Token {
@@ -250,23 +312,28 @@ fn character_token(chars: &[char]) -> Token {
     Token {
         is_question_word: QUESTION_WORDS.contains(&text.as_str()),
         terms: vec![text],
+        concepts: Vec::new(),
         is_word: false,
         is_weak: false,
     }
 }
 
-/// Overlapping character pairs of an unspaced run; a one-character run is itself.
-fn push_pairs(run: &str, out: &mut Vec<Token>) {
-    let chars: Vec<char> = run.chars().collect();
-    match chars.len() {
-        0 => {}
-        1 => out.push(character_token(&chars)),
-        _ => out.extend(chars.windows(2).map(character_token)),
+/// Overlapping character pairs of an unspaced run starting at character `start`; a one-character
+/// run is itself.
+fn pairs(run: &[char], start: usize) -> Vec<Spanned> {
+    match run.len() {
+        0 => Vec::new(),
+        1 => vec![(character_token(run), start..start + 1)],
+        _ => run
+            .windows(2)
+            .enumerate()
+            .map(|(i, pair)| (character_token(pair), start + i..start + i + 2))
+            .collect(),
     }
 }
 
-/// A spaced word's token: `None` for a stop word.
-fn word_token(word: &str) -> Option<Token> {
+/// A spaced word's token, `previous` the word before it: `None` for a stop word.
+fn word_token(previous: Option<&str>, word: &str) -> Option<Token> {
     if is_stop_word(word) {
         return None;
     }
@@ -293,11 +360,19 @@ fn word_token(word: &str) -> Option<Token> {
     // An inflected question word ("қалайсыз", "скольких") is one too.
     let is_question_word = QUESTION_WORDS.contains(&word)
         || terms.iter().any(|t| QUESTION_WORDS.contains(&t.as_str()));
+    // A number the entries never use is a quantity, a time or a date ("for 30 people", "at 9am"),
+    // not a subject the knowledge base lacks.
+    let is_weak = word.starts_with(|c: char| c.is_ascii_digit())
+        || WEAK_WORDS.binary_search(&word).is_ok()
+        || terms
+            .iter()
+            .any(|t| WEAK_WORDS.binary_search(&t.as_str()).is_ok());
     Some(Token {
         terms,
+        concepts: concepts::of_word(previous, word),
         is_word: true,
         is_question_word,
-        is_weak: WEAK_WORDS.binary_search(&word).is_ok(),
+        is_weak,
     })
 }
 
@@ -327,6 +402,10 @@ const THAI_PARTICLES: &[&str] = &[
     "ฮะ",
 ];
 
+/// Thai words that open a request without saying what it is about: "want", "may I", "need".
+const THAI_REQUEST_WORDS: &[&str] = &["อยากจะ", "อยาก", "ขอ", "ต้องการ"];
+
+/// A Thai run without the particles that end it and the request words that open it.
 fn strip_thai_particles(mut run: &str) -> &str {
     while let Some(rest) = THAI_PARTICLES
         .iter()
@@ -334,7 +413,10 @@ fn strip_thai_particles(mut run: &str) -> &str {
     {
         run = rest;
     }
-    run
+    THAI_REQUEST_WORDS
+        .iter()
+        .find_map(|word| run.strip_prefix(word).filter(|rest| !rest.is_empty()))
+        .unwrap_or(run)
 }
 
 /// Question words (and Thai and Japanese question pairs) of the languages we analyse.
@@ -383,8 +465,8 @@ const QUESTION_WORDS: &[&str] = &[
     "ไร",
 ];
 
-/// Words that frame a request — wanting, needing, asking, when — rather than name its subject;
-/// sorted. Unlike stop words they are indexed: a knowledge base that uses one ("Can I order for
+/// Words that frame a request — wanting, needing, asking, getting, doing (the stems of "сделать",
+/// "алу", "жасау"), when — rather than name its subject; sorted. Unlike stop words they are indexed: a knowledge base that uses one ("Can I order for
 /// today?") matches it as any word.
 const WEAK_WORDS: &[&str] = &[
     "already",
@@ -405,11 +487,15 @@ const WEAK_WORDS: &[&str] = &[
     "tonight",
     "wanna",
     "want",
+    "алу",
     "бүгін",
     "вечером",
     "возможна",
     "возможно",
+    "дела",
     "ертең",
+    "жас",
+    "жаса",
     "завтра",
     "здесь",
     "келеді",
@@ -419,6 +505,7 @@ const WEAK_WORDS: &[&str] = &[
     "нужно",
     "подскажите",
     "реально",
+    "сдела",
     "сегодня",
     "сейчас",
     "скажите",

@@ -23,6 +23,7 @@
 
 pub mod analysis;
 pub mod cache;
+mod concepts;
 mod kazakh;
 pub mod social;
 
@@ -49,6 +50,9 @@ const MIN_LEAD: f64 = 1.3;
 const RELATED_TERM_STRENGTH: f64 = 0.5;
 /// The lead needed when the best entry's only evidence is one word that the runner-up shares.
 const MIN_LEAD_ON_ONE_WORD: f64 = 2.0;
+/// What a match on a concept a question word names ([`concepts`]: "cost" for "price") scores of a
+/// match on the word itself.
+const CONCEPT_STRENGTH: f64 = 0.5;
 /// Share of a rare word's weight that a framing word ([`analysis::Token::is_weak`]) the entries never
 /// use weighs.
 const UNKNOWN_WEAK_WEIGHT: f64 = 0.25;
@@ -125,14 +129,18 @@ pub struct KnowledgeIndex {
     words: Vec<String>,
 }
 
-/// A question's token as matched: its terms and its weight.
+/// A question's token as matched: the terms that match it and its weight.
 struct QueryToken {
-    terms: Vec<String>,
-    /// How many of `terms`, from the first, are the token's own; the others are words of the entries
-    /// sharing its root or one edit away, weaker evidence.
-    own_terms: usize,
+    terms: Vec<Alternative>,
     weight: f64,
     is_question_word: bool,
+}
+
+/// A term that matches a question's token, and what a match on it scores of one on the token's own
+/// term: less for the concept it names or an entry word sharing its root or one edit away.
+struct Alternative {
+    term: String,
+    strength: f64,
 }
 
 impl KnowledgeIndex {
@@ -149,10 +157,17 @@ impl KnowledgeIndex {
             for (text, in_question) in texts {
                 for token in analysis::tokens(text) {
                     length += if in_question { QUESTION_WEIGHT } else { 1 };
-                    for term in token.terms {
-                        if token.is_word {
-                            words.push(term.clone());
-                        }
+                    if token.is_word {
+                        words.extend(token.terms.iter().cloned());
+                    }
+                    let concepts = token
+                        .concepts
+                        .iter()
+                        // What the entry is about is in its question and alternates; its answer
+                        // mentions more in passing ("book by phone" is not about contacting).
+                        .filter(|_| in_question)
+                        .map(|c| (*c).to_owned());
+                    for term in token.terms.into_iter().chain(concepts) {
                         let count = counts.entry(term).or_default();
                         if in_question {
                             count.0 = count.0.saturating_add(1);
@@ -211,21 +226,27 @@ impl KnowledgeIndex {
             return Verdict::HandOff(NoAnswer::NoQuestion);
         }
         let ranked = self.rank_query(&query);
-        let Some(best) = ranked.first().copied() else {
+        if ranked.is_empty() {
             return Verdict::HandOff(NoAnswer::NoMatch);
+        }
+        // An entry sharing only question words with the question ("how much", "where") neither
+        // answers it nor competes with one that shares its subject.
+        let mut candidates = ranked.iter().filter(|r| r.evidence > 0);
+        let Some(best) = candidates.next().copied() else {
+            return Verdict::HandOff(NoAnswer::LowCoverage);
         };
-        let covered_enough = match best.evidence {
-            0 => false,
-            1 => best.coverage > MIN_COVERAGE,
-            _ => best.coverage >= MIN_COVERAGE,
+        let covered_enough = if best.evidence == 1 {
+            best.coverage > MIN_COVERAGE
+        } else {
+            best.coverage >= MIN_COVERAGE
         };
         if !covered_enough {
             return Verdict::HandOff(NoAnswer::LowCoverage);
         }
-        if let Some(second) = ranked.get(1) {
+        if let Some(second) = candidates.next() {
             // One word that several entries use says which of them is meant only if one is about
             // it far more than the others ("delivery" the delivery entry, not "free" of three).
-            let lead = if best.evidence < 2 && second.evidence > 0 {
+            let lead = if best.evidence < 2 {
                 MIN_LEAD_ON_ONE_WORD
             } else {
                 MIN_LEAD
@@ -248,35 +269,52 @@ impl KnowledgeIndex {
         let mut seen: Vec<String> = Vec::new();
         let mut query = Vec::new();
         for Token {
-            mut terms,
+            terms,
+            concepts,
             is_word,
             is_question_word,
             is_weak,
         } in analysis::tokens(text)
         {
-            if seen.contains(&terms[0]) {
+            let own = terms
+                .iter()
+                .map(|t| (t.as_str(), 1.0))
+                .chain(concepts.iter().map(|c| (*c, CONCEPT_STRENGTH)));
+            let mut alternatives: Vec<Alternative> = own
+                .map(|(term, strength)| Alternative {
+                    term: term.to_owned(),
+                    strength,
+                })
+                .collect();
+            // A concept spelt in hiragana is a token with no term of its own.
+            let Some(first) = alternatives.first() else {
+                continue;
+            };
+            if seen.contains(&first.term) {
                 continue;
             }
-            seen.push(terms[0].clone());
-            let known = terms.iter().any(|t| self.postings.contains_key(t));
+            seen.push(first.term.clone());
+            let known_as = |terms: &mut dyn Iterator<Item = &str>| {
+                terms
+                    .map(|t| self.document_frequency(t))
+                    .filter(|&df| df > 0)
+                    .max()
+            };
+            // How common the word is among the entries, or else the concept it names.
+            let document_frequency = known_as(&mut terms.iter().map(String::as_str))
+                .or_else(|| known_as(&mut concepts.iter().copied()));
+            let known = document_frequency.is_some();
             // A word the entries never use weighs as a word only one of them uses: it may be what
             // the question is about, or a paraphrase's own word for it. Unless it only asks "how
             // much" or "when", or frames the request ("I want", "today"): then it is not a subject
             // the knowledge base lacks.
-            let weight = self.idf(
-                terms
-                    .iter()
-                    .map(|t| self.document_frequency(t))
-                    .max()
-                    .unwrap_or(0)
-                    .max(1),
-            ) * match (known, is_question_word, is_weak) {
-                (true, _, _) => 1.0,
-                (false, true, _) => 0.0,
-                (false, false, true) => UNKNOWN_WEAK_WEIGHT,
-                (false, false, false) => 1.0,
-            };
-            let own_terms = terms.len();
+            let weight = self.idf(document_frequency.unwrap_or(1))
+                * match (known, is_question_word, is_weak) {
+                    (true, _, _) => 1.0,
+                    (false, true, _) => 0.0,
+                    (false, false, true) => UNKNOWN_WEAK_WEIGHT,
+                    (false, false, false) => 1.0,
+                };
             if is_word {
                 let mut related: Vec<String> =
                     terms.iter().flat_map(|t| self.same_root(t)).collect();
@@ -284,14 +322,16 @@ impl KnowledgeIndex {
                     related.extend(terms.iter().flat_map(|t| self.corrections(t)));
                 }
                 for term in related {
-                    if !terms.contains(&term) {
-                        terms.push(term);
+                    if !alternatives.iter().any(|a| a.term == term) {
+                        alternatives.push(Alternative {
+                            term,
+                            strength: RELATED_TERM_STRENGTH,
+                        });
                     }
                 }
             }
             query.push(QueryToken {
-                terms,
-                own_terms,
+                terms: alternatives,
                 weight,
                 is_question_word,
             });
@@ -369,7 +409,7 @@ impl KnowledgeIndex {
         let mut best_of_token: HashMap<u32, (f64, f64)> = HashMap::new();
         for token in query {
             best_of_token.clear();
-            for (nth, term) in token.terms.iter().enumerate() {
+            for Alternative { term, strength } in &token.terms {
                 let Some(postings) = self.postings.get(term) else {
                     continue;
                 };
@@ -381,11 +421,6 @@ impl KnowledgeIndex {
                     );
                     let norm = 1.0 - B
                         + B * self.lengths[posting.entry as usize] / self.average_length.max(1.0);
-                    let strength = if nth < token.own_terms {
-                        1.0
-                    } else {
-                        RELATED_TERM_STRENGTH
-                    };
                     let bm25 = strength * idf * tf * (K1 + 1.0) / (tf + K1 * norm);
                     let credit = if posting.in_question > 0 {
                         1.0
@@ -535,24 +570,66 @@ mod tests {
 
     #[test]
     fn an_alternate_phrasing_of_the_business_answers_as_its_question_does() {
-        let mut hours = entry("What are your opening hours?", "8:00 to 18:00.");
+        let mut vegan = entry("Do you have vegan options?", "Vegan brownies every day.");
         let delivery = entry("Do you deliver?", "Yes, within 5 km.");
         assert_eq!(
             answer(
-                &KnowledgeIndex::new(vec![hours.clone(), delivery.clone()]),
-                "what time do you close"
+                &KnowledgeIndex::new(vec![vegan.clone(), delivery.clone()]),
+                "anything plant based"
             ),
             None
         );
-        hours.alternates = vec!["What time do you close?".into()];
+        vegan.alternates = vec!["Is anything plant-based?".into()];
         assert_eq!(
             answer(
-                &KnowledgeIndex::new(vec![hours, delivery]),
-                "what time do u close tonight"
+                &KnowledgeIndex::new(vec![vegan, delivery]),
+                "got anything plant based?"
             )
             .as_deref(),
-            Some("What are your opening hours?")
+            Some("Do you have vegan options?")
         );
+    }
+
+    #[test]
+    fn a_concept_links_a_question_to_an_entry_worded_otherwise_in_every_language() {
+        let index = KnowledgeIndex::new(vec![
+            entry("Haircut prices", "From $30."),
+            entry("Do you deliver?", "Yes, within 5 km."),
+            entry("Цены на стрижку", "От 1500 рублей."),
+            entry("Есть доставка?", "Да, по городу."),
+            entry("Шаш қию бағасы", "3000 теңге."),
+            entry("Жеткізу бар ма?", "Иә, қала бойынша."),
+            entry("ราคาตัดผม", "300 บาทค่ะ"),
+            entry("มีที่จอดรถไหมคะ", "มีค่ะ"),
+            entry("カットの料金", "4,400円です。"),
+            entry("駐車場はありますか？", "ありません。"),
+        ]);
+        for (question, expected) in [
+            ("how much is a haircut?", "Haircut prices"),
+            ("what does a haircut cost", "Haircut prices"),
+            ("сколько стоит стрижка?", "Цены на стрижку"),
+            ("шаш қию қанша тұрады?", "Шаш қию бағасы"),
+            ("ตัดผมกี่บาท", "ราคาตัดผม"),
+            ("カットいくら？", "カットの料金"),
+            ("カットの値段は？", "カットの料金"),
+            ("車を停める所ある？", "駐車場はありますか？"),
+        ] {
+            assert_eq!(
+                answer(&index, question).as_deref(),
+                Some(expected),
+                "{question}"
+            );
+        }
+        // A price with no subject, thanks, or a subject no entry has are still not answered.
+        for question in [
+            "how much?",
+            "сколько стоит?",
+            "いくら？",
+            "thanks",
+            "do you sell gift cards?",
+        ] {
+            assert_eq!(answer(&index, question), None, "{question}");
+        }
     }
 
     #[test]
