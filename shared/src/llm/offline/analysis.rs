@@ -136,11 +136,11 @@ fn push_run(
         #[cfg(feature = "dictionary-segmentation")]
         Some(Script::Thai | Script::HanKana) => push_dictionary_words(run, out),
         Some(Script::Thai) => {
-            let without_tone_marks: Vec<char> = strip_thai_particles(run)
-                .chars()
-                .filter(|&c| !is_thai_tone_mark(c))
-                .collect();
-            push_naming_concepts(&without_tone_marks, pairs(&without_tone_marks, 0), out);
+            for piece in thai_pieces(strip_thai_particles(run)) {
+                let without_tone_marks: Vec<char> =
+                    piece.chars().filter(|&c| !is_thai_tone_mark(c)).collect();
+                push_naming_concepts(&without_tone_marks, pairs(&without_tone_marks, 0), out);
+            }
         }
         Some(Script::HanKana) => {
             let chars: Vec<char> = run.chars().collect();
@@ -404,6 +404,29 @@ const THAI_PARTICLES: &[&str] = &[
 
 /// Thai words that open a request without saying what it is about: "want", "may I", "need".
 const THAI_REQUEST_WORDS: &[&str] = &["อยากจะ", "อยาก", "ขอ", "ต้องการ"];
+
+/// Thai words that glue a request together — "take", "go", "for", "with", "if", "can", "also" —
+/// as spelt with their tone marks. A run is split where one is: their pairs,
+/// and the pairs across them ("รถไปจอด": "ถไ", "ปจ"), would weigh as words the entries lack.
+const THAI_GLUE_WORDS: &[&str] = &["แล้ว", "ด้วย", "เอา", "ไป", "ให้", "กับ", "ถ้า", "ได้"];
+
+/// A Thai run split where a glue word is, the glue word left out.
+fn thai_pieces(run: &str) -> impl Iterator<Item = &str> {
+    let mut pieces = Vec::new();
+    let mut piece_start = 0;
+    let mut at = 0;
+    while at < run.len() {
+        if let Some(word) = THAI_GLUE_WORDS.iter().find(|w| run[at..].starts_with(**w)) {
+            pieces.push(&run[piece_start..at]);
+            at += word.len();
+            piece_start = at;
+        } else {
+            at += run[at..].chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    pieces.push(&run[piece_start..]);
+    pieces.into_iter().filter(|piece| !piece.is_empty())
+}
 
 /// A Thai run without the particles that end it and the request words that open it.
 fn strip_thai_particles(mut run: &str) -> &str {
