@@ -489,8 +489,9 @@ const QUESTION_WORDS: &[&str] = &[
 ];
 
 /// Words that frame a request — wanting, needing, asking, getting, doing (the stems of "сделать",
-/// "алу", "жасау"), when — rather than name its subject; sorted. Unlike stop words they are indexed: a knowledge base that uses one ("Can I order for
-/// today?") matches it as any word.
+/// "алу", "жасау"), when ("tomorrow", "next", "дня") — rather than name its subject; sorted. Unlike
+/// stop words they are indexed: a knowledge base that uses one ("Can I order for today?") matches it
+/// as any word.
 const WEAK_WORDS: &[&str] = &[
     "already",
     "also",
@@ -500,6 +501,7 @@ const WEAK_WORDS: &[&str] = &[
     "later",
     "like",
     "need",
+    "next",
     "now",
     "possible",
     "really",
@@ -516,12 +518,16 @@ const WEAK_WORDS: &[&str] = &[
     "возможна",
     "возможно",
     "дела",
+    "день",
+    "дней",
+    "дня",
     "ертең",
     "жас",
     "жаса",
     "завтра",
     "здесь",
     "келеді",
+    "келесі",
     "керек",
     "мүмкін",
     "надо",
@@ -532,6 +538,7 @@ const WEAK_WORDS: &[&str] = &[
     "сегодня",
     "сейчас",
     "скажите",
+    "след",
     "тут",
     "утром",
     "хотел",
@@ -644,6 +651,7 @@ const STOP_WORDS: &[&str] = &[
     "ещё",
     "же",
     "және",
+    "за",
     "и",
     "или",
     "иә",
