@@ -105,6 +105,8 @@ pub struct Ranked<'a> {
     pub coverage: f64,
     /// The question's tokens the entry contains, question words not counted.
     pub evidence: usize,
+    /// Its position in the index.
+    position: usize,
 }
 
 /// Where a term occurs in one entry.
@@ -127,11 +129,15 @@ pub struct KnowledgeIndex {
     deletions: HashMap<String, Vec<String>>,
     /// The word terms of the entries, sorted (root look-up).
     words: Vec<String>,
+    /// Per entry, per phrasing (its question, then its alternates): the concepts it names, sorted.
+    phrasing_concepts: Vec<Vec<Vec<&'static str>>>,
 }
 
 /// A question's token as matched: the terms that match it and its weight.
 struct QueryToken {
     terms: Vec<Alternative>,
+    /// The concepts it names.
+    concepts: Vec<&'static str>,
     weight: f64,
     is_question_word: bool,
 }
@@ -148,14 +154,18 @@ impl KnowledgeIndex {
         let mut postings: HashMap<String, Vec<Posting>> = HashMap::new();
         let mut lengths = Vec::with_capacity(entries.len());
         let mut words: Vec<String> = Vec::new();
+        let mut phrasing_concepts = Vec::with_capacity(entries.len());
         for (i, entry) in entries.iter().enumerate() {
+            let mut named_by_phrasings = Vec::new();
             let mut counts: HashMap<String, (u16, u16)> = HashMap::new();
             let mut length = 0;
             let texts = std::iter::once((&entry.question, true))
                 .chain(entry.alternates.iter().map(|a| (a, true)))
                 .chain(std::iter::once((&entry.answer, false)));
             for (text, in_question) in texts {
+                let mut named: Vec<&'static str> = Vec::new();
                 for token in analysis::tokens(text) {
+                    named.extend(token.concepts.iter().copied());
                     length += if in_question { QUESTION_WEIGHT } else { 1 };
                     if token.is_word {
                         words.extend(token.terms.iter().cloned());
@@ -176,7 +186,13 @@ impl KnowledgeIndex {
                         }
                     }
                 }
+                if in_question {
+                    named.sort_unstable();
+                    named.dedup();
+                    named_by_phrasings.push(named);
+                }
             }
+            phrasing_concepts.push(named_by_phrasings);
             for (term, (in_question, in_answer)) in counts {
                 postings.entry(term).or_default().push(Posting {
                     entry: i as u32,
@@ -208,6 +224,7 @@ impl KnowledgeIndex {
             average_length,
             deletions,
             words,
+            phrasing_concepts,
         }
     }
 
@@ -243,19 +260,36 @@ impl KnowledgeIndex {
         if !covered_enough {
             return Verdict::HandOff(NoAnswer::LowCoverage);
         }
-        if let Some(second) = candidates.next() {
-            // One word that several entries use says which of them is meant only if one is about
-            // it far more than the others ("delivery" the delivery entry, not "free" of three).
-            let lead = if best.evidence < 2 {
-                MIN_LEAD_ON_ONE_WORD
-            } else {
-                MIN_LEAD
-            };
-            if best.score < lead * second.score {
-                return Verdict::HandOff(NoAnswer::Ambiguous);
-            }
+        // One word that several entries use says which of them is meant only if one is about it
+        // far more than the others ("delivery" the delivery entry, not "free" of three).
+        let lead = if best.evidence < 2 {
+            MIN_LEAD_ON_ONE_WORD
+        } else {
+            MIN_LEAD
+        };
+        let close: Vec<&Ranked<'_>> = candidates
+            .take_while(|r| best.score < lead * r.score)
+            .collect();
+        if !close.is_empty() && !self.told_apart(&best, &close, &query) {
+            return Verdict::HandOff(NoAnswer::Ambiguous);
         }
         Verdict::Answer(best)
+    }
+
+    /// Whether what the question is about tells `best` from the entries scoring close to it: one of
+    /// its phrasings names just the concepts the question names and none of theirs does
+    /// ("予約したい": the booking entry, not the one about cancelling a booking).
+    fn told_apart(&self, best: &Ranked<'_>, close: &[&Ranked<'_>], query: &[QueryToken]) -> bool {
+        let mut asked: Vec<&'static str> = query
+            .iter()
+            .flat_map(|t| t.concepts.iter().copied())
+            .collect();
+        asked.sort_unstable();
+        asked.dedup();
+        let names_just_what_is_asked = |ranked: &Ranked<'_>| {
+            !asked.is_empty() && self.phrasing_concepts[ranked.position].contains(&asked)
+        };
+        names_just_what_is_asked(best) && !close.iter().any(|r| names_just_what_is_asked(r))
     }
 
     /// Entries sharing a term with the question, best first: what the LLM prompt carries.
@@ -332,6 +366,7 @@ impl KnowledgeIndex {
             }
             query.push(QueryToken {
                 terms: alternatives,
+                concepts,
                 weight,
                 is_question_word,
             });
@@ -444,6 +479,7 @@ impl KnowledgeIndex {
             .filter(|&(_, &score)| score > 0.0)
             .map(|(i, &score)| Ranked {
                 entry: &self.entries[i],
+                position: i,
                 score,
                 coverage: covered[i] / total_weight,
                 evidence: evidence[i],
