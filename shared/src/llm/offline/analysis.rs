@@ -699,7 +699,7 @@ mod tests {
     fn main_terms(text: &str) -> Vec<String> {
         tokens(text)
             .into_iter()
-            .map(|t| t.terms[0].clone())
+            .filter_map(|t| t.terms.first().cloned())
             .collect()
     }
 
@@ -748,5 +748,21 @@ mod tests {
         assert_eq!(main_terms("カット"), ["カッ", "ット"]);
         // Thai tone marks and sentence-final particles are left out.
         assert_eq!(main_terms("นวดเท้าครับ"), ["นว", "วด", "ดเ", "เท", "ทา"]);
+        // So are the words that glue a Thai request together ("take the car to park").
+        assert_eq!(main_terms("เอารถไปจอดได้ไหม"), ["รถ", "จอ", "อด"]);
+    }
+
+    #[test]
+    fn a_concept_goes_with_the_tokens_its_spelling_covers() {
+        let concepts = |text: &str| -> Vec<Vec<&str>> {
+            tokens(text).into_iter().map(|t| t.concepts).collect()
+        };
+        assert_eq!(concepts("料金"), [["~price"], ["~price"], ["~price"]]);
+        assert_eq!(concepts("how much"), [vec![], vec!["~price"]]);
+        // Spelt in hiragana, where no token is, it is a token of its own.
+        let kids = tokens("こどもは？");
+        assert_eq!(kids.len(), 1);
+        assert!(kids[0].terms.is_empty());
+        assert_eq!(kids[0].concepts, ["~children"]);
     }
 }

@@ -669,6 +669,29 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_about_just_what_is_asked_wins_a_close_call() {
+        let index = KnowledgeIndex::new(vec![
+            entry("予約はできますか？", "お電話でどうぞ。"),
+            entry("予約のキャンセルはできますか？", "前日まで無料です。"),
+            entry("カットの料金は？", "4,400円です。"),
+            entry("カラーの料金は？", "6,600円です。"),
+        ]);
+        assert_eq!(
+            answer(&index, "予約したいです").as_deref(),
+            Some("予約はできますか？")
+        );
+        assert_eq!(
+            answer(&index, "予約を取り消したい").as_deref(),
+            Some("予約のキャンセルはできますか？")
+        );
+        // Both price entries are about just a price: which one is meant is not said.
+        assert!(matches!(
+            index.decide("料金はいくらですか"),
+            Verdict::HandOff(NoAnswer::Ambiguous)
+        ));
+    }
+
+    #[test]
     fn the_prompt_ranking_puts_the_matching_entry_first_in_every_script() {
         let index = KnowledgeIndex::new(vec![
             entry("営業時間を教えてください", "10時から20時までです。"),
