@@ -376,6 +376,49 @@ fn word_token(previous: Option<&str>, word: &str) -> Option<Token> {
     })
 }
 
+/// A Cyrillic term spelt in Latin letters and stemmed as English: customers write brand and place
+/// names in either alphabet ("каспи", "Kaspi"). `None` for a term with other letters.
+pub fn in_latin_letters(term: &str) -> Option<String> {
+    let mut latin = String::with_capacity(term.len());
+    for c in term.chars() {
+        latin.push_str(match c {
+            'а' | 'ә' => "a",
+            'б' => "b",
+            'в' => "v",
+            'г' | 'ғ' => "g",
+            'д' => "d",
+            'е' | 'э' => "e",
+            'ж' => "zh",
+            'з' => "z",
+            'и' | 'і' => "i",
+            'й' | 'ы' => "y",
+            'к' => "k",
+            'қ' => "q",
+            'л' => "l",
+            'м' => "m",
+            'н' => "n",
+            'ң' => "ng",
+            'о' | 'ө' => "o",
+            'п' => "p",
+            'р' => "r",
+            'с' => "s",
+            'т' => "t",
+            'у' | 'ұ' | 'ү' => "u",
+            'ф' => "f",
+            'х' | 'һ' => "h",
+            'ц' => "ts",
+            'ч' => "ch",
+            'ш' => "sh",
+            'щ' => "shch",
+            'ъ' | 'ь' => "",
+            'ю' => "yu",
+            'я' => "ya",
+            _ => return None,
+        });
+    }
+    Some(stem(Algorithm::English, &latin))
+}
+
 fn stem(algorithm: Algorithm, word: &str) -> String {
     Stemmer::create(algorithm).stem(word).into_owned()
 }
@@ -486,6 +529,9 @@ const QUESTION_WORDS: &[&str] = &[
     "หร",
     "กี",
     "ไร",
+    // อะไร, what
+    "อะ",
+    "ะไ",
 ];
 
 /// Words that frame a request — wanting, needing, asking, getting, doing (the stems of "сделать",
@@ -730,6 +776,13 @@ mod tests {
     fn russian_inflections_share_a_stem() {
         assert_eq!(main_terms("букета"), main_terms("букеты"));
         assert_eq!(main_terms("доставкой"), main_terms("доставка"));
+    }
+
+    #[test]
+    fn a_cyrillic_term_has_a_latin_spelling() {
+        assert_eq!(in_latin_letters("каспи").as_deref(), Some("kaspi"));
+        assert_eq!(in_latin_letters("вайфай").as_deref(), Some("vayfay"));
+        assert_eq!(in_latin_letters("kaspi"), None);
     }
 
     #[test]

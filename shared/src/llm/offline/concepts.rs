@@ -271,6 +271,11 @@ const CONCEPTS: &[Concept] = &[
         ],
     },
     Concept {
+        term: "~installments",
+        words: &["installment*", "instalment*", "рассрочк*", "бөліп"],
+        spellings: &["ผ่อน", "分割"],
+    },
+    Concept {
         term: "~booking",
         words: &[
             "book",

@@ -297,8 +297,9 @@ impl KnowledgeIndex {
         self.rank_query(&self.query(&social::strip(question).rest))
     }
 
-    /// The question's distinct tokens with their weights; a word the entries never use gets the words
-    /// one edit away that they do use as alternatives.
+    /// The question's distinct tokens with their weights and alternatives: the concepts a token
+    /// names; entry words sharing its root; for a word the entries never use, the entry words one
+    /// edit away and its Latin spelling ("каспи" for "Kaspi").
     fn query(&self, text: &str) -> Vec<QueryToken> {
         let mut seen: Vec<String> = Vec::new();
         let mut query = Vec::new();
@@ -354,6 +355,12 @@ impl KnowledgeIndex {
                     terms.iter().flat_map(|t| self.same_root(t)).collect();
                 if !known {
                     related.extend(terms.iter().flat_map(|t| self.corrections(t)));
+                    related.extend(
+                        terms
+                            .iter()
+                            .filter_map(|t| analysis::in_latin_letters(t))
+                            .filter(|t| self.postings.contains_key(t)),
+                    );
                 }
                 for term in related {
                     if !alternatives.iter().any(|a| a.term == term) {
