@@ -221,10 +221,8 @@ const CONCEPTS: &[Concept] = &[
         words: &[
             "home",
             "house",
-            "place",
+            "my place",
             "apartment",
-            "flat",
-            "door",
             "дом",
             "домой",
             "квартир*",
@@ -247,8 +245,10 @@ const CONCEPTS: &[Concept] = &[
             "mastercard",
             "оплат*",
             "оплач*",
-            "плат*",
-            "налич",
+            "платить",
+            "плачу",
+            "платеж*",
+            "заплат*",
             "наличн*",
             "перевод*",
             "төле*",
@@ -337,7 +337,7 @@ const CONCEPTS: &[Concept] = &[
     Concept {
         term: "~parking",
         words: &["park", "parking", "парков*", "тұрақ*"],
-        spellings: &["จอด", "駐車", "パーキング", "停め", "停める"],
+        spellings: &["จอด", "駐車", "パーキング", "停め"],
     },
     Concept {
         term: "~discount",
@@ -349,7 +349,6 @@ const CONCEPTS: &[Concept] = &[
             "акци*",
             "промокод*",
             "жеңілдік*",
-            "акция*",
         ],
         spellings: &["ส่วนลด", "โปรโมชั่น", "割引", "クーポン"],
     },
@@ -364,7 +363,6 @@ const CONCEPTS: &[Concept] = &[
             "stock",
             "availab*",
             "sold out",
-            "left",
             "наличии",
             "осталось",
             "остались",
@@ -394,7 +392,17 @@ const CONCEPTS: &[Concept] = &[
     },
     Concept {
         term: "~children",
-        words: &["kid", "kids", "child*", "дет*", "ребен*", "бала*"],
+        words: &[
+            "kid",
+            "kids",
+            "child*",
+            "дети",
+            "детей",
+            "детям",
+            "детск*",
+            "ребен*",
+            "бала*",
+        ],
         spellings: &[
             "เด็ก",
             "子供",
@@ -478,19 +486,15 @@ pub fn in_run(run: &[char]) -> Vec<Spelled> {
     let mut found: Vec<Spelled> = Vec::new();
     for concept in CONCEPTS {
         for spelling in concept.spellings {
-            let spelling: Vec<char> = spelling
-                .chars()
-                .filter(|&c| !is_thai_tone_mark(c))
-                .collect();
-            if spelling.len() > run.len() {
-                continue;
-            }
-            for start in 0..=run.len() - spelling.len() {
-                if run[start..].starts_with(&spelling) {
+            let letters = || spelling.chars().filter(|&c| !is_thai_tone_mark(c));
+            let length = letters().count();
+            for start in 0..(run.len() + 1).saturating_sub(length) {
+                let end = start + length;
+                if run[start..end].iter().copied().eq(letters()) {
                     found.push(Spelled {
                         term: concept.term,
                         start,
-                        end: start + spelling.len(),
+                        end,
                     });
                 }
             }
