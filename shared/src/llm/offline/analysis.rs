@@ -15,10 +15,14 @@
 //! 4. **Stemmed**: English and Russian with the Snowball stemmers (`rust-stemmers`), Kazakh with a small
 //!    suffix stripper ([`super::kazakh`]). A Cyrillic word without a Kazakh letter may be either
 //!    language (customers in Kazakhstan mix both), so it carries both stems as alternatives.
+//! 5. **Concepts named** ([`super::concepts`]): a word, or the pairs an unspaced spelling covers
+//!    ("料金": 料, 金, 料金), carries the concepts it names beside its own terms.
 //!
 //! Japanese pairs of two hiragana are dropped: hiragana between kanji and katakana is mostly grammar
 //! (particles, verb endings — "ますか", "ってる"), which paraphrases change freely. Thai polite particles
-//! ("ครับ", "ค่ะ", "ไหม") are cut from the end of a Thai run before it is split.
+//! ("ครับ", "ค่ะ", "ไหม") are cut from the end of a Thai run and request words ("อยาก", "ขอ") from its
+//! start, and the run is split at the words that glue a request together ("เอา", "ไป", "ให้", "กับ")
+//! before it becomes pairs.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -529,13 +533,10 @@ const QUESTION_WORDS: &[&str] = &[
     "หร",
     "กี",
     "ไร",
-    // อะไร, what
-    "อะ",
-    "ะไ",
 ];
 
 /// Words that frame a request — wanting, needing, asking, getting, doing (the stems of "сделать",
-/// "алу", "жасау"), when ("tomorrow", "next", "дня") — rather than name its subject; sorted. Unlike
+/// "жасау"), when ("tomorrow", "next", "дня") — rather than name its subject; sorted. Unlike
 /// stop words they are indexed: a knowledge base that uses one ("Can I order for today?") matches it
 /// as any word.
 const WEAK_WORDS: &[&str] = &[
@@ -558,7 +559,6 @@ const WEAK_WORDS: &[&str] = &[
     "tonight",
     "wanna",
     "want",
-    "алу",
     "бүгін",
     "вечером",
     "возможна",
