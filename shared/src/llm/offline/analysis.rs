@@ -382,7 +382,7 @@ fn word_token(previous: Option<&str>, word: &str) -> Option<Token> {
 
 /// A Cyrillic term spelt in Latin letters and stemmed as English: customers write brand and place
 /// names in either alphabet ("каспи", "Kaspi"). `None` for a term with other letters.
-pub fn in_latin_letters(term: &str) -> Option<String> {
+pub(super) fn in_latin_letters(term: &str) -> Option<String> {
     let mut latin = String::with_capacity(term.len());
     for c in term.chars() {
         latin.push_str(match c {

@@ -4,13 +4,16 @@
 //! its concept too, a term no text produces (`~price`), so an entry and a question that name one
 //! concept in different words share it (the index scores such a match below one of the word itself).
 //!
-//! The lexicon is the general vocabulary of a small business's FAQ — hours, location, price, booking,
-//! delivery, payment, parking, cancellation, returns, contact, discounts, orders, stock, sizes,
-//! duration, children, gifts, groups — in English, Russian, Kazakh, Thai and Japanese. A word that
-//! means several things in customer messages ("card": payment or gift card) is listed only where it
-//! names one concept. The lexicon is a few kilobytes of static strings; nothing runs at start-up.
+//! The lexicon is the general vocabulary of a small business's FAQ — hours, days, location, price,
+//! booking, delivery, home, payment, installments, parking, cancellation, returns, contact,
+//! discounts, orders, stock, sizes, duration, children, gifts, groups — in English, Russian, Kazakh,
+//! Thai and Japanese. A word that means something else in customer messages ("card": payment or gift
+//! card; "flat", "left") is left out. The lexicon is a few kilobytes of static strings, its spellings
+//! normalised once, on first use.
 
-use super::analysis::is_thai_tone_mark;
+use std::sync::LazyLock;
+
+use super::analysis::{is_thai_tone_mark, normalize};
 
 /// One thing customers ask about and the words that name it.
 struct Concept {
@@ -469,6 +472,23 @@ fn names_word(names: &str, word: &str) -> bool {
     }
 }
 
+/// Each concept's spellings as the analysis reads an unspaced run: normalised (NFKC writes Thai ำ as
+/// ํ and า) and without Thai tone marks. Worked out on first use.
+static SPELLINGS: LazyLock<Vec<(&'static str, Vec<char>)>> = LazyLock::new(|| {
+    CONCEPTS
+        .iter()
+        .flat_map(|concept| {
+            concept.spellings.iter().map(|spelling| {
+                let letters = normalize(spelling)
+                    .chars()
+                    .filter(|&c| !is_thai_tone_mark(c))
+                    .collect();
+                (concept.term, letters)
+            })
+        })
+        .collect()
+});
+
 /// Where an unspaced run names a concept: the concept and the run's characters that name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spelled {
@@ -482,19 +502,11 @@ pub struct Spelled {
 /// duration, not "何時" (what time).
 pub fn in_run(run: &[char]) -> Vec<Spelled> {
     let mut found: Vec<Spelled> = Vec::new();
-    for concept in CONCEPTS {
-        for spelling in concept.spellings {
-            let letters = || spelling.chars().filter(|&c| !is_thai_tone_mark(c));
-            let length = letters().count();
-            for start in 0..(run.len() + 1).saturating_sub(length) {
-                let end = start + length;
-                if run[start..end].iter().copied().eq(letters()) {
-                    found.push(Spelled {
-                        term: concept.term,
-                        start,
-                        end,
-                    });
-                }
+    for (term, spelling) in SPELLINGS.iter() {
+        for start in 0..(run.len() + 1).saturating_sub(spelling.len()) {
+            let end = start + spelling.len();
+            if run[start..end] == spelling[..] {
+                found.push(Spelled { term, start, end });
             }
         }
     }
@@ -535,10 +547,29 @@ mod tests {
     }
 
     #[test]
+    fn words_are_written_as_the_analysis_reads_them() {
+        for concept in CONCEPTS {
+            for names in concept.words {
+                assert_eq!(normalize(names), *names);
+            }
+        }
+    }
+
+    #[test]
+    fn a_spelling_is_found_as_the_analysis_reads_it() {
+        // NFKC splits ำ: "ชำระเงิน" (pay) is read as ช ํ า ร ะ...
+        let run: Vec<char> = normalize("ชำระเงิน").chars().collect();
+        assert_eq!(in_run(&run)[0].term, "~payment");
+    }
+
+    #[test]
     fn words_name_concepts_with_their_inflections_and_pairs() {
         assert_eq!(concepts_of("how much"), ["~price"]);
         assert_eq!(concepts_of("prices"), ["~price"]);
         assert_eq!(concepts_of("сколько стоит"), ["~price"]);
+        assert_eq!(concepts_of("цена"), ["~price"]);
+        assert_eq!(concepts_of("бағасы"), ["~price"]);
+        assert_eq!(concepts_of("қанша тұрады"), ["~price"]);
         assert_eq!(concepts_of("доставкой"), ["~delivery"]);
         assert_eq!(concepts_of("жеткізесіздер"), ["~delivery"]);
         assert!(concepts_of("much").is_empty());

@@ -113,7 +113,7 @@ pub struct Ranked<'a> {
     pub coverage: f64,
     /// The question's tokens the entry contains, question words not counted.
     pub evidence: usize,
-    /// Its position in the index.
+    /// Its position among the index's entries.
     position: usize,
 }
 
@@ -173,7 +173,9 @@ impl KnowledgeIndex {
             for (text, in_question) in texts {
                 let mut named: Vec<&'static str> = Vec::new();
                 for token in analysis::tokens(text) {
-                    named.extend(token.concepts.iter().copied());
+                    if in_question {
+                        named.extend(token.concepts.iter().copied());
+                    }
                     length += if in_question { QUESTION_WEIGHT } else { 1 };
                     if token.is_word {
                         words.extend(token.terms.iter().cloned());
@@ -319,17 +321,18 @@ impl KnowledgeIndex {
             is_weak,
         } in analysis::tokens(text)
         {
-            let own = terms
+            let mut alternatives: Vec<Alternative> = terms
                 .iter()
-                .map(|t| (t.as_str(), 1.0))
-                .chain(concepts.iter().map(|c| (*c, CONCEPT_STRENGTH)));
-            let mut alternatives: Vec<Alternative> = own
-                .map(|(term, strength)| Alternative {
-                    term: term.to_owned(),
-                    strength,
+                .map(|term| Alternative {
+                    term: term.clone(),
+                    strength: 1.0,
                 })
+                .chain(concepts.iter().map(|concept| Alternative {
+                    term: (*concept).to_owned(),
+                    strength: CONCEPT_STRENGTH,
+                }))
                 .collect();
-            // A concept spelt in hiragana is a token with no term of its own.
+            // The main term, or the concept of one spelt in hiragana, says whether it was seen.
             let Some(first) = alternatives.first() else {
                 continue;
             };
@@ -337,15 +340,10 @@ impl KnowledgeIndex {
                 continue;
             }
             seen.push(first.term.clone());
-            let known_as = |terms: &mut dyn Iterator<Item = &str>| {
-                terms
-                    .map(|t| self.document_frequency(t))
-                    .filter(|&df| df > 0)
-                    .max()
-            };
             // How common the word is among the entries, or else the concept it names.
-            let document_frequency = known_as(&mut terms.iter().map(String::as_str))
-                .or_else(|| known_as(&mut concepts.iter().copied()));
+            let document_frequency = self
+                .largest_document_frequency(terms.iter().map(String::as_str))
+                .or_else(|| self.largest_document_frequency(concepts.iter().copied()));
             let known = document_frequency.is_some();
             // A word the entries never use weighs as a word only one of them uses: it may be what
             // the question is about, or a paraphrase's own word for it. Unless it only asks "how
@@ -439,6 +437,17 @@ impl KnowledgeIndex {
 
     fn document_frequency(&self, term: &str) -> usize {
         self.postings.get(term).map_or(0, Vec::len)
+    }
+
+    /// The number of entries using the most used of `terms`; `None` when no entry uses any.
+    fn largest_document_frequency<'t>(
+        &self,
+        terms: impl Iterator<Item = &'t str>,
+    ) -> Option<usize> {
+        terms
+            .map(|t| self.document_frequency(t))
+            .filter(|&df| df > 0)
+            .max()
     }
 
     fn idf(&self, document_frequency: usize) -> f64 {
