@@ -501,6 +501,9 @@ const QUESTION_WORDS: &[&str] = &[
     "who",
     "why",
     "whats",
+    // chat spellings of "what"
+    "wat",
+    "wot",
     "price",
     "cost",
     "сколько",

@@ -416,6 +416,34 @@ const CONCEPTS: &[Concept] = &[
         ],
     },
     Concept {
+        term: "~diet",
+        words: &[
+            "vegan*",
+            "vegetarian*",
+            "gluten*",
+            "celiac",
+            "coeliac",
+            "allerg*",
+            "halal",
+            "lactose",
+            "dairy",
+            "веган*",
+            "вегетариан*",
+            "глютен*",
+            "аллерг*",
+            "халал*",
+        ],
+        spellings: &[
+            "มังสวิรัติ",
+            "วีแกน",
+            "ฮาลาล",
+            "アレルギー",
+            "ヴィーガン",
+            "ベジタリアン",
+            "グルテン",
+        ],
+    },
+    Concept {
         term: "~gift",
         words: &[
             "gift*",
@@ -573,7 +601,7 @@ mod tests {
         assert_eq!(concepts_of("доставкой"), ["~delivery"]);
         assert_eq!(concepts_of("жеткізесіздер"), ["~delivery"]);
         assert!(concepts_of("much").is_empty());
-        assert!(concepts_of("gluten").is_empty());
+        assert!(concepts_of("bread").is_empty());
     }
 
     #[test]
