@@ -113,7 +113,6 @@ fn no_language_answers_a_negative_or_with_the_wrong_entry() {
 }
 
 #[test]
-#[ignore = "issue 16 is not done: recall is 0.65-0.77 per language, below 0.80 (README, offline answerer)"]
 fn every_language_reaches_the_recall_goal() {
     let failures: Vec<String> = scored()
         .iter()

@@ -15,23 +15,32 @@
 //! 4. **Stemmed**: English and Russian with the Snowball stemmers (`rust-stemmers`), Kazakh with a small
 //!    suffix stripper ([`super::kazakh`]). A Cyrillic word without a Kazakh letter may be either
 //!    language (customers in Kazakhstan mix both), so it carries both stems as alternatives.
+//! 5. **Concepts named** ([`super::concepts`]): a word, or the pairs an unspaced spelling covers
+//!    ("料金": 料, 金, 料金), carries the concepts it names beside its own terms.
 //!
 //! Japanese pairs of two hiragana are dropped: hiragana between kanji and katakana is mostly grammar
 //! (particles, verb endings — "ますか", "ってる"), which paraphrases change freely. Thai polite particles
-//! ("ครับ", "ค่ะ", "ไหม") are cut from the end of a Thai run before it is split.
+//! ("ครับ", "ค่ะ", "ไหม") are cut from the end of a Thai run and request words ("อยาก", "ขอ") from its
+//! start, and the run is split at the words that glue a request together ("เอา", "ไป", "ให้", "กับ")
+//! before it becomes pairs.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 use icu_normalizer::ComposingNormalizerBorrowed;
 use rust_stemmers::{Algorithm, Stemmer};
 
-use super::kazakh;
+use super::{concepts, kazakh};
 
 /// One unit of meaning in a text: a word (with its alternative stems) or a character pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
     /// The terms that stand for this unit; the first is the main one. Matching any of them matches it.
+    /// None when the unit is only a concept, spelt in hiragana.
     pub terms: Vec<String>,
+    /// The concepts it names ([`super::concepts`]: "cost" and "price" both name `~price`): matched
+    /// like its terms, as weaker evidence.
+    pub concepts: Vec<&'static str>,
     /// Whether it is a whole word (so a misspelling of it may be looked up), not a character pair.
     pub is_word: bool,
     /// A question word ("how", "сколько", "қанша"): it tells which kind of answer is wanted, but
@@ -92,10 +101,12 @@ pub fn tokens(text: &str) -> Vec<Token> {
     let mut out = Vec::new();
     let mut run = String::new();
     let mut run_script = None;
+    // The spaced word before, stop words included: "how" makes "much" a price.
+    let mut previous_word: Option<String> = None;
     for c in text.chars() {
         let script = script_of(c);
         if script != run_script && !run.is_empty() {
-            push_run(&run, run_script, &mut out);
+            push_run(&run, run_script, &mut previous_word, &mut out);
             run.clear();
         }
         run_script = script;
@@ -104,31 +115,75 @@ pub fn tokens(text: &str) -> Vec<Token> {
         }
     }
     if !run.is_empty() {
-        push_run(&run, run_script, &mut out);
+        push_run(&run, run_script, &mut previous_word, &mut out);
     }
     out
 }
 
-fn push_run(run: &str, script: Option<Script>, out: &mut Vec<Token>) {
+fn push_run(
+    run: &str,
+    script: Option<Script>,
+    previous_word: &mut Option<String>,
+    out: &mut Vec<Token>,
+) {
+    if script.is_some_and(|s| s != Script::Spaced) {
+        *previous_word = None;
+    }
     match script {
         None => {}
         Some(Script::Spaced) => {
-            if let Some(token) = word_token(run) {
+            if let Some(token) = word_token(previous_word.as_deref(), run) {
                 out.push(token);
             }
+            *previous_word = Some(run.to_owned());
         }
         #[cfg(feature = "dictionary-segmentation")]
         Some(Script::Thai | Script::HanKana) => push_dictionary_words(run, out),
         Some(Script::Thai) => {
-            let without_tone_marks: String = strip_thai_particles(run)
-                .chars()
-                .filter(|&c| !is_thai_tone_mark(c))
-                .collect();
-            push_pairs(&without_tone_marks, out);
+            for piece in thai_pieces(strip_thai_particles(run)) {
+                let without_tone_marks: Vec<char> =
+                    piece.chars().filter(|&c| !is_thai_tone_mark(c)).collect();
+                push_naming_concepts(&without_tone_marks, pairs(&without_tone_marks, 0), out);
+            }
         }
-        Some(Script::HanKana) => push_japanese(run, out),
-        Some(Script::Hangul) => push_pairs(run, out),
+        Some(Script::HanKana) => {
+            let chars: Vec<char> = run.chars().collect();
+            push_naming_concepts(&chars, japanese(&chars), out);
+        }
+        Some(Script::Hangul) => {
+            let chars: Vec<char> = run.chars().collect();
+            push_naming_concepts(&chars, pairs(&chars, 0), out);
+        }
     }
+}
+
+/// A token of an unspaced run and the run's characters it stands for.
+type Spanned = (Token, Range<usize>);
+
+/// Pushes an unspaced run's tokens, each with the concepts whose spelling covers it ("料金" gives
+/// 料, 金 and 料金 `~price`); a concept spelt where no token is (in hiragana) is a token of its own.
+fn push_naming_concepts(run: &[char], mut spanned: Vec<Spanned>, out: &mut Vec<Token>) {
+    for spelled in concepts::in_run(run) {
+        let mut named = false;
+        for (token, span) in &mut spanned {
+            if spelled.start <= span.start && span.end <= spelled.end {
+                if !token.concepts.contains(&spelled.term) {
+                    token.concepts.push(spelled.term);
+                }
+                named = true;
+            }
+        }
+        if !named {
+            out.push(Token {
+                terms: Vec::new(),
+                concepts: vec![spelled.term],
+                is_word: false,
+                is_question_word: false,
+                is_weak: false,
+            });
+        }
+    }
+    out.extend(spanned.into_iter().map(|(token, _)| token));
 }
 
 /// Thai, Japanese and Chinese split into dictionary words by `icu_segmenter` (the alternative to
@@ -161,6 +216,7 @@ fn push_dictionary_words(run: &str, out: &mut Vec<Token>) {
             if let Some(question_word) = KANA_QUESTION_WORDS.iter().find(|q| word.contains(**q)) {
                 out.push(Token {
                     terms: vec![(*question_word).to_owned()],
+                    concepts: Vec::new(),
                     is_word: false,
                     is_question_word: true,
                     is_weak: false,
@@ -191,7 +247,7 @@ const THAI_DICTIONARY_STOP_WORDS: &[&str] =
     &["ได", "ที", "ของ", "ให", "และ", "หรือ", "ก็", "จะ", "คน"];
 
 /// Tone marks and the silencer: customers leave them out or put the wrong one.
-fn is_thai_tone_mark(c: char) -> bool {
+pub(super) fn is_thai_tone_mark(c: char) -> bool {
     matches!(c as u32, 0x0E48..=0x0E4C)
 }
 
@@ -216,33 +272,43 @@ const KANA_QUESTION_WORDS: &[&str] = &["いくら", "どこ", "いつ", "どの�
 /// A run of Han and kana, split where the kind of character changes: kanji words give their pairs
 /// and each kanji (a one-kanji word such as 車 or 休 is common), katakana words their pairs, hiragana
 /// — particles and verb endings — nothing.
-fn push_japanese(run: &str, out: &mut Vec<Token>) {
-    let chars: Vec<char> = run.chars().collect();
-    for word in chars.chunk_by(|a, b| japanese_class(*a) == japanese_class(*b)) {
+fn japanese(run: &[char]) -> Vec<Spanned> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for word in run.chunk_by(|a, b| japanese_class(*a) == japanese_class(*b)) {
         match japanese_class(word[0]) {
             Japanese::Hiragana => {
                 // Grammar, but for the question words written in kana ("いくら", "どこ").
                 let kana: String = word.iter().collect();
                 for question_word in KANA_QUESTION_WORDS {
-                    if kana.contains(question_word) {
-                        out.push(Token {
+                    if let Some(at) = kana.find(question_word) {
+                        let at = start + kana[..at].chars().count();
+                        let token = Token {
                             terms: vec![(*question_word).to_owned()],
+                            concepts: Vec::new(),
                             is_word: false,
                             is_question_word: true,
                             is_weak: false,
-                        });
+                        };
+                        out.push((token, at..at + question_word.chars().count()));
                     }
                 }
             }
-            Japanese::Katakana => push_pairs(&word.iter().collect::<String>(), out),
+            Japanese::Katakana => out.extend(pairs(word, start)),
             Japanese::Kanji => {
                 if word.len() > 1 {
-                    out.extend(word.iter().map(|c| character_token(&[*c])));
+                    out.extend(
+                        word.iter()
+                            .enumerate()
+                            .map(|(i, c)| (character_token(&[*c]), start + i..start + i + 1)),
+                    );
                 }
-                push_pairs(&word.iter().collect::<String>(), out);
+                out.extend(pairs(word, start));
             }
         }
+        start += word.len();
     }
+    out
 }
 
 fn character_token(chars: &[char]) -> Token {
@@ -250,23 +316,28 @@ fn character_token(chars: &[char]) -> Token {
     Token {
         is_question_word: QUESTION_WORDS.contains(&text.as_str()),
         terms: vec![text],
+        concepts: Vec::new(),
         is_word: false,
         is_weak: false,
     }
 }
 
-/// Overlapping character pairs of an unspaced run; a one-character run is itself.
-fn push_pairs(run: &str, out: &mut Vec<Token>) {
-    let chars: Vec<char> = run.chars().collect();
-    match chars.len() {
-        0 => {}
-        1 => out.push(character_token(&chars)),
-        _ => out.extend(chars.windows(2).map(character_token)),
+/// Overlapping character pairs of an unspaced run starting at character `start`; a one-character
+/// run is itself.
+fn pairs(run: &[char], start: usize) -> Vec<Spanned> {
+    match run.len() {
+        0 => Vec::new(),
+        1 => vec![(character_token(run), start..start + 1)],
+        _ => run
+            .windows(2)
+            .enumerate()
+            .map(|(i, pair)| (character_token(pair), start + i..start + i + 2))
+            .collect(),
     }
 }
 
-/// A spaced word's token: `None` for a stop word.
-fn word_token(word: &str) -> Option<Token> {
+/// A spaced word's token, `previous` the word before it: `None` for a stop word.
+fn word_token(previous: Option<&str>, word: &str) -> Option<Token> {
     if is_stop_word(word) {
         return None;
     }
@@ -293,12 +364,63 @@ fn word_token(word: &str) -> Option<Token> {
     // An inflected question word ("қалайсыз", "скольких") is one too.
     let is_question_word = QUESTION_WORDS.contains(&word)
         || terms.iter().any(|t| QUESTION_WORDS.contains(&t.as_str()));
+    // A number the entries never use is a quantity, a time or a date ("for 30 people", "at 9am"),
+    // not a subject the knowledge base lacks.
+    let is_weak = word.starts_with(|c: char| c.is_ascii_digit())
+        || WEAK_WORDS.binary_search(&word).is_ok()
+        || terms
+            .iter()
+            .any(|t| WEAK_WORDS.binary_search(&t.as_str()).is_ok());
     Some(Token {
         terms,
+        concepts: concepts::of_word(previous, word),
         is_word: true,
         is_question_word,
-        is_weak: WEAK_WORDS.binary_search(&word).is_ok(),
+        is_weak,
     })
+}
+
+/// A Cyrillic term spelt in Latin letters and stemmed as English: customers write brand and place
+/// names in either alphabet ("каспи", "Kaspi"). `None` for a term with other letters.
+pub(super) fn in_latin_letters(term: &str) -> Option<String> {
+    let mut latin = String::with_capacity(term.len());
+    for c in term.chars() {
+        latin.push_str(match c {
+            'а' | 'ә' => "a",
+            'б' => "b",
+            'в' => "v",
+            'г' | 'ғ' => "g",
+            'д' => "d",
+            'е' | 'э' => "e",
+            'ж' => "zh",
+            'з' => "z",
+            'и' | 'і' => "i",
+            'й' | 'ы' => "y",
+            'к' => "k",
+            'қ' => "q",
+            'л' => "l",
+            'м' => "m",
+            'н' => "n",
+            'ң' => "ng",
+            'о' | 'ө' => "o",
+            'п' => "p",
+            'р' => "r",
+            'с' => "s",
+            'т' => "t",
+            'у' | 'ұ' | 'ү' => "u",
+            'ф' => "f",
+            'х' | 'һ' => "h",
+            'ц' => "ts",
+            'ч' => "ch",
+            'ш' => "sh",
+            'щ' => "shch",
+            'ъ' | 'ь' => "",
+            'ю' => "yu",
+            'я' => "ya",
+            _ => return None,
+        });
+    }
+    Some(stem(Algorithm::English, &latin))
 }
 
 fn stem(algorithm: Algorithm, word: &str) -> String {
@@ -327,6 +449,33 @@ const THAI_PARTICLES: &[&str] = &[
     "ฮะ",
 ];
 
+/// Thai words that open a request without saying what it is about: "want", "may I", "need".
+const THAI_REQUEST_WORDS: &[&str] = &["อยากจะ", "อยาก", "ขอ", "ต้องการ"];
+
+/// Thai words that glue a request together — "take", "go", "for", "with", "if", "can", "also" —
+/// as spelt with their tone marks. A run is split where one is: their pairs,
+/// and the pairs across them ("รถไปจอด": "ถไ", "ปจ"), would weigh as words the entries lack.
+const THAI_GLUE_WORDS: &[&str] = &["แล้ว", "ด้วย", "เอา", "ไป", "ให้", "กับ", "ถ้า", "ได้"];
+
+/// A Thai run split where a glue word is, the glue word left out.
+fn thai_pieces(run: &str) -> impl Iterator<Item = &str> {
+    let mut pieces = Vec::new();
+    let mut piece_start = 0;
+    let mut at = 0;
+    while at < run.len() {
+        if let Some(word) = THAI_GLUE_WORDS.iter().find(|w| run[at..].starts_with(**w)) {
+            pieces.push(&run[piece_start..at]);
+            at += word.len();
+            piece_start = at;
+        } else {
+            at += run[at..].chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    pieces.push(&run[piece_start..]);
+    pieces.into_iter().filter(|piece| !piece.is_empty())
+}
+
+/// A Thai run without the particles that end it and the request words that open it.
 fn strip_thai_particles(mut run: &str) -> &str {
     while let Some(rest) = THAI_PARTICLES
         .iter()
@@ -334,7 +483,10 @@ fn strip_thai_particles(mut run: &str) -> &str {
     {
         run = rest;
     }
-    run
+    THAI_REQUEST_WORDS
+        .iter()
+        .find_map(|word| run.strip_prefix(word).filter(|rest| !rest.is_empty()))
+        .unwrap_or(run)
 }
 
 /// Question words (and Thai and Japanese question pairs) of the languages we analyse.
@@ -349,6 +501,9 @@ const QUESTION_WORDS: &[&str] = &[
     "who",
     "why",
     "whats",
+    // chat spellings of "what"
+    "wat",
+    "wot",
     "price",
     "cost",
     "сколько",
@@ -383,9 +538,10 @@ const QUESTION_WORDS: &[&str] = &[
     "ไร",
 ];
 
-/// Words that frame a request — wanting, needing, asking, when — rather than name its subject;
-/// sorted. Unlike stop words they are indexed: a knowledge base that uses one ("Can I order for
-/// today?") matches it as any word.
+/// Words that frame a request — wanting, needing, asking, getting, doing (the stems of "сделать",
+/// "жасау"), when ("tomorrow", "next", "дня") — rather than name its subject; sorted. Unlike
+/// stop words they are indexed: a knowledge base that uses one ("Can I order for today?") matches it
+/// as any word.
 const WEAK_WORDS: &[&str] = &[
     "already",
     "also",
@@ -395,6 +551,7 @@ const WEAK_WORDS: &[&str] = &[
     "later",
     "like",
     "need",
+    "next",
     "now",
     "possible",
     "really",
@@ -409,19 +566,28 @@ const WEAK_WORDS: &[&str] = &[
     "вечером",
     "возможна",
     "возможно",
+    "дела",
+    "день",
+    "дней",
+    "дня",
     "ертең",
+    "жас",
+    "жаса",
     "завтра",
     "здесь",
     "келеді",
+    "келесі",
     "керек",
     "мүмкін",
     "надо",
     "нужно",
     "подскажите",
     "реально",
+    "сдела",
     "сегодня",
     "сейчас",
     "скажите",
+    "след",
     "тут",
     "утром",
     "хотел",
@@ -534,6 +700,7 @@ const STOP_WORDS: &[&str] = &[
     "ещё",
     "же",
     "және",
+    "за",
     "и",
     "или",
     "иә",
@@ -581,7 +748,7 @@ mod tests {
     fn main_terms(text: &str) -> Vec<String> {
         tokens(text)
             .into_iter()
-            .map(|t| t.terms[0].clone())
+            .filter_map(|t| t.terms.first().cloned())
             .collect()
     }
 
@@ -615,6 +782,13 @@ mod tests {
     }
 
     #[test]
+    fn a_cyrillic_term_has_a_latin_spelling() {
+        assert_eq!(in_latin_letters("каспи").as_deref(), Some("kaspi"));
+        assert_eq!(in_latin_letters("вайфай").as_deref(), Some("vayfay"));
+        assert_eq!(in_latin_letters("kaspi"), None);
+    }
+
+    #[test]
     fn a_cyrillic_word_without_kazakh_letters_carries_both_stems() {
         let token = &tokens("тапсырысты")[0];
         assert!(token.terms.contains(&"тапсырыс".to_owned()), "{token:?}");
@@ -630,5 +804,21 @@ mod tests {
         assert_eq!(main_terms("カット"), ["カッ", "ット"]);
         // Thai tone marks and sentence-final particles are left out.
         assert_eq!(main_terms("นวดเท้าครับ"), ["นว", "วด", "ดเ", "เท", "ทา"]);
+        // So are the words that glue a Thai request together ("take the car to park").
+        assert_eq!(main_terms("เอารถไปจอดได้ไหม"), ["รถ", "จอ", "อด"]);
+    }
+
+    #[test]
+    fn a_concept_goes_with_the_tokens_its_spelling_covers() {
+        let concepts = |text: &str| -> Vec<Vec<&str>> {
+            tokens(text).into_iter().map(|t| t.concepts).collect()
+        };
+        assert_eq!(concepts("料金"), [["~price"], ["~price"], ["~price"]]);
+        assert_eq!(concepts("how much"), [vec![], vec!["~price"]]);
+        // Spelt in hiragana, where no token is, it is a token of its own.
+        let kids = tokens("こどもは？");
+        assert_eq!(kids.len(), 1);
+        assert!(kids[0].terms.is_empty());
+        assert_eq!(kids[0].concepts, ["~children"]);
     }
 }

@@ -7,22 +7,31 @@
 //! to know when it does not know:
 //! - a message that is only a greeting or thanks ([`social`]) is not a question: no answer, no handoff;
 //! - the question's words are analysed the same way as the entries' ([`analysis`]: normalisation,
-//!   segmentation of unspaced scripts, stop words, stemming), misspelt words are looked up at one edit;
+//!   segmentation of unspaced scripts, stop words, stemming), misspelt words are looked up at one edit,
+//!   an unknown Cyrillic word also in Latin letters;
+//! - a word also stands for the **concept** it names ([`concepts`]: "how much", "cost", "цена",
+//!   "いくら", "ราคา" all name `~price`), so a customer's word matches an entry worded otherwise. A
+//!   concept match scores half a match of the word itself, and only an entry's question and
+//!   alternates name its concepts (its answer mentions things in passing: "book by phone");
 //! - entries are ranked with Okapi BM25 (k1 = 1.2, b = 0.75, BM25+'s non-negative IDF), a term of the
 //!   entry's question or of one of its alternative phrasings (`KnowledgeEntry::alternates`, written by
 //!   the business) counting twice one of its answer;
 //! - the best entry answers only if it **covers** enough of the question — the IDF-weighted share of the
 //!   question's terms it contains, a term found only in its answer counting half — and **clearly beats**
-//!   the runner-up. A word the knowledge base has never seen weighs the most: "do you sell gift cards?"
-//!   is not answered by the payment entry because it shares "card". A question word no entry uses
-//!   weighs nothing there, and a word that only frames the request ("want", "today") little.
+//!   the other entries, unless only it has a phrasing about just the concepts asked ("予約したい": the
+//!   booking entry, not the one about cancelling a booking). A word the knowledge base has never seen
+//!   weighs the most: "do you sell gift cards?" is not answered by the payment entry because it shares
+//!   "card". A question word no entry uses weighs nothing there, and a word that only frames the
+//!   request ("want", "today", a number) little. An entry sharing only question words ("how much")
+//!   neither answers nor competes.
 //!
 //! The thresholds were chosen on the evaluation set in `tests/fixtures/answerer/`, whose test
-//! (`shared/tests/answerer_evaluation.rs`) holds every language to precision ≥ 0.98 and no answer to a
-//! negative, also on held-out paraphrases; recall ≥ 0.80 is the goal, not yet met (README).
+//! (`shared/tests/answerer_evaluation.rs`) holds every language to precision ≥ 0.98, recall ≥ 0.80 and
+//! no answer to a negative, and to precision ≥ 0.98 on held-out paraphrases (README).
 
 pub mod analysis;
 pub mod cache;
+mod concepts;
 mod kazakh;
 pub mod social;
 
@@ -49,6 +58,9 @@ const MIN_LEAD: f64 = 1.3;
 const RELATED_TERM_STRENGTH: f64 = 0.5;
 /// The lead needed when the best entry's only evidence is one word that the runner-up shares.
 const MIN_LEAD_ON_ONE_WORD: f64 = 2.0;
+/// What a match on a concept a question word names ([`concepts`]: "cost" for "price") scores of a
+/// match on the word itself.
+const CONCEPT_STRENGTH: f64 = 0.5;
 /// Share of a rare word's weight that a framing word ([`analysis::Token::is_weak`]) the entries never
 /// use weighs.
 const UNKNOWN_WEAK_WEIGHT: f64 = 0.25;
@@ -101,6 +113,8 @@ pub struct Ranked<'a> {
     pub coverage: f64,
     /// The question's tokens the entry contains, question words not counted.
     pub evidence: usize,
+    /// Its position among the index's entries.
+    position: usize,
 }
 
 /// Where a term occurs in one entry.
@@ -123,16 +137,24 @@ pub struct KnowledgeIndex {
     deletions: HashMap<String, Vec<String>>,
     /// The word terms of the entries, sorted (root look-up).
     words: Vec<String>,
+    /// Per entry, per phrasing (its question, then its alternates): the concepts it names, sorted.
+    phrasing_concepts: Vec<Vec<Vec<&'static str>>>,
 }
 
-/// A question's token as matched: its terms and its weight.
+/// A question's token as matched: the terms that match it and its weight.
 struct QueryToken {
-    terms: Vec<String>,
-    /// How many of `terms`, from the first, are the token's own; the others are words of the entries
-    /// sharing its root or one edit away, weaker evidence.
-    own_terms: usize,
+    terms: Vec<Alternative>,
+    /// The concepts it names.
+    concepts: Vec<&'static str>,
     weight: f64,
     is_question_word: bool,
+}
+
+/// A term that matches a question's token, and what a match on it scores of one on the token's own
+/// term: less for the concept it names or an entry word sharing its root or one edit away.
+struct Alternative {
+    term: String,
+    strength: f64,
 }
 
 impl KnowledgeIndex {
@@ -140,19 +162,32 @@ impl KnowledgeIndex {
         let mut postings: HashMap<String, Vec<Posting>> = HashMap::new();
         let mut lengths = Vec::with_capacity(entries.len());
         let mut words: Vec<String> = Vec::new();
+        let mut phrasing_concepts = Vec::with_capacity(entries.len());
         for (i, entry) in entries.iter().enumerate() {
+            let mut named_by_phrasings = Vec::new();
             let mut counts: HashMap<String, (u16, u16)> = HashMap::new();
             let mut length = 0;
             let texts = std::iter::once((&entry.question, true))
                 .chain(entry.alternates.iter().map(|a| (a, true)))
                 .chain(std::iter::once((&entry.answer, false)));
             for (text, in_question) in texts {
+                let mut named: Vec<&'static str> = Vec::new();
                 for token in analysis::tokens(text) {
+                    if in_question {
+                        named.extend(token.concepts.iter().copied());
+                    }
                     length += if in_question { QUESTION_WEIGHT } else { 1 };
-                    for term in token.terms {
-                        if token.is_word {
-                            words.push(term.clone());
-                        }
+                    if token.is_word {
+                        words.extend(token.terms.iter().cloned());
+                    }
+                    let concepts = token
+                        .concepts
+                        .iter()
+                        // What the entry is about is in its question and alternates; its answer
+                        // mentions more in passing ("book by phone" is not about contacting).
+                        .filter(|_| in_question)
+                        .map(|c| (*c).to_owned());
+                    for term in token.terms.into_iter().chain(concepts) {
                         let count = counts.entry(term).or_default();
                         if in_question {
                             count.0 = count.0.saturating_add(1);
@@ -161,7 +196,13 @@ impl KnowledgeIndex {
                         }
                     }
                 }
+                if in_question {
+                    named.sort_unstable();
+                    named.dedup();
+                    named_by_phrasings.push(named);
+                }
             }
+            phrasing_concepts.push(named_by_phrasings);
             for (term, (in_question, in_answer)) in counts {
                 postings.entry(term).or_default().push(Posting {
                     entry: i as u32,
@@ -193,6 +234,7 @@ impl KnowledgeIndex {
             average_length,
             deletions,
             words,
+            phrasing_concepts,
         }
     }
 
@@ -211,30 +253,53 @@ impl KnowledgeIndex {
             return Verdict::HandOff(NoAnswer::NoQuestion);
         }
         let ranked = self.rank_query(&query);
-        let Some(best) = ranked.first().copied() else {
+        if ranked.is_empty() {
             return Verdict::HandOff(NoAnswer::NoMatch);
+        }
+        // An entry sharing only question words with the question ("how much", "where") neither
+        // answers it nor competes with one that shares its subject.
+        let mut candidates = ranked.iter().filter(|r| r.evidence > 0);
+        let Some(best) = candidates.next().copied() else {
+            return Verdict::HandOff(NoAnswer::LowCoverage);
         };
-        let covered_enough = match best.evidence {
-            0 => false,
-            1 => best.coverage > MIN_COVERAGE,
-            _ => best.coverage >= MIN_COVERAGE,
+        let covered_enough = if best.evidence == 1 {
+            best.coverage > MIN_COVERAGE
+        } else {
+            best.coverage >= MIN_COVERAGE
         };
         if !covered_enough {
             return Verdict::HandOff(NoAnswer::LowCoverage);
         }
-        if let Some(second) = ranked.get(1) {
-            // One word that several entries use says which of them is meant only if one is about
-            // it far more than the others ("delivery" the delivery entry, not "free" of three).
-            let lead = if best.evidence < 2 && second.evidence > 0 {
-                MIN_LEAD_ON_ONE_WORD
-            } else {
-                MIN_LEAD
-            };
-            if best.score < lead * second.score {
-                return Verdict::HandOff(NoAnswer::Ambiguous);
-            }
+        // One word that several entries use says which of them is meant only if one is about it
+        // far more than the others ("delivery" the delivery entry, not "free" of three).
+        let lead = if best.evidence < 2 {
+            MIN_LEAD_ON_ONE_WORD
+        } else {
+            MIN_LEAD
+        };
+        let close: Vec<&Ranked<'_>> = candidates
+            .take_while(|r| best.score < lead * r.score)
+            .collect();
+        if !close.is_empty() && !self.told_apart(&best, &close, &query) {
+            return Verdict::HandOff(NoAnswer::Ambiguous);
         }
         Verdict::Answer(best)
+    }
+
+    /// Whether what the question is about tells `best` from the entries scoring close to it: one of
+    /// its phrasings names just the concepts the question names and none of theirs does
+    /// ("予約したい": the booking entry, not the one about cancelling a booking).
+    fn told_apart(&self, best: &Ranked<'_>, close: &[&Ranked<'_>], query: &[QueryToken]) -> bool {
+        let mut asked: Vec<&'static str> = query
+            .iter()
+            .flat_map(|t| t.concepts.iter().copied())
+            .collect();
+        asked.sort_unstable();
+        asked.dedup();
+        let names_just_what_is_asked = |ranked: &Ranked<'_>| {
+            !asked.is_empty() && self.phrasing_concepts[ranked.position].contains(&asked)
+        };
+        names_just_what_is_asked(best) && !close.iter().any(|r| names_just_what_is_asked(r))
     }
 
     /// Entries sharing a term with the question, best first: what the LLM prompt carries.
@@ -242,56 +307,79 @@ impl KnowledgeIndex {
         self.rank_query(&self.query(&social::strip(question).rest))
     }
 
-    /// The question's distinct tokens with their weights; a word the entries never use gets the words
-    /// one edit away that they do use as alternatives.
+    /// The question's distinct tokens with their weights and alternatives: the concepts a token
+    /// names; entry words sharing its root; for a word the entries never use, the entry words one
+    /// edit away and its Latin spelling ("каспи" for "Kaspi").
     fn query(&self, text: &str) -> Vec<QueryToken> {
         let mut seen: Vec<String> = Vec::new();
         let mut query = Vec::new();
         for Token {
-            mut terms,
+            terms,
+            concepts,
             is_word,
             is_question_word,
             is_weak,
         } in analysis::tokens(text)
         {
-            if seen.contains(&terms[0]) {
+            let mut alternatives: Vec<Alternative> = terms
+                .iter()
+                .map(|term| Alternative {
+                    term: term.clone(),
+                    strength: 1.0,
+                })
+                .chain(concepts.iter().map(|concept| Alternative {
+                    term: (*concept).to_owned(),
+                    strength: CONCEPT_STRENGTH,
+                }))
+                .collect();
+            // The main term, or the concept of one spelt in hiragana, says whether it was seen.
+            let Some(first) = alternatives.first() else {
+                continue;
+            };
+            if seen.contains(&first.term) {
                 continue;
             }
-            seen.push(terms[0].clone());
-            let known = terms.iter().any(|t| self.postings.contains_key(t));
+            seen.push(first.term.clone());
+            // How common the word is among the entries, or else the concept it names.
+            let document_frequency = self
+                .largest_document_frequency(terms.iter().map(String::as_str))
+                .or_else(|| self.largest_document_frequency(concepts.iter().copied()));
+            let known = document_frequency.is_some();
             // A word the entries never use weighs as a word only one of them uses: it may be what
             // the question is about, or a paraphrase's own word for it. Unless it only asks "how
             // much" or "when", or frames the request ("I want", "today"): then it is not a subject
             // the knowledge base lacks.
-            let weight = self.idf(
-                terms
-                    .iter()
-                    .map(|t| self.document_frequency(t))
-                    .max()
-                    .unwrap_or(0)
-                    .max(1),
-            ) * match (known, is_question_word, is_weak) {
-                (true, _, _) => 1.0,
-                (false, true, _) => 0.0,
-                (false, false, true) => UNKNOWN_WEAK_WEIGHT,
-                (false, false, false) => 1.0,
-            };
-            let own_terms = terms.len();
+            let weight = self.idf(document_frequency.unwrap_or(1))
+                * match (known, is_question_word, is_weak) {
+                    (true, _, _) => 1.0,
+                    (false, true, _) => 0.0,
+                    (false, false, true) => UNKNOWN_WEAK_WEIGHT,
+                    (false, false, false) => 1.0,
+                };
             if is_word {
                 let mut related: Vec<String> =
                     terms.iter().flat_map(|t| self.same_root(t)).collect();
                 if !known {
                     related.extend(terms.iter().flat_map(|t| self.corrections(t)));
+                    related.extend(
+                        terms
+                            .iter()
+                            .filter_map(|t| analysis::in_latin_letters(t))
+                            .filter(|t| self.postings.contains_key(t)),
+                    );
                 }
                 for term in related {
-                    if !terms.contains(&term) {
-                        terms.push(term);
+                    if !alternatives.iter().any(|a| a.term == term) {
+                        alternatives.push(Alternative {
+                            term,
+                            strength: RELATED_TERM_STRENGTH,
+                        });
                     }
                 }
             }
             query.push(QueryToken {
-                terms,
-                own_terms,
+                terms: alternatives,
+                concepts,
                 weight,
                 is_question_word,
             });
@@ -351,6 +439,17 @@ impl KnowledgeIndex {
         self.postings.get(term).map_or(0, Vec::len)
     }
 
+    /// The number of entries using the most used of `terms`; `None` when no entry uses any.
+    fn largest_document_frequency<'t>(
+        &self,
+        terms: impl Iterator<Item = &'t str>,
+    ) -> Option<usize> {
+        terms
+            .map(|t| self.document_frequency(t))
+            .filter(|&df| df > 0)
+            .max()
+    }
+
     fn idf(&self, document_frequency: usize) -> f64 {
         let n = self.entries.len() as f64;
         let df = document_frequency as f64;
@@ -369,7 +468,7 @@ impl KnowledgeIndex {
         let mut best_of_token: HashMap<u32, (f64, f64)> = HashMap::new();
         for token in query {
             best_of_token.clear();
-            for (nth, term) in token.terms.iter().enumerate() {
+            for Alternative { term, strength } in &token.terms {
                 let Some(postings) = self.postings.get(term) else {
                     continue;
                 };
@@ -381,11 +480,6 @@ impl KnowledgeIndex {
                     );
                     let norm = 1.0 - B
                         + B * self.lengths[posting.entry as usize] / self.average_length.max(1.0);
-                    let strength = if nth < token.own_terms {
-                        1.0
-                    } else {
-                        RELATED_TERM_STRENGTH
-                    };
                     let bm25 = strength * idf * tf * (K1 + 1.0) / (tf + K1 * norm);
                     let credit = if posting.in_question > 0 {
                         1.0
@@ -409,6 +503,7 @@ impl KnowledgeIndex {
             .filter(|&(_, &score)| score > 0.0)
             .map(|(i, &score)| Ranked {
                 entry: &self.entries[i],
+                position: i,
                 score,
                 coverage: covered[i] / total_weight,
                 evidence: evidence[i],
@@ -535,24 +630,89 @@ mod tests {
 
     #[test]
     fn an_alternate_phrasing_of_the_business_answers_as_its_question_does() {
-        let mut hours = entry("What are your opening hours?", "8:00 to 18:00.");
+        let mut vegan = entry("Do you have vegan options?", "Vegan brownies every day.");
         let delivery = entry("Do you deliver?", "Yes, within 5 km.");
         assert_eq!(
             answer(
-                &KnowledgeIndex::new(vec![hours.clone(), delivery.clone()]),
-                "what time do you close"
+                &KnowledgeIndex::new(vec![vegan.clone(), delivery.clone()]),
+                "anything plant based"
             ),
             None
         );
-        hours.alternates = vec!["What time do you close?".into()];
+        vegan.alternates = vec!["Is anything plant-based?".into()];
         assert_eq!(
             answer(
-                &KnowledgeIndex::new(vec![hours, delivery]),
-                "what time do u close tonight"
+                &KnowledgeIndex::new(vec![vegan, delivery]),
+                "got anything plant based?"
             )
             .as_deref(),
-            Some("What are your opening hours?")
+            Some("Do you have vegan options?")
         );
+    }
+
+    #[test]
+    fn a_concept_links_a_question_to_an_entry_worded_otherwise_in_every_language() {
+        let index = KnowledgeIndex::new(vec![
+            entry("Haircut prices", "From $30."),
+            entry("Do you deliver?", "Yes, within 5 km."),
+            entry("Цены на стрижку", "От 1500 рублей."),
+            entry("Есть доставка?", "Да, по городу."),
+            entry("Шаш қию бағасы", "3000 теңге."),
+            entry("Жеткізу бар ма?", "Иә, қала бойынша."),
+            entry("ราคาตัดผม", "300 บาทค่ะ"),
+            entry("มีที่จอดรถไหมคะ", "มีค่ะ"),
+            entry("カットの料金", "4,400円です。"),
+            entry("駐車場はありますか？", "ありません。"),
+        ]);
+        for (question, expected) in [
+            ("how much is a haircut?", "Haircut prices"),
+            ("what does a haircut cost", "Haircut prices"),
+            ("сколько стоит стрижка?", "Цены на стрижку"),
+            ("шаш қию қанша тұрады?", "Шаш қию бағасы"),
+            ("ตัดผมกี่บาท", "ราคาตัดผม"),
+            ("カットいくら？", "カットの料金"),
+            ("カットの値段は？", "カットの料金"),
+            ("車を停める所ある？", "駐車場はありますか？"),
+        ] {
+            assert_eq!(
+                answer(&index, question).as_deref(),
+                Some(expected),
+                "{question}"
+            );
+        }
+        // A price with no subject, thanks, or a subject no entry has are still not answered.
+        for question in [
+            "how much?",
+            "сколько стоит?",
+            "いくら？",
+            "thanks",
+            "do you sell gift cards?",
+        ] {
+            assert_eq!(answer(&index, question), None, "{question}");
+        }
+    }
+
+    #[test]
+    fn an_entry_about_just_what_is_asked_wins_a_close_call() {
+        let index = KnowledgeIndex::new(vec![
+            entry("予約はできますか？", "お電話でどうぞ。"),
+            entry("予約のキャンセルはできますか？", "前日まで無料です。"),
+            entry("カットの料金は？", "4,400円です。"),
+            entry("カラーの料金は？", "6,600円です。"),
+        ]);
+        assert_eq!(
+            answer(&index, "予約したいです").as_deref(),
+            Some("予約はできますか？")
+        );
+        assert_eq!(
+            answer(&index, "予約を取り消したい").as_deref(),
+            Some("予約のキャンセルはできますか？")
+        );
+        // Both price entries are about just a price: which one is meant is not said.
+        assert!(matches!(
+            index.decide("料金はいくらですか"),
+            Verdict::HandOff(NoAnswer::Ambiguous)
+        ));
     }
 
     #[test]
