@@ -1379,7 +1379,7 @@ async fn console_users_are_added_listed_signed_in_and_removed() {
         "agent",
     ]);
     assert!(ok);
-    assert!(stdout.contains("cannot sign in until"), "{stdout}");
+    assert!(stdout.contains("set-password"), "{stdout}");
     let (ok, _, stderr) = ctl.run(&[
         "user",
         "add",
@@ -1453,6 +1453,35 @@ async fn console_users_are_added_listed_signed_in_and_removed() {
         "{stderr}"
     );
     assert!(!stderr.contains("Wrong-Horse"), "{stderr}");
+
+    // The user added without a password gets one and signs in; another tenant cannot set it.
+    let kens = ctl.file("kens", "Ken-Bakes-Bread-7\n");
+    let set_password = |tenant: &TenantId| {
+        ctl.run(&[
+            "user",
+            "set-password",
+            "--tenant",
+            tenant.as_str(),
+            "--email",
+            "ken@kumo.example",
+            "--password-file",
+            &kens,
+        ])
+    };
+    let (ok, _, stderr) = set_password(&sora.tenant_id);
+    assert!(!ok && stderr.contains("no such user"), "{stderr}");
+    let (ok, text, _) = set_password(&kumo.tenant_id);
+    assert!(ok && text.contains("can sign in now"), "{text}");
+    assert!(!text.contains("Ken-Bakes"), "{text}");
+    let ken = ctl.json(&[
+        "user",
+        "login",
+        "--email",
+        "ken@kumo.example",
+        "--password-file",
+        &kens,
+    ]);
+    assert!(ken["id_token"].is_string(), "{ken}");
 
     // Removal is destructive: --yes without a terminal; another tenant does not find the user.
     let remove = |tenant: &TenantId, yes: bool| {

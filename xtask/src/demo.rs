@@ -686,6 +686,56 @@ async fn story() -> Result<()> {
         demo.platforms.count()
     ));
 
+    step("The owner reads today's analytics (console-api, GET /v1/analytics)");
+    let owner_password = Password::new(format!("Demo-{}-pw", new_id("p")));
+    directory
+        .add_user(
+            &demo.kumo.tenant.tenant_id,
+            "haru@kumo.example",
+            Role::Owner,
+            Some(&owner_password),
+        )
+        .await?;
+    let owner = directory
+        .login("haru@kumo.example", &owner_password)
+        .await?;
+    let analytics: Value = demo
+        .http
+        .get(format!("{}/v1/analytics", demo.base))
+        .header(
+            "authorization",
+            format!("Bearer {}", owner.id_token.expose_secret()),
+        )
+        .send()
+        .await?
+        .json()
+        .await?;
+    let platforms = analytics["platforms"]
+        .as_array()
+        .filter(|p| !p.is_empty())
+        .with_context(|| format!("no figures: {analytics}"))?;
+    let median = |times: &Value| match times["median_seconds"].as_u64() {
+        Some(seconds) => format!("median {seconds} s"),
+        None => "no median".to_owned(),
+    };
+    for figures in platforms {
+        detail(&format!(
+            "{}: {} conversations, {} customer messages; AI answered {} of {} decided, drafted {}, handed off {}; \
+             first response by the AI {} time(s), {}; by a person {} time(s), {}",
+            figures["platform"].as_str().unwrap_or_default(),
+            figures["conversations"],
+            figures["customer_messages"],
+            figures["answered_by_ai"]["count"],
+            figures["decided"],
+            figures["drafted"]["count"],
+            figures["handed_off"]["count"],
+            figures["first_response_ai"]["count"],
+            median(&figures["first_response_ai"]),
+            figures["first_response_human"]["count"],
+            median(&figures["first_response_human"]),
+        ));
+    }
+
     step("The Page owner removes the app on Facebook: Meta calls the data-deletion callback");
     let signed = sign_request(
         APP_SECRET,

@@ -12,7 +12,7 @@ use inbox_shared::secret::Password;
 #[derive(Subcommand)]
 pub enum UserCommand {
     /// Add a staff member to a tenant's console with a role. Without --password-file the user exists
-    /// but cannot sign in until a password is set.
+    /// but cannot sign in until `user set-password`.
     Add {
         #[arg(long)]
         tenant: TenantId,
@@ -40,6 +40,18 @@ pub enum UserCommand {
         email: String,
         #[command(flatten)]
         confirm: Confirm,
+    },
+    /// Set the password of a console user of a tenant (by email or user id): one added without a
+    /// password, or one who forgot theirs. They sign in with it at once.
+    SetPassword {
+        #[arg(long)]
+        tenant: TenantId,
+        /// The user's email, or their user id (`sub`).
+        #[arg(long)]
+        email: String,
+        /// A file holding the new password alone on one line.
+        #[arg(long)]
+        password_file: PathBuf,
     },
     /// Sign in as a console user and get their tokens (for scripts and local use of the console API).
     Login {
@@ -100,7 +112,7 @@ pub async fn user(ctx: &Operator, command: UserCommand, json: bool) -> Result<Ou
             let next = if password.is_some() {
                 "they can sign in now"
             } else {
-                "no password yet: they cannot sign in until one is set"
+                "no password yet: they can sign in once `inboxctl user set-password` gives them one"
             };
             Ok(Output::new(
                 user_json(&user),
@@ -132,6 +144,21 @@ pub async fn user(ctx: &Operator, command: UserCommand, json: bool) -> Result<Ou
             Ok(Output::new(
                 json!({ "removed": user_json(&user) }),
                 format!("removed {} ({}) from {tenant}", user.email, user.user_id),
+            ))
+        }
+        UserCommand::SetPassword {
+            tenant,
+            email,
+            password_file,
+        } => {
+            let password = password_from(&password_file)?;
+            let user = directory.set_password(&tenant, &email, &password).await?;
+            Ok(Output::new(
+                json!({ "password_set": user_json(&user) }),
+                format!(
+                    "set the password of {} ({}) in {tenant}: they can sign in now",
+                    user.email, user.user_id
+                ),
             ))
         }
         UserCommand::Login {

@@ -269,22 +269,68 @@ impl Directory {
             .await
             .map_err(|e| cognito_error("AdminAddUserToGroup", &e))?;
         if let Some(password) = password {
-            self.cognito
-                .admin_set_user_password()
-                .user_pool_id(&self.pool_id)
-                .username(email)
-                .password(password.expose_secret())
-                .permanent(true)
-                .send()
-                .await
-                .map_err(|e| match e.code() {
-                    Some("InvalidPasswordException") => {
-                        DirectoryError::InvalidPassword(e.message().unwrap_or("refused").to_owned())
-                    }
-                    _ => cognito_error("AdminSetUserPassword", &e),
-                })?;
+            self.set_permanent_password(email, password).await?;
         }
         Ok(())
+    }
+
+    async fn set_permanent_password(
+        &self,
+        username: &str,
+        password: &Password,
+    ) -> Result<(), DirectoryError> {
+        self.cognito
+            .admin_set_user_password()
+            .user_pool_id(&self.pool_id)
+            .username(username)
+            .password(password.expose_secret())
+            .permanent(true)
+            .send()
+            .await
+            .map_err(|e| match e.code() {
+                Some("InvalidPasswordException") => {
+                    DirectoryError::InvalidPassword(e.message().unwrap_or("refused").to_owned())
+                }
+                _ => cognito_error("AdminSetUserPassword", &e),
+            })?;
+        Ok(())
+    }
+
+    /// Sets the password of a user of `tenant` (named by email or `sub`), who can then sign in with it:
+    /// for a user added without one, or one who forgot theirs. Audited, naming the user by id.
+    pub async fn set_password(
+        &self,
+        tenant: &TenantId,
+        email_or_sub: &str,
+        password: &Password,
+    ) -> Result<ConsoleUser, DirectoryError> {
+        let user = self.user_of_tenant(tenant, email_or_sub).await?;
+        self.store.require_tenant(tenant).await?;
+        self.set_permanent_password(&user.user_id, password).await?;
+        self.audit(tenant, "console_user.password_set", &user.user_id)
+            .await?;
+        Ok(user)
+    }
+
+    /// The user of `tenant` named by email or `sub`; a user of another tenant is not found.
+    async fn user_of_tenant(
+        &self,
+        tenant: &TenantId,
+        email_or_sub: &str,
+    ) -> Result<ConsoleUser, DirectoryError> {
+        let not_found = || DirectoryError::NotFound(tenant.clone());
+        let name = match email_or_sub.trim() {
+            email if email.contains('@') => normalized_email(email).map_err(|_| not_found())?,
+            sub => sub.to_owned(),
+        };
+        if name.is_empty() || name.len() > 254 {
+            return Err(not_found());
+        }
+        let user = self.get(&name).await?.ok_or_else(not_found)?;
+        if tenant_of(&user).as_deref() != Some(tenant.as_str()) {
+            return Err(not_found());
+        }
+        self.describe(user, tenant.clone()).await
     }
 
     /// Every user of `tenant`, with role and status, sorted by email. Cognito cannot filter ListUsers
@@ -324,18 +370,7 @@ impl Directory {
         email_or_sub: &str,
     ) -> Result<ConsoleUser, DirectoryError> {
         let not_found = || DirectoryError::NotFound(tenant.clone());
-        let name = match email_or_sub.trim() {
-            email if email.contains('@') => normalized_email(email).map_err(|_| not_found())?,
-            sub => sub.to_owned(),
-        };
-        if name.is_empty() || name.len() > 254 {
-            return Err(not_found());
-        }
-        let user = self.get(&name).await?.ok_or_else(not_found)?;
-        if tenant_of(&user).as_deref() != Some(tenant.as_str()) {
-            return Err(not_found());
-        }
-        let removed = self.describe(user, tenant.clone()).await?;
+        let removed = self.user_of_tenant(tenant, email_or_sub).await?;
         // The tenant as stored, so users can still be removed while a termination runs.
         self.store.require_tenant_stored(tenant).await?;
         self.cognito

@@ -6,7 +6,8 @@
 //! answers connect start pages opened without a link (its start and RSS), console-api serves pages of 50
 //! conversations and people's replies under an agent's identity. Criterion measures
 //! the pure per-event work; cargo-lambda builds the zips. It prints a Markdown report with the targets,
-//! and a cost per million messages computed from the measured counts and AWS list prices.
+//! and a cost per million messages computed from the measured counts and AWS list prices, with the
+//! offline answerer's figures per language from its evaluation set.
 
 mod aws_proxy;
 mod cost;
@@ -105,6 +106,8 @@ impl Targets {
     /// AWS calls of console-api's conversation list (a page of 50) and of a person's reply.
     const CONSOLE_LIST_CALLS: f64 = 2.0;
     const CONSOLE_REPLY_CALLS: f64 = 6.0;
+    /// One offline decision over 500 knowledge entries.
+    const OFFLINE_DECISION_US: f64 = 200.0;
 }
 
 /// What one function process measured.
@@ -193,6 +196,8 @@ pub fn run() -> Result<ExitCode> {
     ]))
     .context("cargo bench")?;
     let criterion = criterion_estimates(&target_dir().join("criterion"))?;
+    eprintln!("xtask bench: the offline answerer's evaluation set");
+    let evaluation = answerer_evaluation(&root)?;
 
     let own_moto = Moto::unless_endpoint_set()?;
     let runtime = tokio::runtime::Runtime::new()?;
@@ -204,13 +209,51 @@ pub fn run() -> Result<ExitCode> {
     eprintln!("xtask bench: packaging (cargo lambda build --release --arm64)");
     let zips = package::package()?;
 
-    let met = report::report(&criterion, &ingest, &reply, &console, &others, &zips);
+    let met = report::report(
+        &criterion,
+        &evaluation,
+        &ingest,
+        &reply,
+        &console,
+        &others,
+        &zips,
+    );
     Ok(if met {
         ExitCode::SUCCESS
     } else {
         eprintln!("xtask bench: some targets were missed (✘ above)");
         ExitCode::FAILURE
     })
+}
+
+/// The offline answerer's figures per language (tuned set, held out, without alternates), as its
+/// evaluation test prints them; the test also fails the bench below the goal.
+fn answerer_evaluation(root: &Path) -> Result<Vec<String>> {
+    let output = Command::new(env!("CARGO"))
+        .current_dir(root)
+        .args([
+            "test",
+            "--package",
+            "inbox-shared",
+            "--test",
+            "answerer_evaluation",
+            "--",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .output()
+        .context("cargo test --test answerer_evaluation")?;
+    let printed = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        anyhow::bail!("the answerer's evaluation failed:\n{printed}");
+    }
+    Ok(printed
+        .lines()
+        .filter(|line| line.contains(": precision "))
+        .map(str::to_owned)
+        .collect())
 }
 
 fn target_dir() -> PathBuf {

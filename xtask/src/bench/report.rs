@@ -28,6 +28,7 @@ fn verdict(met: bool) -> &'static str {
 /// Prints the report; returns whether every target was met.
 pub(super) fn report(
     criterion: &BTreeMap<String, f64>,
+    evaluation: &[String],
     ingest: &IngestFigures,
     reply: &ReplyFigures,
     console: &ConsoleFigures,
@@ -252,6 +253,36 @@ pub(super) fn report(
         Targets::CONSOLE_REPLY_CALLS,
         check(reply_calls <= Targets::CONSOLE_REPLY_CALLS),
     );
+
+    println!("### The offline answerer\n");
+    println!("| measure | figure | target |");
+    println!("|---|---|---|");
+    let decisions: Vec<f64> = criterion
+        .iter()
+        .filter(|(id, _)| id.starts_with("offline decision (500 entries)"))
+        .map(|(_, ns)| ns / 1000.0)
+        .collect();
+    if let Some(slowest) = decisions.iter().copied().reduce(f64::max) {
+        println!(
+            "| one decision over 500 entries in five languages, slowest of {} questions (criterion) | {slowest:.1} µs | ≤ {} µs {} |",
+            decisions.len(),
+            Targets::OFFLINE_DECISION_US,
+            check(slowest <= Targets::OFFLINE_DECISION_US),
+        );
+    }
+    if let Some(build) = criterion.get("offline index build (500 entries)") {
+        println!(
+            "| building the index of 500 entries, once per tenant and knowledge version in a warm container (criterion) | {:.1} ms | |",
+            build / 1e6
+        );
+    }
+    println!(
+        "\nThe evaluation set (`tests/fixtures/answerer/`, goal per language: precision ≥ 0.98, recall ≥ 0.80, no negative answered):\n"
+    );
+    for line in evaluation {
+        println!("- {line}");
+    }
+    println!();
 
     print_cost(ingest, reply);
     all_met
