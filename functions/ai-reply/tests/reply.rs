@@ -1022,10 +1022,11 @@ async fn aws_calls_per_reply_in_a_warm_container() {
     println!("AWS calls for 10 replies: {calls:?}");
     assert_eq!(w.env.calls.count("Decrypt"), 0, "the data key is cached");
     assert_eq!(w.env.calls.count("GenerateDataKey"), 0);
-    // Per reply: tenant, conversation, channel (GetItem); history, knowledge, the customer's previous
-    // 24 hours (Query); send claim (PutItem); the send's records (TransactWriteItems); outcome, usage,
-    // and the day's figures of the send and of the customer message (UpdateItem).
-    assert_eq!(w.env.calls.total(), 10 * 12, "{calls:?}");
+    // Per reply: tenant, conversation, channel (GetItem); history, knowledge (Query; the history also
+    // tells whether the customer wrote the day before); send claim (PutItem); the send's records
+    // (TransactWriteItems); outcome, usage, and the day's figures of the send and of the customer
+    // message (UpdateItem).
+    assert_eq!(w.env.calls.total(), 10 * 11, "{calls:?}");
     assert_eq!(w.graph.requests().len(), 11);
 }
 

@@ -153,7 +153,8 @@ impl ReplyService {
     /// Handles one job and records its outcome. On the last attempt a failure first hands the
     /// conversation to a person (see [`Self::give_up`]), then is returned like any other.
     pub async fn handle(&self, job: &InboundJob, attempt: Attempt) -> Result<()> {
-        let outcome = match self.reply(job, attempt).await {
+        let mut wrote_before = None;
+        let outcome = match self.reply(job, attempt, &mut wrote_before).await {
             Ok(outcome) => outcome,
             Err(err) => {
                 if attempt.last {
@@ -164,7 +165,8 @@ impl ReplyService {
         };
         if let Some((outcome, code)) = outcome {
             self.metrics.count(outcome_metric(outcome), 1);
-            self.record_outcome(job, outcome, code).await?;
+            self.record_outcome(job, outcome, code, wrote_before)
+                .await?;
             tracing::info!(outcome = outcome.as_str(), "inbound message handled");
         }
         Ok(())
@@ -172,10 +174,13 @@ impl ReplyService {
 
     /// Reads the facts, decides and acts. `None`: nothing to record (the message or its tenant is
     /// gone, or an earlier delivery handled it).
+    /// `wrote_before` learns from the history, when it tells, whether the customer had written in the
+    /// 24 hours before this message (the day's figures need it).
     async fn reply(
         &self,
         job: &InboundJob,
         attempt: Attempt,
+        wrote_before: &mut Option<bool>,
     ) -> Result<Option<(ReplyOutcome, Option<i64>)>> {
         let Some(tenant) = self.store.get_tenant(&job.tenant_id).await? else {
             self.metrics.count("TenantGone", 1);
@@ -201,6 +206,7 @@ impl ReplyService {
             self.metrics.count("MessageGone", 1);
             return Ok(None);
         };
+        *wrote_before = customer_wrote_before(&history, inbound);
         let now = self.store.now();
         if let Some(decision) =
             policy::conversation_stage(&tenant, &conversation, inbound, &history, now)
@@ -459,7 +465,7 @@ impl ReplyService {
                 self.hand_off(&conversation, HandoffReason::ReplyFailed)
                     .await?;
             }
-            self.record_outcome(job, ReplyOutcome::HandedOff, None)
+            self.record_outcome(job, ReplyOutcome::HandedOff, None, None)
                 .await
         }
         .await;
@@ -476,6 +482,7 @@ impl ReplyService {
         job: &InboundJob,
         outcome: ReplyOutcome,
         code: Option<i64>,
+        wrote_before: Option<bool>,
     ) -> Result<()> {
         let recorded = self
             .store
@@ -491,15 +498,19 @@ impl ReplyService {
         if !recorded {
             return Ok(());
         }
-        let wrote_before = self
-            .store
-            .customer_wrote_between(
-                &job.tenant_id,
-                &job.conversation_id,
-                job.sent_at.saturating_sub(CONVERSATION_GAP),
-                job.sent_at,
-            )
-            .await?;
+        let wrote_before = match wrote_before {
+            Some(known) => known,
+            None => {
+                self.store
+                    .customer_wrote_between(
+                        &job.tenant_id,
+                        &job.conversation_id,
+                        job.sent_at.saturating_sub(CONVERSATION_GAP),
+                        job.sent_at,
+                    )
+                    .await?
+            }
+        };
         let mut counters = vec![Counter::CustomerMessages, Counter::Outcome(outcome)];
         if !wrote_before {
             counters.push(Counter::Conversations);
@@ -594,10 +605,77 @@ fn draft_id_for(message_id: &str) -> String {
     format!("dft_{}", hex::encode(&digest.as_ref()[..16]))
 }
 
+/// Whether the customer wrote in the 24 hours before `inbound`, if `history` (the newest messages,
+/// oldest first) tells: yes when one of its customer messages is in that window; no when none is and the
+/// history reaches back beyond it or holds the whole conversation; `None` otherwise.
+fn customer_wrote_before(history: &[Message], inbound: &Message) -> Option<bool> {
+    let since = inbound.sent_at.saturating_sub(CONVERSATION_GAP);
+    let wrote = history.iter().any(|m| {
+        m.author == Author::Customer
+            && m.message_id != inbound.message_id
+            && m.sent_at >= since
+            && m.sent_at < inbound.sent_at
+    });
+    let whole_window = history.len() < HISTORY_MESSAGES as usize
+        || history.first().is_some_and(|oldest| oldest.sent_at < since);
+    (wrote || whole_window).then_some(wrote)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::platform::send::SendError;
+
+    fn message(id: &str, author: Author, hours_ago: i64) -> Message {
+        let now = time::macros::datetime!(2026-12-01 12:00 UTC);
+        Message {
+            tenant_id: TenantId::new("t"),
+            conversation_id: crate::ids::ConversationId::new("c"),
+            channel_id: crate::ids::ChannelId::new("ch"),
+            message_id: id.into(),
+            direction: if author == Author::Customer {
+                crate::model::Direction::Inbound
+            } else {
+                crate::model::Direction::Outbound
+            },
+            author,
+            text: None,
+            attachments: Vec::new(),
+            payload: None,
+            status: crate::model::MessageStatus::Received,
+            error_code: None,
+            sent_at: now - time::Duration::hours(hours_ago),
+            retain_until: now,
+            reply_outcome: None,
+        }
+    }
+
+    #[test]
+    fn the_history_tells_whether_the_customer_wrote_the_day_before_when_it_reaches_that_far() {
+        let inbound = message("new", Author::Customer, 0);
+        let earlier = message("earlier", Author::Customer, 3);
+        let reply = message("reply", Author::Ai, 2);
+        let old = message("old", Author::Customer, 30);
+        assert_eq!(
+            customer_wrote_before(&[earlier.clone(), reply.clone(), inbound.clone()], &inbound),
+            Some(true)
+        );
+        // The whole conversation, or reaching back beyond 24 hours: no.
+        assert_eq!(
+            customer_wrote_before(&[old.clone(), reply.clone(), inbound.clone()], &inbound),
+            Some(false)
+        );
+        assert_eq!(
+            customer_wrote_before(std::slice::from_ref(&inbound), &inbound),
+            Some(false)
+        );
+        // A full page of replies within the day: the history cannot tell.
+        let mut full: Vec<Message> = (0..HISTORY_MESSAGES - 1)
+            .map(|i| message(&format!("r{i}"), Author::Agent, 1))
+            .collect();
+        full.push(inbound.clone());
+        assert_eq!(customer_wrote_before(&full, &inbound), None);
+    }
 
     #[test]
     fn draft_ids_are_stable_per_message() {
