@@ -219,40 +219,33 @@ pub(super) fn report(
     println!("| measure | figure | target |");
     println!("|---|---|---|");
     let requests = CONSOLE_REQUESTS as f64;
-    let list_calls = console.list_counts.total() as f64 / requests;
-    println!(
-        "| `GET /v1/conversations?limit=50`, warm (median / slowest of {CONSOLE_REQUESTS}) | {:.1} ms / {:.1} ms | |",
-        ms(median(&console.list_invocations)),
-        ms(console
-            .list_invocations
-            .iter()
-            .max()
-            .copied()
-            .unwrap_or_default()),
-    );
-    println!(
-        "| AWS calls per page of 50 | {list_calls:.2} ({}) | ≤ {} {} |",
-        console.list_counts.describe(),
-        Targets::CONSOLE_LIST_CALLS,
-        check(list_calls <= Targets::CONSOLE_LIST_CALLS),
-    );
-    let reply_calls = console.reply_counts.total() as f64 / requests;
-    println!(
-        "| a person's reply, warm (median / slowest of {CONSOLE_REQUESTS}; the platform is a loopback stand-in answering at once) | {:.1} ms / {:.1} ms | |",
-        ms(median(&console.reply_invocations)),
-        ms(console
-            .reply_invocations
-            .iter()
-            .max()
-            .copied()
-            .unwrap_or_default()),
-    );
-    println!(
-        "| AWS calls per reply | {reply_calls:.2} ({}) | ≤ {} {} |\n",
-        console.reply_counts.describe(),
-        Targets::CONSOLE_REPLY_CALLS,
-        check(reply_calls <= Targets::CONSOLE_REPLY_CALLS),
-    );
+    for (what, invocations, counts, target) in [
+        (
+            "`GET /v1/conversations?limit=50`",
+            &console.list_invocations,
+            &console.list_counts,
+            Targets::CONSOLE_LIST_CALLS,
+        ),
+        (
+            "a person's reply (the platform is a loopback stand-in answering at once)",
+            &console.reply_invocations,
+            &console.reply_counts,
+            Targets::CONSOLE_REPLY_CALLS,
+        ),
+    ] {
+        let calls = counts.total() as f64 / requests;
+        println!(
+            "| {what}, warm (median / slowest of {CONSOLE_REQUESTS}) | {:.1} ms / {:.1} ms | |",
+            ms(median(invocations)),
+            ms(invocations.iter().max().copied().unwrap_or_default()),
+        );
+        println!(
+            "| AWS calls per request | {calls:.2} ({}) | ≤ {target} {} |",
+            counts.describe(),
+            check(calls <= target),
+        );
+    }
+    println!();
 
     println!("### The offline answerer\n");
     println!("| measure | figure | target |");
