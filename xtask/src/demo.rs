@@ -563,17 +563,20 @@ async fn story() -> Result<()> {
 
     step("The shop assistant answers Jun from the console (console-api, signed in with Cognito)");
     let directory = Directory::from_env(&stack.config, demo.store.clone(), "demo").await?;
-    let password = Password::new(format!("Demo-{}-pw", new_id("p")));
-    directory
-        .add_user(
-            &demo.kumo.tenant.tenant_id,
-            "aiko@kumo.example",
-            Role::Agent,
-            Some(&password),
-        )
-        .await?;
-    let session = directory.login("aiko@kumo.example", &password).await?;
-    let bearer = format!("Bearer {}", session.id_token.expose_secret());
+    // A staff member added with a password, signed in: the `Authorization` header of their requests.
+    let staff_bearer = |email: &'static str, role: Role| {
+        let directory = &directory;
+        let tenant_id = &demo.kumo.tenant.tenant_id;
+        async move {
+            let password = Password::new(format!("Demo-{}-pw", new_id("p")));
+            directory
+                .add_user(tenant_id, email, role, Some(&password))
+                .await?;
+            let session = directory.login(email, &password).await?;
+            anyhow::Ok(format!("Bearer {}", session.id_token.expose_secret()))
+        }
+    };
+    let bearer = staff_bearer("aiko@kumo.example", Role::Agent).await?;
     detail(
         "inboxctl user add --role agent aiko@kumo.example; she signs in (an ID token of the user pool)",
     );
@@ -687,25 +690,11 @@ async fn story() -> Result<()> {
     ));
 
     step("The owner reads today's analytics (console-api, GET /v1/analytics)");
-    let owner_password = Password::new(format!("Demo-{}-pw", new_id("p")));
-    directory
-        .add_user(
-            &demo.kumo.tenant.tenant_id,
-            "haru@kumo.example",
-            Role::Owner,
-            Some(&owner_password),
-        )
-        .await?;
-    let owner = directory
-        .login("haru@kumo.example", &owner_password)
-        .await?;
+    let owner_bearer = staff_bearer("haru@kumo.example", Role::Owner).await?;
     let analytics: Value = demo
         .http
         .get(format!("{}/v1/analytics", demo.base))
-        .header(
-            "authorization",
-            format!("Bearer {}", owner.id_token.expose_secret()),
-        )
+        .header("authorization", &owner_bearer)
         .send()
         .await?
         .json()

@@ -261,6 +261,11 @@ impl DraftRef {
 }
 
 /// An id from a path, as a problem's detail may show it: short, and only the characters of our ids.
+/// The 404 of a conversation id the caller's business does not have (another's included).
+fn conversation_not_found(id: &str) -> ApiError {
+    ApiError::not_found("conversation", &shown(id))
+}
+
 /// The caller's business, if it may still use the console.
 fn active(tenant: Option<Tenant>) -> ApiResult<Tenant> {
     match tenant {
@@ -807,7 +812,7 @@ impl ConsoleApi {
                 &reference.conversation_id,
             )
             .await?
-            .ok_or_else(|| ApiError::not_found("conversation", &shown(id)))
+            .ok_or_else(|| conversation_not_found(id))
     }
 
     async fn list_messages(&self, call: &Call<'_>) -> ApiResult<Response<Body>> {
@@ -844,7 +849,20 @@ impl ConsoleApi {
     }
 
     async fn reply(&self, call: &Call<'_>) -> ApiResult<Response<Body>> {
-        let conversation = self.conversation(call).await?;
+        let id = &call.params[0];
+        let reference = ConversationRef::parse(id)?;
+        // The conversation with what sending needs, in one read.
+        let context = self
+            .store
+            .conversation_in_context(
+                &call.caller.tenant_id,
+                &reference.channel_id,
+                &reference.conversation_id,
+            )
+            .await?;
+        let conversation = context
+            .conversation
+            .ok_or_else(|| conversation_not_found(id))?;
         let body: HashMap<String, Value> = json_body(call.body, true, &["text"])?;
         let idempotency_key = idempotency_key(call.headers)?;
         let text = text_field(
@@ -853,12 +871,8 @@ impl ConsoleApi {
             conversation.platform,
         )?
         .ok_or_else(|| ApiError::invalid("text", "the reply's text is required"))?;
-        let (tenant, channel) = self
-            .store
-            .get_tenant_and_channel(&call.caller.tenant_id, &conversation.channel_id)
-            .await?;
-        let tenant = active(tenant)?;
-        let channel = channel.ok_or_else(|| {
+        let tenant = active(context.tenant)?;
+        let channel = context.channel.ok_or_else(|| {
             ApiError::conflict(
                 "The channel cannot send",
                 "the conversation's channel was disconnected",

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use time::{Date, Duration, OffsetDateTime};
+use time::{Duration, OffsetDateTime};
 
 use super::{Author, Platform, ReplyOutcome, TenantId};
 
@@ -102,19 +102,9 @@ impl StatsDelta {
     }
 }
 
-/// `YYYY-MM-DD` of `at` in UTC.
+/// `YYYY-MM-DD` of `at` in UTC (a `Date` displays as that, so it sorts as it reads).
 pub fn day_of(at: OffsetDateTime) -> String {
-    day_text(at.to_offset(time::UtcOffset::UTC).date())
-}
-
-/// `YYYY-MM-DD`, the day's sort key.
-pub fn day_text(date: Date) -> String {
-    format!(
-        "{:04}-{:02}-{:02}",
-        date.year(),
-        u8::from(date.month()),
-        date.day()
-    )
+    at.to_offset(time::UtcOffset::UTC).date().to_string()
 }
 
 /// The stored figures of one day and platform, by counter attribute.

@@ -19,7 +19,7 @@ use serde::Serialize;
 use time::{Date, Duration};
 
 use crate::model::stats::{
-    Counter, DailyStats, RESPONSE_BUCKET_BOUNDS, RESPONSE_BUCKETS, Responder, StatsDelta, day_text,
+    Counter, DailyStats, RESPONSE_BUCKET_BOUNDS, RESPONSE_BUCKETS, Responder, StatsDelta,
 };
 use crate::model::{Platform, ReplyOutcome, TenantId};
 use crate::store::{Store, StoreError};
@@ -125,7 +125,7 @@ pub async fn report(
     tenant_id: &TenantId,
     period: Period,
 ) -> Result<Report, StoreError> {
-    let (from, to) = (day_text(period.first), day_text(period.last));
+    let (from, to) = (period.first.to_string(), period.last.to_string());
     let days = store.daily_stats(tenant_id, &from, &to).await?;
     Ok(Report {
         platforms: Platform::ALL
@@ -260,6 +260,6 @@ mod tests {
         );
         assert!(Period::parse_day("2026-1-1").is_err());
         let last30 = Period::ending(day("2026-03-01"), 30);
-        assert_eq!(day_text(last30.first), "2026-01-31");
+        assert_eq!(last30.first.to_string(), "2026-01-31");
     }
 }

@@ -8,7 +8,7 @@ use super::table::{Store, epoch_seconds, string, timestamp_value};
 use crate::ids::{ChannelId, TenantId};
 use crate::keys;
 use crate::model::{
-    AuditEvent, Channel, ChannelStatus, ConnectStateClaim, Platform, ReauthReason, Route, Tenant,
+    AuditEvent, Channel, ChannelStatus, ConnectStateClaim, Platform, ReauthReason, Route,
 };
 use crate::vault::WrappedCredentials;
 
@@ -113,19 +113,6 @@ impl Store {
         channel_id: &ChannelId,
     ) -> Result<Option<Channel>> {
         self.get(&keys::channel(tenant_id, channel_id)).await
-    }
-
-    /// A tenant and one of its channels in one read (a person's reply needs both).
-    pub async fn get_tenant_and_channel(
-        &self,
-        tenant_id: &TenantId,
-        channel_id: &ChannelId,
-    ) -> Result<(Option<Tenant>, Option<Channel>)> {
-        self.get_two(
-            &keys::tenant(tenant_id),
-            &keys::channel(tenant_id, channel_id),
-        )
-        .await
     }
 
     pub async fn require_channel(

@@ -25,6 +25,14 @@ const CUSTOMER_LOOKUP_PAGE: i32 = 10;
 /// The most Queries one page of the activity listing reads when a filter leaves most entries out.
 pub const ACTIVITY_READS: usize = 3;
 
+/// [`Store::conversation_in_context`]: each `None` if absent.
+#[derive(Debug, Clone)]
+pub struct ConversationInContext {
+    pub conversation: Option<Conversation>,
+    pub tenant: Option<Tenant>,
+    pub channel: Option<Channel>,
+}
+
 /// A delivered reply's records ([`Store::record_delivery`]).
 #[derive(Debug, Clone)]
 pub struct DeliveryRecord<'a> {
@@ -106,6 +114,27 @@ impl Store {
     ) -> Result<Option<Conversation>> {
         self.get(&keys::conversation(tenant_id, channel_id, conversation_id))
             .await
+    }
+
+    /// A conversation with its tenant and channel, in one read: what a person's reply needs.
+    pub async fn conversation_in_context(
+        &self,
+        tenant_id: &TenantId,
+        channel_id: &ChannelId,
+        conversation_id: &ConversationId,
+    ) -> Result<ConversationInContext> {
+        let keys = [
+            &keys::conversation(tenant_id, channel_id, conversation_id),
+            &keys::tenant(tenant_id),
+            &keys::channel(tenant_id, channel_id),
+        ];
+        let mut items = self.get_items(&keys).await?.into_iter();
+        let mut next = || items.next().flatten();
+        Ok(ConversationInContext {
+            conversation: next().map(from_item).transpose()?,
+            tenant: next().map(from_item).transpose()?,
+            channel: next().map(from_item).transpose()?,
+        })
     }
 
     pub async fn conversations_of_channel(

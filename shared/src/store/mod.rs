@@ -28,7 +28,8 @@ mod usage;
 
 pub use channels::RefreshedToken;
 pub use conversations::{
-    ACTIVITY_READS, AGENT_REPLY_REASON, ConversationTouch, DeliveryRecord, Ingested, OutcomeRecord,
+    ACTIVITY_READS, AGENT_REPLY_REASON, ConversationInContext, ConversationTouch, DeliveryRecord,
+    Ingested, OutcomeRecord,
 };
 pub use error::{Result, StoreError};
 pub use idempotency::{Claim, IdempotencyRecord, IdempotencyStatus};

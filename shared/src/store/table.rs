@@ -134,16 +134,12 @@ impl Store {
         Ok(out.item)
     }
 
-    /// Two items of different kinds in one strongly consistent BatchGetItem (keys DynamoDB leaves
-    /// unprocessed under load are asked again); each `None` if absent or expired.
-    pub async fn get_two<A: Record, B: Record>(
-        &self,
-        first: &Key,
-        second: &Key,
-    ) -> Result<(Option<A>, Option<B>)> {
+    /// Up to 100 items, of any kinds, in one strongly consistent BatchGetItem (keys DynamoDB leaves
+    /// unprocessed under load are asked again): each in the order of `keys`, `None` if absent or
+    /// expired.
+    pub(super) async fn get_items(&self, keys: &[&Key]) -> Result<Vec<Option<Item>>> {
         let mut wanted = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
-            .keys(key_item(first))
-            .keys(key_item(second))
+            .set_keys(Some(keys.iter().map(|key| key_item(key)).collect()))
             .consistent_read(true)
             .build()
             .expect("keys are set");
@@ -166,17 +162,16 @@ impl Store {
                 _ => break,
             }
         }
-        let take = |key: &Key| {
-            found
-                .iter()
-                .find(|item| item_key(item).is_ok_and(|k| &k == key))
-                .filter(|item| !self.is_expired(item))
-                .cloned()
-        };
-        Ok((
-            take(first).map(from_item).transpose()?,
-            take(second).map(from_item).transpose()?,
-        ))
+        Ok(keys
+            .iter()
+            .map(|key| {
+                found
+                    .iter()
+                    .find(|item| item_key(item).is_ok_and(|k| &k == *key))
+                    .filter(|item| !self.is_expired(item))
+                    .cloned()
+            })
+            .collect())
     }
 
     /// Writes many records with BatchWriteItem (unconditional puts), 25 per call.
