@@ -326,3 +326,59 @@ impl TestEnv {
         Seeded { tenant, channels }
     }
 }
+
+/// A customer's text message on `channel` from `user`, as a platform delivers it (kept a year).
+pub fn customer_message(
+    channel: &inbox_shared::model::Channel,
+    user: &inbox_shared::secret::PlatformUserId,
+    message_id: &str,
+    text: &str,
+    sent_at: OffsetDateTime,
+) -> inbox_shared::model::Message {
+    use inbox_shared::model::*;
+    Message {
+        tenant_id: channel.tenant_id.clone(),
+        conversation_id: inbox_shared::keys::conversation_id(&channel.channel_id, user),
+        channel_id: channel.channel_id.clone(),
+        message_id: message_id.to_owned(),
+        direction: Direction::Inbound,
+        author: Author::Customer,
+        text: Some(inbox_shared::secret::MessageText::new(text)),
+        attachments: Vec::new(),
+        payload: None,
+        status: MessageStatus::Received,
+        error_code: None,
+        sent_at,
+        retain_until: sent_at + time::Duration::days(365),
+        reply_outcome: None,
+    }
+}
+
+impl TestEnv {
+    /// Stores a customer's message with its conversation and contact, as webhook-ingest does.
+    pub async fn ingest_customer_message(
+        &self,
+        message: &inbox_shared::model::Message,
+        user: &inbox_shared::secret::PlatformUserId,
+        platform: inbox_shared::model::Platform,
+        profile_name: Option<&inbox_shared::secret::ProfileName>,
+    ) {
+        self.store
+            .ingest_message(
+                message,
+                &inbox_shared::store::ConversationTouch {
+                    conversation_id: &message.conversation_id,
+                    channel_id: &message.channel_id,
+                    platform,
+                    user_id: user,
+                    last_inbound_at: Some(message.sent_at),
+                    hand_to_human: None,
+                    retain_until: message.retain_until,
+                    routed_account: None,
+                },
+                profile_name,
+            )
+            .await
+            .unwrap();
+    }
+}

@@ -9,14 +9,12 @@ use ai_reply::Replier;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use inbox_shared::ids::new_id;
 use inbox_shared::jobs::InboundJob;
-use inbox_shared::keys;
 use inbox_shared::model::*;
 use inbox_shared::queue::QueueMessage;
-use inbox_shared::secret::{MessageText, PlatformUserId};
+use inbox_shared::secret::PlatformUserId;
 use inbox_shared::service::outbound::Delivered;
-use inbox_shared::store::ConversationTouch;
 use inbox_tests::fake_http::{FakeHttp, Recorded, Reply};
-use inbox_tests::{Seeded, TestEnv};
+use inbox_tests::{Seeded, TestEnv, customer_message};
 use serde_json::json;
 use time::Duration;
 use tokio::time::Instant;
@@ -206,42 +204,20 @@ impl World {
     ) -> InboundJob {
         let channel = self.seeded.channel(platform);
         let user = PlatformUserId::new(user);
-        let conversation_id = keys::conversation_id(&channel.channel_id, &user);
-        let sent_at = self.env.store.now() - age;
         let message = Message {
-            tenant_id: self.tenant_id().clone(),
-            conversation_id: conversation_id.clone(),
-            channel_id: channel.channel_id.clone(),
-            message_id: new_id("mid"),
-            direction: Direction::Inbound,
-            author: Author::Customer,
-            text: Some(MessageText::new(text)),
-            attachments: Vec::new(),
             payload: payload.map(str::to_owned),
-            status: MessageStatus::Received,
-            error_code: None,
-            sent_at,
-            retain_until: sent_at + Duration::days(365),
-            reply_outcome: None,
+            ..customer_message(
+                channel,
+                &user,
+                &new_id("mid"),
+                text,
+                self.env.store.now() - age,
+            )
         };
         self.env
-            .store
-            .ingest_message(
-                &message,
-                &ConversationTouch {
-                    conversation_id: &conversation_id,
-                    channel_id: &channel.channel_id,
-                    platform,
-                    user_id: &user,
-                    last_inbound_at: Some(sent_at),
-                    hand_to_human: None,
-                    retain_until: message.retain_until,
-                    routed_account: None,
-                },
-                None,
-            )
-            .await
-            .unwrap();
+            .ingest_customer_message(&message, &user, platform, None)
+            .await;
+        let (conversation_id, sent_at) = (message.conversation_id, message.sent_at);
         InboundJob {
             tenant_id: self.tenant_id().clone(),
             channel_id: channel.channel_id.clone(),

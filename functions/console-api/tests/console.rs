@@ -11,9 +11,8 @@ use inbox_shared::keys;
 use inbox_shared::model::*;
 use inbox_shared::platform::ECHO_TAG_PREFIX;
 use inbox_shared::secret::{MessageText, PlatformUserId};
-use inbox_shared::store::ConversationTouch;
 use inbox_tests::fake_http::{FakeHttp, Recorded};
-use inbox_tests::{Seeded, TestEnv};
+use inbox_tests::{Seeded, TestEnv, customer_message};
 use lambda_http::aws_lambda_events::apigw::{
     ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
     ApiGatewayV2httpRequestContext,
@@ -129,42 +128,17 @@ impl Rig {
     ) -> String {
         let channel = seeded.channel(platform);
         let user = PlatformUserId::new(user);
-        let conversation_id = keys::conversation_id(&channel.channel_id, &user);
-        let sent_at = self.env.store.now() - age;
-        let message = Message {
-            tenant_id: seeded.tenant.tenant_id.clone(),
-            conversation_id: conversation_id.clone(),
-            channel_id: channel.channel_id.clone(),
-            message_id: new_id("mid"),
-            direction: Direction::Inbound,
-            author: Author::Customer,
-            text: Some(MessageText::new("Do you have gluten-free bread?")),
-            attachments: Vec::new(),
-            payload: None,
-            status: MessageStatus::Received,
-            error_code: None,
-            sent_at,
-            retain_until: sent_at + Duration::days(365),
-            reply_outcome: None,
-        };
+        let message = customer_message(
+            channel,
+            &user,
+            &new_id("mid"),
+            "Do you have gluten-free bread?",
+            self.env.store.now() - age,
+        );
         self.env
-            .store
-            .ingest_message(
-                &message,
-                &ConversationTouch {
-                    conversation_id: &conversation_id,
-                    channel_id: &channel.channel_id,
-                    platform,
-                    user_id: &user,
-                    last_inbound_at: Some(sent_at),
-                    hand_to_human: None,
-                    retain_until: message.retain_until,
-                    routed_account: None,
-                },
-                None,
-            )
-            .await
-            .unwrap();
+            .ingest_customer_message(&message, &user, platform, None)
+            .await;
+        let conversation_id = message.conversation_id;
         format!("{}.{}", channel.channel_id, conversation_id)
     }
 

@@ -6,9 +6,9 @@ use inbox_shared::jobs::SweepStage;
 use inbox_shared::keys;
 use inbox_shared::model::*;
 use inbox_shared::secret::MessageText;
-use inbox_shared::store::{ConversationTouch, SentMarker};
+use inbox_shared::store::SentMarker;
 use inbox_shared::sweep::{Budget, TenantSweeper, Unlimited};
-use inbox_tests::{TEST_START, TestEnv};
+use inbox_tests::{TEST_START, TestEnv, customer_message};
 use retention_sweep::Sweeper;
 use time::{Duration, OffsetDateTime};
 
@@ -48,30 +48,6 @@ struct Scenario {
     terminated: Vec<(i64, Tenant, ConversationId)>,
 }
 
-fn message(
-    channel: &Channel,
-    conversation_id: &ConversationId,
-    id: &str,
-    sent_at: OffsetDateTime,
-) -> Message {
-    Message {
-        tenant_id: channel.tenant_id.clone(),
-        conversation_id: conversation_id.clone(),
-        channel_id: channel.channel_id.clone(),
-        message_id: id.into(),
-        direction: Direction::Inbound,
-        author: Author::Customer,
-        text: Some(MessageText::new("hello")),
-        attachments: Vec::new(),
-        payload: None,
-        status: MessageStatus::Received,
-        error_code: None,
-        sent_at,
-        retain_until: sent_at + Duration::days(365),
-        reply_outcome: None,
-    }
-}
-
 /// Stores messages of one conversation of `user` at the given ages, as ingest would.
 async fn conversation(
     env: &TestEnv,
@@ -83,24 +59,9 @@ async fn conversation(
     let conversation_id = keys::conversation_id(&channel.channel_id, user);
     let mut ids = Vec::new();
     for &age in ages {
-        let m = message(channel, &conversation_id, &new_id("mid"), days_ago(age));
-        env.store
-            .ingest_message(
-                &m,
-                &ConversationTouch {
-                    conversation_id: &conversation_id,
-                    channel_id: &channel.channel_id,
-                    platform: channel.platform,
-                    user_id: user,
-                    last_inbound_at: Some(m.sent_at),
-                    hand_to_human: None,
-                    retain_until: m.retain_until,
-                    routed_account: None,
-                },
-                None,
-            )
-            .await
-            .unwrap();
+        let m = customer_message(channel, user, &new_id("mid"), "hello", days_ago(age));
+        env.ingest_customer_message(&m, user, channel.platform, None)
+            .await;
         ids.push((age, m.message_id));
     }
     (conversation_id, ids)
@@ -700,13 +661,13 @@ async fn sweeping_ten_thousand_expired_messages_takes_few_calls() {
     let mut messages = Vec::new();
     for c in 0..100 {
         let user = format!("psid-{c}");
-        let conversation_id = keys::conversation_id(&channel.channel_id, &user.as_str().into());
         conversation(&env, channel, &user, &[400]).await;
         for i in 1..100 {
-            messages.push(message(
+            messages.push(customer_message(
                 channel,
-                &conversation_id,
+                &user.as_str().into(),
                 &format!("mid-{c}-{i}"),
+                "hello",
                 days_ago(400) - Duration::minutes(i),
             ));
         }
